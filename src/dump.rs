@@ -1,0 +1,133 @@
+//! `framescope dump`: one look at every thread of a process, printed as text or JSON.
+//! The process is paused only while it is read (unless `--nonblocking`).
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::process::pause::Pause;
+use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
+
+/// The JSON document `dump --json` prints (documented in README).
+#[derive(Serialize, Debug)]
+pub struct DumpReport {
+    pub pid: u32,
+    pub python_version: String,
+    pub debug_build: bool,
+    pub binary: String,
+    pub layout_source: String,
+    pub blocking: bool,
+    pub threads: Vec<DumpThread>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct DumpThread {
+    pub os_tid: Option<u32>,
+    pub python_thread_id: u64,
+    pub name: Option<String>,
+    pub holds_gil: bool,
+    pub on_cpu: Option<bool>,
+    pub error: Option<String>,
+    /// Innermost first.
+    pub frames: Vec<DumpFrame>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct DumpFrame {
+    pub function: String,
+    pub name: String,
+    pub file: String,
+    pub line: u32,
+    pub first_line: u32,
+}
+
+/// Reads all threads of `pid` once.
+pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
+    let interp = Interpreter::attach(pid)?;
+    let mut reader = StackReader::new(&interp);
+    let mut threads = Vec::new();
+    let opts = SampleOptions {
+        cpu_state: true,
+        thread_names: true,
+    };
+    if blocking {
+        reader.note_cpu_states_before_pause(pid);
+        let _pause = Pause::new(pid)?;
+        reader.sample(&interp, opts, &mut threads)?;
+    } else {
+        reader.sample(&interp, opts, &mut threads)?;
+    }
+    Ok(DumpReport {
+        pid,
+        python_version: interp.version.to_string(),
+        debug_build: interp.version.debug,
+        binary: interp.binary.clone(),
+        layout_source: interp.layout_source.clone(),
+        blocking,
+        threads: threads
+            .iter()
+            .map(|t| to_dump_thread(t, &reader.codes.table))
+            .collect(),
+    })
+}
+
+fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
+    DumpThread {
+        os_tid: t.os_tid,
+        python_thread_id: t.python_thread_id,
+        name: t.name.as_deref().map(str::to_string),
+        holds_gil: t.holds_gil,
+        on_cpu: t.on_cpu,
+        error: t.error.clone(),
+        frames: t
+            .frames
+            .iter()
+            .map(|f| {
+                let c = codes.get(f.code);
+                DumpFrame {
+                    function: c.qualname.clone(),
+                    name: c.name.clone(),
+                    file: c.filename.clone(),
+                    line: f.line,
+                    first_line: c.first_line,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The human-readable form.
+pub fn render_text(report: &DumpReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Process {}: CPython {} ({})",
+        report.pid, report.python_version, report.binary
+    );
+    for t in &report.threads {
+        let tid = t.os_tid.map_or_else(|| "?".to_string(), |t| t.to_string());
+        let name = t
+            .name
+            .as_deref()
+            .map(|n| format!(" \"{n}\""))
+            .unwrap_or_default();
+        let gil = if t.holds_gil { " [holds GIL]" } else { "" };
+        let cpu = match t.on_cpu {
+            Some(true) => " [on CPU]",
+            Some(false) => " [idle]",
+            None => "",
+        };
+        let _ = writeln!(
+            s,
+            "\nThread {tid}{name}{gil}{cpu} (python id {:#x})",
+            t.python_thread_id
+        );
+        if let Some(e) = &t.error {
+            let _ = writeln!(s, "    !! {e}");
+        }
+        for f in &t.frames {
+            let _ = writeln!(s, "    {} ({}:{})", f.function, f.file, f.line);
+        }
+    }
+    s
+}

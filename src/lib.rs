@@ -1,0 +1,13 @@
+//! framescope: a sampling profiler for CPython that reads the interpreter's frames out of
+//! another process's memory. See ARCHITECTURE.md for the walk of one `dump` and one
+//! `record` through these modules.
+
+pub mod cli;
+pub mod dump;
+pub mod error;
+pub mod process;
+pub mod python;
+pub mod record;
+pub mod recording;
+pub mod report;
+pub mod sampler;

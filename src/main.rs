@@ -1,0 +1,128 @@
+//! The `framescope` binary: parse the command line, run the subcommand, and turn errors
+//! into one-line messages and exit codes. Nothing else lives here.
+
+use std::io::Write;
+
+use clap::Parser;
+use framescope::cli::{Cli, Command, RecordArgs, ReportArgs, ViewArgs};
+use framescope::error::{Error, Result};
+use framescope::record::{RecordRequest, Target};
+use framescope::report::{Format, RenderOptions, ViewOptions};
+use framescope::sampler::SamplerConfig;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump(args) => run_dump(args),
+        Command::Record(args) => run_record(args),
+        Command::Report(args) => run_report(args),
+    };
+    if let Err(e) = result {
+        eprintln!("framescope: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
+    let report = framescope::dump::take(args.pid, !args.nonblocking)?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
+    } else {
+        framescope::dump::render_text(&report)
+    };
+    write_output(args.output.as_deref(), text.as_bytes())
+}
+
+fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOptions)> {
+    let format = v
+        .format
+        .as_deref()
+        .map(|f| f.parse::<Format>().map_err(Error::Usage))
+        .transpose()?;
+    let view = ViewOptions {
+        idle: v.idle,
+        gil_only: v.gil,
+        per_thread: v.threads,
+        thread_filter: v.thread,
+    };
+    let render = RenderOptions {
+        sort: v.sort.parse().map_err(Error::Usage)?,
+        limit: v.limit,
+        lines: v.lines,
+        icicle: v.icicle,
+    };
+    Ok((format, view, render))
+}
+
+fn run_record(args: RecordArgs) -> Result<()> {
+    let target = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => Target::Pid(pid),
+        (None, false) => Target::Command(args.command.clone()),
+        _ => {
+            return Err(Error::Usage(
+                "record needs either --pid PID or a command after `--`".into(),
+            ))
+        }
+    };
+    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
+        return Err(Error::Usage(format!(
+            "--rate must be between 0 and 100000 samples per second, not {}",
+            args.rate
+        )));
+    }
+    let (format, view, render) = view_options(&args.view)?;
+    let request = RecordRequest {
+        target,
+        sampler: SamplerConfig {
+            rate_hz: args.rate,
+            duration: args.duration.map(std::time::Duration::from_secs_f64),
+            blocking: args.blocking,
+            status_line: true,
+        },
+        output: args.output,
+        format,
+        view,
+        render,
+    };
+    let outcome = framescope::record::run(&request)?;
+    if let Some(code) = outcome.command_exit {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+fn run_report(args: ReportArgs) -> Result<()> {
+    let (format, view, render) = view_options(&args.view)?;
+    let format = format
+        .or_else(|| args.output.as_deref().and_then(Format::from_path))
+        .unwrap_or(Format::Table);
+    let rec = framescope::recording::read(&args.recording)?;
+    let mut bytes = Vec::new();
+    framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
+    if rec.truncated {
+        eprintln!(
+            "framescope: {} was cut off; showing what it held up to its last complete chunk",
+            args.recording.display()
+        );
+    }
+    write_output(args.output.as_deref(), &bytes)
+}
+
+fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {
+    match path {
+        Some(p) => {
+            std::fs::write(p, bytes).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes).and_then(|_| out.flush()).or_else(|e| {
+                // A closed pipe (`| head`) is not an error worth a message.
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    Ok(())
+                } else {
+                    Err(Error::io("writing standard output", e))
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The target's memory map (`/proc/PID/maps`) grouped by mapped file, and the way to open
+//! such a file from outside: through `/proc/PID/root/…` so a target in a chroot or
+//! container resolves its own paths, falling back to `/proc/PID/map_files/…` when the
+//! file was deleted or replaced after it was loaded.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// One file mapped into the target, with the address range of all its mappings.
+#[derive(Debug, Clone)]
+pub struct MappedFile {
+    /// The path as the target sees it (inside its own root).
+    pub path: String,
+    /// Lowest start address of any mapping of this file.
+    pub start: u64,
+    /// Highest end address of any mapping of this file.
+    pub end: u64,
+    /// Start address of the mapping at file offset 0 (where the ELF header is).
+    pub base: Option<u64>,
+    /// One `(start, end)` of a mapping, used to reach the file via map_files.
+    first_range: (u64, u64),
+}
+
+impl MappedFile {
+    /// The file name without directories.
+    pub fn file_name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// Reads the whole file as the target has it mapped.
+    pub fn read(&self, pid: u32) -> Result<Vec<u8>> {
+        let rooted = PathBuf::from(format!("/proc/{pid}/root{}", self.path));
+        let via_map_files = PathBuf::from(format!(
+            "/proc/{pid}/map_files/{:x}-{:x}",
+            self.first_range.0, self.first_range.1
+        ));
+        let mut last_err = None;
+        // A path ending in " (deleted)" is no longer on disk; map_files still has it.
+        for candidate in [&rooted, &via_map_files] {
+            match std::fs::read(candidate) {
+                Ok(bytes) => return Ok(bytes),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(Error::Read(format!(
+            "cannot read {} of process {pid}: {}",
+            self.path,
+            last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string())
+        )))
+    }
+}
+
+/// Every file-backed mapping of `pid`, grouped per file, in address order.
+pub fn mapped_files(pid: u32) -> Result<Vec<MappedFile>> {
+    let maps = proc_maps::get_process_maps(pid as proc_maps::Pid)
+        .map_err(|e| classify_proc_error(pid, e))?;
+    let mut files: Vec<MappedFile> = Vec::new();
+    for m in maps {
+        let Some(path) = m.filename() else { continue };
+        let path = path.to_string_lossy().into_owned();
+        if !path.starts_with('/') {
+            continue;
+        }
+        let (start, end) = (m.start() as u64, (m.start() + m.size()) as u64);
+        let base = (m.offset == 0).then_some(start);
+        match files.iter_mut().find(|f| f.path == path) {
+            Some(f) => {
+                f.start = f.start.min(start);
+                f.end = f.end.max(end);
+                if f.base.is_none() {
+                    f.base = base;
+                }
+            }
+            None => files.push(MappedFile {
+                path,
+                start,
+                end,
+                base,
+                first_range: (start, end),
+            }),
+        }
+    }
+    Ok(files)
+}
+
+/// The executable of `pid` as the target sees it.
+pub fn executable_path(pid: u32) -> Result<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| classify_proc_error(pid, e))
+}
+
+/// Turns an error from `/proc/PID/...` into the user-facing reason.
+pub fn classify_proc_error(pid: u32, e: std::io::Error) -> Error {
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        return Error::NoSuchProcess { pid };
+    }
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+            pid,
+            detail: format!("reading /proc/{pid}: {e}"),
+        },
+        std::io::ErrorKind::NotFound => Error::ProcessExited { pid },
+        _ => Error::Read(format!("reading /proc/{pid}: {e}")),
+    }
+}

@@ -1,0 +1,231 @@
+//! Reads of another process's memory with `process_vm_readv`, one syscall per call, and a
+//! counter of those syscalls so the sampler can report reads per sample. A batch of many
+//! small reads (`read_many`) is still one syscall. Knows nothing about Python.
+
+use std::cell::Cell;
+
+/// Why a remote read failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    /// The process is gone (ESRCH).
+    Gone,
+    /// Not allowed to read it (EPERM).
+    Permission,
+    /// The address is not mapped in the target (EFAULT, or a short read).
+    BadAddress(u64),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Gone => write!(f, "the process exited"),
+            ReadError::Permission => write!(f, "permission denied"),
+            ReadError::BadAddress(a) => write!(f, "address {a:#x} is not readable"),
+        }
+    }
+}
+
+/// Largest number of iovecs one `process_vm_readv` accepts (IOV_MAX on Linux).
+const MAX_IOVECS: usize = 1024;
+
+/// A handle on the memory of one process.
+pub struct RemoteMemory {
+    pid: libc::pid_t,
+    syscalls: Cell<u64>,
+}
+
+impl RemoteMemory {
+    pub fn new(pid: u32) -> RemoteMemory {
+        RemoteMemory {
+            pid: pid as libc::pid_t,
+            syscalls: Cell::new(0),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// How many read syscalls this handle has made so far.
+    pub fn syscalls(&self) -> u64 {
+        self.syscalls.get()
+    }
+
+    /// Fills `buf` from `addr`; a short read is an error.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        let got = self.read_partial(addr, buf)?;
+        if got == buf.len() {
+            Ok(())
+        } else {
+            Err(ReadError::BadAddress(addr + got as u64))
+        }
+    }
+
+    /// Reads as much of `buf` as is mapped starting at `addr`; returns the byte count.
+    pub fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        self.syscalls.set(self.syscalls.get() + 1);
+        // SAFETY: both iovecs describe valid memory: `local` is our own buffer of the
+        // given length, `remote` is only interpreted by the kernel in the other process.
+        let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
+        if n < 0 {
+            return Err(errno_to_error(addr));
+        }
+        Ok(n as usize)
+    }
+
+    /// Reads several regions with one syscall. Returns how many of the requests, counted
+    /// from the first, were filled completely (the kernel stops at the first bad one).
+    pub fn read_many(&self, requests: &mut [(u64, &mut [u8])]) -> Result<usize, ReadError> {
+        let mut filled = 0;
+        let mut locals: Vec<libc::iovec> = Vec::with_capacity(requests.len().min(MAX_IOVECS));
+        let mut remotes: Vec<libc::iovec> = Vec::with_capacity(requests.len().min(MAX_IOVECS));
+        for batch in requests.chunks_mut(MAX_IOVECS) {
+            locals.clear();
+            remotes.clear();
+            let mut want = 0usize;
+            for (addr, buf) in batch.iter_mut() {
+                locals.push(libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                });
+                remotes.push(libc::iovec {
+                    iov_base: *addr as *mut libc::c_void,
+                    iov_len: buf.len(),
+                });
+                want += buf.len();
+            }
+            self.syscalls.set(self.syscalls.get() + 1);
+            // SAFETY: every local iovec points into a live, exclusively borrowed buffer of
+            // the stated length.
+            let n = unsafe {
+                libc::process_vm_readv(
+                    self.pid,
+                    locals.as_ptr(),
+                    locals.len() as libc::c_ulong,
+                    remotes.as_ptr(),
+                    remotes.len() as libc::c_ulong,
+                    0,
+                )
+            };
+            if n < 0 {
+                let err = errno_to_error(batch.first().map_or(0, |r| r.0));
+                if filled == 0 || !matches!(err, ReadError::BadAddress(_)) {
+                    return Err(err);
+                }
+                return Ok(filled);
+            }
+            let mut left = n as usize;
+            for (_, buf) in batch.iter() {
+                if left >= buf.len() {
+                    left -= buf.len();
+                    filled += 1;
+                } else {
+                    return Ok(filled);
+                }
+            }
+            if (n as usize) < want {
+                return Ok(filled);
+            }
+        }
+        Ok(filled)
+    }
+
+    pub fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    pub fn read_u32(&self, addr: u64) -> Result<u32, ReadError> {
+        let mut b = [0u8; 4];
+        self.read(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+}
+
+fn errno_to_error(addr: u64) -> ReadError {
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ESRCH) => ReadError::Gone,
+        Some(libc::EPERM) | Some(libc::EACCES) => ReadError::Permission,
+        _ => ReadError::BadAddress(addr),
+    }
+}
+
+/// Little-endian field access into a local copy of remote memory. Out-of-range offsets
+/// read as zero, which the callers treat as a null pointer: garbage in, rejection out.
+pub trait Bytes {
+    fn u64_at(&self, offset: usize) -> u64;
+    fn u32_at(&self, offset: usize) -> u32;
+    fn i32_at(&self, offset: usize) -> i32 {
+        self.u32_at(offset) as i32
+    }
+    fn u8_at(&self, offset: usize) -> u8;
+}
+
+impl Bytes for [u8] {
+    fn u64_at(&self, offset: usize) -> u64 {
+        self.get(offset..offset + 8)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u64::from_le_bytes)
+    }
+    fn u32_at(&self, offset: usize) -> u32 {
+        self.get(offset..offset + 4)
+            .and_then(|s| s.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    }
+    fn u8_at(&self, offset: usize) -> u8 {
+        self.get(offset).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_memory_singly_and_in_batches() {
+        let mem = RemoteMemory::new(std::process::id());
+        let a: [u8; 5] = *b"hello";
+        let b: u64 = 0x1122_3344_5566_7788;
+        let mut out = [0u8; 5];
+        mem.read(a.as_ptr() as u64, &mut out).unwrap();
+        assert_eq!(&out, b"hello");
+        assert_eq!(mem.read_u64(&b as *const u64 as u64).unwrap(), b);
+        let mut x = [0u8; 5];
+        let mut y = [0u8; 8];
+        let before = mem.syscalls();
+        let mut reqs = [
+            (a.as_ptr() as u64, &mut x[..]),
+            (&b as *const u64 as u64, &mut y[..]),
+        ];
+        assert_eq!(mem.read_many(&mut reqs).unwrap(), 2);
+        assert_eq!(mem.syscalls() - before, 1);
+        assert_eq!(&x, b"hello");
+        assert_eq!(u64::from_le_bytes(y), b);
+    }
+
+    #[test]
+    fn bad_address_is_an_error_not_a_crash() {
+        let mem = RemoteMemory::new(std::process::id());
+        let mut out = [0u8; 8];
+        assert!(matches!(
+            mem.read(8, &mut out),
+            Err(ReadError::BadAddress(_))
+        ));
+        let good = [1u8; 8];
+        let mut g = [0u8; 8];
+        let mut reqs = [(good.as_ptr() as u64, &mut g[..]), (16, &mut out[..])];
+        assert_eq!(mem.read_many(&mut reqs).unwrap(), 1);
+    }
+}

@@ -1,0 +1,197 @@
+//! Many small reads of the target in as few syscalls as possible, for code that follows
+//! many pointers at once (dict tables, attributes of every thread object): a [`Batch`]
+//! collects regions, reads them with `read_many`, and marks the ones at bad addresses as
+//! missing instead of failing the lot. Also batched reading of `str` objects (decoded as
+//! `objects.rs` decodes a single one).
+//!
+//! Not for the per-sample stack walk, which has its own, tighter reads.
+
+use super::layout::Layout;
+use super::objects::{decode_str, str_head, str_head_len};
+use crate::process::{Bytes, ReadError, RemoteMemory};
+
+/// Bad addresses tolerated in one batch before the rest is given up as garbage, so a torn
+/// table of junk pointers costs a bounded number of syscalls.
+const MAX_FAILURES: usize = 16;
+
+/// Regions to read, then their contents.
+#[derive(Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+struct Span {
+    addr: u64,
+    start: usize,
+    len: usize,
+    ok: bool,
+}
+
+impl Batch {
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds a region; returns its index for [`Batch::get`].
+    pub fn push(&mut self, addr: u64, len: usize) -> usize {
+        let start = self.spans.last().map_or(0, |s| s.start + s.len);
+        self.spans.push(Span {
+            addr,
+            start,
+            len,
+            ok: false,
+        });
+        self.spans.len() - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Reads every region. Only a process-level failure (gone, no permission) is an error;
+    /// regions at bad addresses are simply missing afterwards.
+    pub fn run(&mut self, mem: &RemoteMemory) -> Result<(), ReadError> {
+        let total = self.spans.last().map_or(0, |s| s.start + s.len);
+        self.buf.clear();
+        self.buf.resize(total, 0);
+        let mut first = 0;
+        let mut failures = 0;
+        while first < self.spans.len() && failures < MAX_FAILURES {
+            // Null pointers and empty regions are never worth a syscall.
+            let span = &mut self.spans[first];
+            if span.addr == 0 || span.len == 0 {
+                span.ok = span.addr != 0;
+                first += 1;
+                continue;
+            }
+            let end = self.spans[first..]
+                .iter()
+                .position(|s| s.addr == 0 || s.len == 0)
+                .map_or(self.spans.len(), |p| first + p);
+            let filled = {
+                let mut rest = &mut self.buf[self.spans[first].start..];
+                let mut reqs: Vec<(u64, &mut [u8])> = Vec::with_capacity(end - first);
+                for span in &self.spans[first..end] {
+                    let (head, tail) = rest.split_at_mut(span.len);
+                    reqs.push((span.addr, head));
+                    rest = tail;
+                }
+                match mem.read_many(&mut reqs) {
+                    Ok(n) => n,
+                    Err(ReadError::BadAddress(_)) => 0,
+                    Err(e) => return Err(e),
+                }
+            };
+            for span in &mut self.spans[first..first + filled] {
+                span.ok = true;
+            }
+            first += filled;
+            if first < end {
+                // The region at `first` stopped the kernel: skip it.
+                failures += 1;
+                first += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bytes of region `i`, when it was read completely.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let s = self.spans.get(i).filter(|s| s.ok)?;
+        self.buf.get(s.start..s.start + s.len)
+    }
+}
+
+/// Longest str read by [`read_strs`], in code points.
+pub const MAX_STR_CHARS: u64 = 4096;
+
+/// A str read from the target, with its type (to check against a known str's type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteStr {
+    pub ob_type: u64,
+    pub text: String,
+}
+
+/// Reads many str objects in two syscalls (headers, then text). `want_chars`, when
+/// given, skips the text of strs of any other length (for key comparisons). An entry is
+/// `None` when its pointer is not a sane str.
+pub fn read_strs(
+    mem: &RemoteMemory,
+    layout: &Layout,
+    addrs: &[u64],
+    want_chars: Option<u64>,
+) -> Result<Vec<Option<RemoteStr>>, ReadError> {
+    let mut heads = Batch::new();
+    for addr in addrs {
+        heads.push(*addr, str_head_len(layout));
+    }
+    heads.run(mem)?;
+    let mut texts = Batch::new();
+    let mut pending = Vec::with_capacity(addrs.len());
+    for (i, addr) in addrs.iter().enumerate() {
+        let head = heads.get(i).and_then(|h| {
+            Some((
+                str_head(layout, h, MAX_STR_CHARS).ok()?,
+                h.u64_at(layout.ob_type as usize),
+            ))
+        });
+        match head {
+            Some((h, ob_type)) if want_chars.is_none_or(|w| w == h.length) => {
+                let slot = texts.push(addr + h.data_offset(layout), h.data_len());
+                pending.push(Some((h, ob_type, slot)));
+            }
+            _ => pending.push(None),
+        }
+    }
+    texts.run(mem)?;
+    Ok(pending
+        .into_iter()
+        .map(|p| {
+            let (h, ob_type, slot) = p?;
+            Some(RemoteStr {
+                ob_type,
+                text: decode_str(h, texts.get(slot)?)?,
+            })
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_reads_good_regions_and_skips_bad_ones() {
+        let mem = RemoteMemory::new(std::process::id());
+        let a = *b"alpha";
+        let b = 0xdead_beef_u64;
+        let mut batch = Batch::new();
+        let ia = batch.push(a.as_ptr() as u64, 5);
+        let bad = batch.push(8, 8);
+        let null = batch.push(0, 8);
+        let ib = batch.push(&b as *const u64 as u64, 8);
+        batch.run(&mem).unwrap();
+        assert_eq!(batch.get(ia), Some(&a[..]));
+        assert_eq!(batch.get(bad), None);
+        assert_eq!(batch.get(null), None);
+        assert_eq!(batch.get(ib).map(|s| s.u64_at(0)), Some(b));
+    }
+
+    #[test]
+    fn many_bad_regions_cost_a_bounded_number_of_syscalls() {
+        let mem = RemoteMemory::new(std::process::id());
+        let mut batch = Batch::new();
+        for i in 0..1000 {
+            batch.push(8 + i * 16, 8);
+        }
+        let before = mem.syscalls();
+        batch.run(&mem).unwrap();
+        assert!(mem.syscalls() - before <= MAX_FAILURES as u64);
+        assert!((0..1000).all(|i| batch.get(i).is_none()));
+    }
+}

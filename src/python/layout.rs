@@ -1,0 +1,693 @@
+//! Where things are inside one CPython version's structures: a [`Layout`] of byte offsets
+//! and a few era flags. It comes from the `python-offsets/X.Y.toml` table of the minor
+//! version (built into the binary), and on 3.13+ from the `_Py_DebugOffsets` the target
+//! carries, which wins (see `debug_offsets.rs`). Version differences live here as data;
+//! the walker has one code path per frame era, not per version.
+
+use serde::Deserialize;
+
+use super::version::Version;
+
+/// How a version links its frames, which decides the walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Era {
+    /// 3.8–3.10: heap `PyFrameObject`s linked by `f_back`, reached by `tstate->frame`.
+    FrameObjects,
+    /// 3.11–3.12: `_PyInterpreterFrame`s on the thread's data stack, reached by
+    /// `tstate->cframe->current_frame`.
+    CFrame,
+    /// 3.13+: the same frames, reached by `tstate->current_frame`.
+    CurrentFrame,
+}
+
+/// Which line-table encoding the code objects carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTableFormat {
+    /// `co_lnotab` (≤3.9); instruction offsets in bytes.
+    Lnotab,
+    /// 3.10's `co_linetable`; `f_lasti` counts code units.
+    Linetable310,
+    /// 3.11+ location table.
+    Locations,
+}
+
+/// Where the GIL's holder and lock flag are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GilLocation {
+    /// ≤3.11: inside `_PyRuntime` at these offsets.
+    Runtime {
+        last_holder: u64,
+        locked: u64,
+    },
+    /// 3.12+: the interpreter holds a pointer (at `pointer`) to a GIL struct.
+    Interpreter {
+        pointer: u64,
+        last_holder: u64,
+        locked: u64,
+    },
+    Unknown,
+}
+
+/// How a dict's keys object (`PyDictKeysObject`) is laid out; read by `dicts.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DictKeysLayout {
+    /// Where the size of the hash table is kept.
+    pub size: KeysSize,
+    /// `dk_kind` (3.11+); before, every table has entries with a hash.
+    pub kind: Option<KeysKind>,
+    /// Offset of `dk_nentries`: entries used so far, live or deleted.
+    pub nentries: u64,
+    /// Offset of `dk_indices`; the entries follow the indices.
+    pub indices: u64,
+    pub entry: EntryLayout,
+    pub unicode_entry: Option<EntryLayout>,
+    /// Offset of the first value in a split table's values block (`ma_values`).
+    pub values_items: u64,
+    /// Offsets of the `capacity` and `valid` bytes of a values block (3.13+).
+    pub values_capacity: Option<u64>,
+    pub values_valid: Option<u64>,
+}
+
+/// Where a keys object (3.11+) says what its entries hold, and the values that says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysKind {
+    pub offset: u64,
+    /// Any keys, in entries with a hash (`entry`).
+    pub general: u8,
+    /// Only str keys, in entries without a hash (`unicode_entry`).
+    pub unicode: u8,
+    /// Str keys shared by the instances of a type, values kept elsewhere; `unicode_entry`.
+    pub split: u8,
+}
+
+/// How a keys object records the size of its hash table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysSize {
+    /// ≤3.10: `dk_size` itself (a `Py_ssize_t`); the width of an index follows from it.
+    Size { offset: u64 },
+    /// 3.11+: log2 of the size, and log2 of the byte length of all indices (`u8`s).
+    Log2 {
+        log2_size: u64,
+        log2_index_bytes: u64,
+    },
+}
+
+/// One entry of a keys object: `PyDictKeyEntry` or `PyDictUnicodeEntry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryLayout {
+    pub size: u64,
+    pub key: u64,
+    pub value: u64,
+}
+
+/// Where instances of types with `Py_TPFLAGS_MANAGED_DICT` keep their attributes (3.11+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManagedDictLayout {
+    /// `Py_TPFLAGS_MANAGED_DICT`.
+    pub flag: u64,
+    /// Offset, from the object (negative: before it), of the word holding the dict.
+    pub dict_offset: i64,
+    pub values: ManagedValues,
+}
+
+/// Where the attribute values of an instance without a materialised dict are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedValues {
+    /// 3.11: a word of its own, at this offset from the object, points at them.
+    Pointer { offset: i64 },
+    /// 3.12: the dict word holds the values pointer plus `tag` instead, which makes it odd.
+    Tagged { tag: i64 },
+    /// 3.13+: inline after `tp_basicsize`, for types with this flag
+    /// (`Py_TPFLAGS_INLINE_VALUES`).
+    Inline { flag: u64 },
+}
+
+/// How an int (`PyLongObject`) records its sign and digit count, from 3.12 on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongTag {
+    /// `lv_tag >> size_shift` is the number of digits.
+    pub size_shift: u32,
+    pub sign_mask: u64,
+    /// Values of `lv_tag & sign_mask` for negative numbers and zero.
+    pub negative: u64,
+    pub zero: u64,
+}
+
+/// Byte offsets into the interpreter's structures, for one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub era: Era,
+    pub line_table: LineTableFormat,
+    pub runtime_interpreters_head: u64,
+    pub gil: GilLocation,
+    pub interp_next: u64,
+    pub interp_threads_head: u64,
+    pub interp_modules: u64,
+    pub thread_next: u64,
+    pub thread_interp: u64,
+    /// `frame` (≤3.10), `cframe` (3.11/3.12) or `current_frame` (3.13+).
+    pub thread_frame: u64,
+    pub thread_id: u64,
+    pub thread_native_id: Option<u64>,
+    pub thread_datastack_chunk: Option<u64>,
+    pub thread_datastack_top: Option<u64>,
+    pub cframe_current_frame: u64,
+    /// ≤3.10 frame objects.
+    pub frame_back: u64,
+    pub frame_code: u64,
+    pub frame_lasti: u64,
+    /// 3.11+ interpreter frames.
+    pub iframe_previous: u64,
+    pub iframe_executable: u64,
+    pub iframe_instr_ptr: u64,
+    pub iframe_owner: u64,
+    /// Frames whose owner is at least this are interpreter or C-stack entries, not Python.
+    pub iframe_first_shim_owner: Option<u8>,
+    /// Low bits of `f_executable` that are tags, not pointer (3.14+).
+    pub executable_tag_mask: u64,
+    pub chunk_previous: u64,
+    pub chunk_size: u64,
+    pub chunk_data: u64,
+    pub code_filename: u64,
+    pub code_name: u64,
+    pub code_qualname: Option<u64>,
+    pub code_firstlineno: u64,
+    pub code_linetable: u64,
+    /// Offset of the first instruction inside the code object (3.11+).
+    pub code_adaptive: Option<u64>,
+    pub ob_type: u64,
+    pub var_size: u64,
+    pub unicode_ascii_size: u64,
+    pub unicode_compact_size: u64,
+    pub unicode_length: u64,
+    pub unicode_state: u64,
+    pub unicode_kind_shift: u32,
+    pub unicode_compact_shift: u32,
+    pub unicode_ascii_shift: u32,
+    pub bytes_size: u64,
+    pub bytes_data: u64,
+    pub tuple_size: u64,
+    pub tuple_items: u64,
+    pub dict_keys: u64,
+    pub dict_values: u64,
+    pub type_flags: u64,
+    pub type_dictoffset: u64,
+    pub long_size_or_tag: u64,
+    pub long_digits: u64,
+    /// Bits used in each digit of an int (`PyLong_SHIFT`), and the bytes a digit takes.
+    pub long_digit_bits: u32,
+    pub long_digit_size: u64,
+    /// 3.12+: `long_size_or_tag` is an `lv_tag`; before, a signed digit count.
+    pub long_tag: Option<LongTag>,
+    /// Offset of `tp_basicsize` in a type.
+    pub type_basicsize: Option<u64>,
+    /// Offset of `ht_cached_keys` in a heap type: the keys shared by its instances.
+    pub heap_type_cached_keys: Option<u64>,
+    /// Offset of `md_dict` in a module object.
+    pub module_dict: Option<u64>,
+    pub dict_table: Option<DictKeysLayout>,
+    /// 3.11+.
+    pub managed_dict: Option<ManagedDictLayout>,
+}
+
+/// One `python-offsets/X.Y.toml` as written by the generator.
+#[derive(Debug, Deserialize)]
+pub struct OffsetsTable {
+    pub version: String,
+    runtime: RuntimeSection,
+    interpreter: InterpreterSection,
+    gil: Option<GilSection>,
+    thread: ThreadSection,
+    cframe: Option<CFrameSection>,
+    interpreter_frame: Option<InterpreterFrameSection>,
+    stack_chunk: Option<StackChunkSection>,
+    frame_object: Option<FrameObjectSection>,
+    code: CodeSection,
+    object: ObjectSection,
+    #[serde(rename = "type")]
+    type_: TypeSection,
+    unicode: UnicodeSection,
+    bytes: SizeData,
+    tuple: TupleSection,
+    long: LongSection,
+    dict: DictSection,
+    dict_keys: Option<DictKeysSection>,
+    dict_values: Option<DictValuesSection>,
+    module: Option<ModuleSection>,
+    heap_type: Option<HeapTypeSection>,
+    instance: Option<InstanceSection>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuntimeSection {
+    interpreters_head: u64,
+    gil_last_holder: Option<u64>,
+    gil_locked: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct InterpreterSection {
+    next: u64,
+    threads_head: u64,
+    modules: u64,
+    gil_pointer: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct GilSection {
+    last_holder: u64,
+    locked: u64,
+}
+#[derive(Debug, Deserialize)]
+struct ThreadSection {
+    next: u64,
+    interp: u64,
+    frame: Option<u64>,
+    cframe: Option<u64>,
+    current_frame: Option<u64>,
+    thread_id: u64,
+    native_thread_id: Option<u64>,
+    datastack_chunk: Option<u64>,
+    datastack_top: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct CFrameSection {
+    current_frame: u64,
+}
+#[derive(Debug, Deserialize)]
+struct InterpreterFrameSection {
+    previous: u64,
+    executable: u64,
+    instr_ptr: u64,
+    owner: u64,
+    first_shim_owner: Option<u8>,
+    executable_tag_bits: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct StackChunkSection {
+    previous: u64,
+    size: u64,
+    data: u64,
+}
+#[derive(Debug, Deserialize)]
+struct FrameObjectSection {
+    back: u64,
+    code: u64,
+    lasti: u64,
+}
+#[derive(Debug, Deserialize)]
+struct CodeSection {
+    filename: u64,
+    name: u64,
+    qualname: Option<u64>,
+    code_adaptive: Option<u64>,
+    firstlineno: u64,
+    linetable: u64,
+}
+#[derive(Debug, Deserialize)]
+struct ObjectSection {
+    ob_type: u64,
+    var_size: u64,
+}
+#[derive(Debug, Deserialize)]
+struct TypeSection {
+    flags: u64,
+    dictoffset: u64,
+    basicsize: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct UnicodeSection {
+    ascii_size: u64,
+    compact_size: u64,
+    length: u64,
+    state: u64,
+    state_kind_shift: u32,
+    state_compact_shift: u32,
+    state_ascii_shift: u32,
+}
+#[derive(Debug, Deserialize)]
+struct SizeData {
+    size: u64,
+    data: u64,
+}
+#[derive(Debug, Deserialize)]
+struct TupleSection {
+    size: u64,
+    items: u64,
+}
+#[derive(Debug, Deserialize)]
+struct LongSection {
+    size: Option<u64>,
+    tag: Option<u64>,
+    digits: u64,
+    digit_bits: Option<u32>,
+    digit_size: Option<u64>,
+    tag_size_shift: Option<u32>,
+    tag_sign_mask: Option<u64>,
+    tag_negative: Option<u64>,
+    tag_zero: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct DictSection {
+    keys: u64,
+    values: u64,
+}
+#[derive(Debug, Deserialize)]
+struct DictKeysSection {
+    size: Option<u64>,
+    log2_size: Option<u64>,
+    log2_index_bytes: Option<u64>,
+    kind: Option<u64>,
+    kind_general: Option<u8>,
+    kind_unicode: Option<u8>,
+    kind_split: Option<u8>,
+    nentries: u64,
+    indices: u64,
+    entry_size: u64,
+    entry_key: u64,
+    entry_value: u64,
+    unicode_entry_size: Option<u64>,
+    unicode_entry_key: Option<u64>,
+    unicode_entry_value: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct DictValuesSection {
+    items: u64,
+    capacity: Option<u64>,
+    valid: Option<u64>,
+}
+#[derive(Debug, Deserialize)]
+struct ModuleSection {
+    dict: u64,
+}
+#[derive(Debug, Deserialize)]
+struct HeapTypeSection {
+    cached_keys: u64,
+}
+#[derive(Debug, Deserialize)]
+struct InstanceSection {
+    managed_dict_flag: u64,
+    managed_dict_offset: i64,
+    managed_values_offset: Option<i64>,
+    dict_or_values_tag: Option<i64>,
+    inline_values_flag: Option<u64>,
+}
+
+impl OffsetsTable {
+    /// The keys layout, when the table describes one completely.
+    fn dict_table(&self) -> Option<DictKeysLayout> {
+        let k = self.dict_keys.as_ref()?;
+        let v = self.dict_values.as_ref()?;
+        let size = match (k.size, k.log2_size, k.log2_index_bytes) {
+            (Some(offset), None, None) => KeysSize::Size { offset },
+            (None, Some(log2_size), Some(log2_index_bytes)) => KeysSize::Log2 {
+                log2_size,
+                log2_index_bytes,
+            },
+            _ => return None,
+        };
+        let unicode_entry = match (
+            k.unicode_entry_size,
+            k.unicode_entry_key,
+            k.unicode_entry_value,
+        ) {
+            (Some(size), Some(key), Some(value)) => Some(EntryLayout { size, key, value }),
+            _ => None,
+        };
+        let kind = match (k.kind, k.kind_general, k.kind_unicode, k.kind_split) {
+            (Some(offset), Some(general), Some(unicode), Some(split))
+                if unicode_entry.is_some() =>
+            {
+                Some(KeysKind {
+                    offset,
+                    general,
+                    unicode,
+                    split,
+                })
+            }
+            (None, None, None, None) => None,
+            _ => return None,
+        };
+        Some(DictKeysLayout {
+            size,
+            kind,
+            nentries: k.nentries,
+            indices: k.indices,
+            entry: EntryLayout {
+                size: k.entry_size,
+                key: k.entry_key,
+                value: k.entry_value,
+            },
+            unicode_entry,
+            values_items: v.items,
+            values_capacity: v.capacity,
+            values_valid: v.valid,
+        })
+    }
+
+    /// The managed-dict layout (3.11+), when the table describes one unambiguously.
+    fn managed_dict(&self) -> Option<ManagedDictLayout> {
+        let i = self.instance.as_ref()?;
+        let values = match (
+            i.managed_values_offset,
+            i.dict_or_values_tag,
+            i.inline_values_flag,
+        ) {
+            (Some(offset), None, None) => ManagedValues::Pointer { offset },
+            (None, Some(tag), None) => ManagedValues::Tagged { tag },
+            (None, None, Some(flag)) => ManagedValues::Inline { flag },
+            _ => return None,
+        };
+        Some(ManagedDictLayout {
+            flag: i.managed_dict_flag,
+            dict_offset: i.managed_dict_offset,
+            values,
+        })
+    }
+
+    fn long_tag(&self) -> Option<LongTag> {
+        let l = &self.long;
+        l.tag?;
+        Some(LongTag {
+            size_shift: l.tag_size_shift?,
+            sign_mask: l.tag_sign_mask?,
+            negative: l.tag_negative?,
+            zero: l.tag_zero?,
+        })
+    }
+}
+
+/// The tables built into the binary, by minor version.
+const TABLES: &[(u32, &str)] = &[
+    (8, include_str!("../../python-offsets/3.8.toml")),
+    (9, include_str!("../../python-offsets/3.9.toml")),
+    (10, include_str!("../../python-offsets/3.10.toml")),
+    (11, include_str!("../../python-offsets/3.11.toml")),
+    (12, include_str!("../../python-offsets/3.12.toml")),
+    (13, include_str!("../../python-offsets/3.13.toml")),
+    (14, include_str!("../../python-offsets/3.14.toml")),
+    (15, include_str!("../../python-offsets/3.15.toml")),
+];
+
+/// The newest minor version with a table.
+pub const NEWEST_TABLE_MINOR: u32 = 15;
+
+/// The table of a 3.x minor version, if framescope ships one.
+pub fn table_for(version: &Version) -> Option<Result<OffsetsTable, String>> {
+    if version.major != 3 {
+        return None;
+    }
+    let (_, text) = TABLES.iter().find(|(minor, _)| *minor == version.minor)?;
+    Some(
+        toml::from_str(text)
+            .map_err(|e| format!("python-offsets/3.{}.toml is malformed: {e}", version.minor)),
+    )
+}
+
+pub fn era_of(version: &Version) -> Era {
+    match version.minor {
+        ..=10 => Era::FrameObjects,
+        11 | 12 => Era::CFrame,
+        _ => Era::CurrentFrame,
+    }
+}
+
+pub fn line_table_of(version: &Version) -> LineTableFormat {
+    match version.minor {
+        ..=9 => LineTableFormat::Lnotab,
+        10 => LineTableFormat::Linetable310,
+        _ => LineTableFormat::Locations,
+    }
+}
+
+impl Layout {
+    /// Builds the layout of `version` from its table.
+    pub fn from_table(version: &Version, t: &OffsetsTable) -> Result<Layout, String> {
+        let era = era_of(version);
+        let missing = |what: &str| format!("python-offsets/3.{}.toml lacks {what}", version.minor);
+        let thread_frame = match era {
+            Era::FrameObjects => t.thread.frame,
+            Era::CFrame => t.thread.cframe,
+            Era::CurrentFrame => t.thread.current_frame,
+        }
+        .ok_or_else(|| missing("the thread's frame pointer"))?;
+        let gil = match (&t.runtime, &t.interpreter.gil_pointer, &t.gil) {
+            (
+                RuntimeSection {
+                    gil_last_holder: Some(h),
+                    gil_locked: Some(l),
+                    ..
+                },
+                _,
+                _,
+            ) => GilLocation::Runtime {
+                last_holder: *h,
+                locked: *l,
+            },
+            (_, Some(p), Some(g)) => GilLocation::Interpreter {
+                pointer: *p,
+                last_holder: g.last_holder,
+                locked: g.locked,
+            },
+            _ => GilLocation::Unknown,
+        };
+        let (frame_back, frame_code, frame_lasti) = match (&t.frame_object, era) {
+            (Some(f), _) => (f.back, f.code, f.lasti),
+            (None, Era::FrameObjects) => return Err(missing("[frame_object]")),
+            (None, _) => (0, 0, 0),
+        };
+        let iframe = t.interpreter_frame.as_ref();
+        if era != Era::FrameObjects && (iframe.is_none() || t.stack_chunk.is_none()) {
+            return Err(missing("[interpreter_frame] or [stack_chunk]"));
+        }
+        let chunk = t.stack_chunk.as_ref();
+        Ok(Layout {
+            era,
+            line_table: line_table_of(version),
+            runtime_interpreters_head: t.runtime.interpreters_head,
+            gil,
+            interp_next: t.interpreter.next,
+            interp_threads_head: t.interpreter.threads_head,
+            interp_modules: t.interpreter.modules,
+            thread_next: t.thread.next,
+            thread_interp: t.thread.interp,
+            thread_frame,
+            thread_id: t.thread.thread_id,
+            thread_native_id: t.thread.native_thread_id,
+            thread_datastack_chunk: t.thread.datastack_chunk,
+            thread_datastack_top: t.thread.datastack_top,
+            cframe_current_frame: t.cframe.as_ref().map_or(0, |c| c.current_frame),
+            frame_back,
+            frame_code,
+            frame_lasti,
+            iframe_previous: iframe.map_or(0, |f| f.previous),
+            iframe_executable: iframe.map_or(0, |f| f.executable),
+            iframe_instr_ptr: iframe.map_or(0, |f| f.instr_ptr),
+            iframe_owner: iframe.map_or(0, |f| f.owner),
+            iframe_first_shim_owner: iframe.and_then(|f| f.first_shim_owner),
+            executable_tag_mask: iframe.and_then(|f| f.executable_tag_bits).unwrap_or(0),
+            chunk_previous: chunk.map_or(0, |c| c.previous),
+            chunk_size: chunk.map_or(0, |c| c.size),
+            chunk_data: chunk.map_or(0, |c| c.data),
+            code_filename: t.code.filename,
+            code_name: t.code.name,
+            code_qualname: t.code.qualname,
+            code_firstlineno: t.code.firstlineno,
+            code_linetable: t.code.linetable,
+            code_adaptive: t.code.code_adaptive,
+            ob_type: t.object.ob_type,
+            var_size: t.object.var_size,
+            unicode_ascii_size: t.unicode.ascii_size,
+            unicode_compact_size: t.unicode.compact_size,
+            unicode_length: t.unicode.length,
+            unicode_state: t.unicode.state,
+            unicode_kind_shift: t.unicode.state_kind_shift,
+            unicode_compact_shift: t.unicode.state_compact_shift,
+            unicode_ascii_shift: t.unicode.state_ascii_shift,
+            bytes_size: t.bytes.size,
+            bytes_data: t.bytes.data,
+            tuple_size: t.tuple.size,
+            tuple_items: t.tuple.items,
+            dict_keys: t.dict.keys,
+            dict_values: t.dict.values,
+            type_flags: t.type_.flags,
+            type_dictoffset: t.type_.dictoffset,
+            long_size_or_tag: t.long.tag.or(t.long.size).unwrap_or(16),
+            long_digits: t.long.digits,
+            long_digit_bits: t.long.digit_bits.unwrap_or(30),
+            long_digit_size: t.long.digit_size.unwrap_or(4),
+            long_tag: t.long_tag(),
+            type_basicsize: t.type_.basicsize,
+            heap_type_cached_keys: t.heap_type.as_ref().map(|h| h.cached_keys),
+            module_dict: t.module.as_ref().map(|m| m.dict),
+            dict_table: t.dict_table(),
+            managed_dict: t.managed_dict(),
+        })
+    }
+
+    /// Bytes to read from a code object to see every field we use.
+    pub fn code_header_len(&self) -> usize {
+        let fields = [
+            self.ob_type,
+            self.code_filename,
+            self.code_name,
+            self.code_qualname.unwrap_or(0),
+            self.code_linetable,
+            self.code_firstlineno,
+        ];
+        fields.iter().max().map_or(0, |m| *m as usize + 8)
+    }
+
+    /// Bytes to read from a ≤3.10 frame object, or a 3.11+ interpreter frame.
+    pub fn frame_header_len(&self) -> usize {
+        let fields = match self.era {
+            Era::FrameObjects => [self.frame_back, self.frame_code, self.frame_lasti, 0],
+            _ => [
+                self.iframe_previous,
+                self.iframe_executable,
+                self.iframe_instr_ptr,
+                self.iframe_owner,
+            ],
+        };
+        fields.iter().max().map_or(0, |m| *m as usize + 8)
+    }
+
+    /// Bytes to read from a thread state to see every field we use.
+    pub fn thread_header_len(&self) -> usize {
+        let fields = [
+            self.thread_next,
+            self.thread_interp,
+            self.thread_frame,
+            self.thread_id,
+            self.thread_native_id.unwrap_or(0),
+            self.thread_datastack_chunk.unwrap_or(0),
+            self.thread_datastack_top.unwrap_or(0),
+        ];
+        fields.iter().max().map_or(0, |m| *m as usize + 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_table_parses_into_a_layout() {
+        for (minor, _) in TABLES {
+            let version = Version::new(3, *minor, 0);
+            let table = table_for(&version).expect("table").expect("parses");
+            let layout = Layout::from_table(&version, &table).expect("layout");
+            assert_eq!(layout.era, era_of(&version));
+            assert!(layout.code_header_len() > 0 && layout.frame_header_len() > 0);
+            // What thread names need: every table describes dicts, modules and types.
+            let keys = layout.dict_table.expect("dict keys layout");
+            assert!(layout.module_dict.is_some() && layout.heap_type_cached_keys.is_some());
+            assert_eq!(layout.long_tag.is_some(), *minor >= 12);
+            match (*minor, keys.size, layout.managed_dict.map(|m| m.values)) {
+                (..=10, KeysSize::Size { .. }, None) => {}
+                (11, KeysSize::Log2 { .. }, Some(ManagedValues::Pointer { .. })) => {}
+                (12, KeysSize::Log2 { .. }, Some(ManagedValues::Tagged { .. })) => {}
+                (13.., KeysSize::Log2 { .. }, Some(ManagedValues::Inline { .. })) => {}
+                other => panic!("3.{minor}: unexpected dict shape {other:?}"),
+            }
+        }
+    }
+}

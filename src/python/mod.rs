@@ -1,0 +1,23 @@
+//! The target as a CPython interpreter: which version and build it is, the [`Layout`] of
+//! its structures, its threads, their frames, and the code objects behind them. Reads
+//! memory only through `process/`; formats nothing.
+
+pub mod attrs;
+pub mod batch;
+pub mod code;
+pub mod debug_offsets;
+pub mod dicts;
+pub mod interpreter;
+pub mod layout;
+pub mod linetable;
+pub mod objects;
+pub mod stack;
+pub mod thread_names;
+pub mod version;
+pub mod walker;
+
+pub use interpreter::Interpreter;
+pub use layout::Layout;
+pub use stack::{CodeId, CodeInfo, CodeTable, RawFrame, ThreadStack};
+pub use version::Version;
+pub use walker::{SampleOptions, StackReader};

@@ -1,0 +1,88 @@
+//! What one look at a Python thread yields: the plain data that the reader hands to the
+//! sampler, the recording and `dump`. Nothing in here reads memory; it is the vocabulary
+//! shared by everything downstream of `python/`.
+
+use serde::Serialize;
+
+/// Index of a decoded code object in the reader's [`CodeTable`]. Ids are handed out in
+/// order and never reused: when a code object is freed and its address reused by another
+/// one, the new one gets a new id, so an id always names the same function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CodeId(pub u32);
+
+/// The parts of a code object a profile shows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct CodeInfo {
+    /// `co_name`: the bare function name.
+    pub name: String,
+    /// `co_qualname` on 3.11+ (`Outer.Inner.method`), `co_name` before.
+    pub qualname: String,
+    /// `co_filename`, as the target sees it (inside its own root for a container).
+    pub filename: String,
+    /// `co_firstlineno`: the line of the `def`.
+    pub first_line: u32,
+}
+
+/// Every code object decoded so far, by [`CodeId`]. Grows only.
+#[derive(Default, Debug)]
+pub struct CodeTable {
+    codes: Vec<CodeInfo>,
+}
+
+impl CodeTable {
+    pub fn push(&mut self, info: CodeInfo) -> CodeId {
+        self.codes.push(info);
+        CodeId((self.codes.len() - 1) as u32)
+    }
+
+    pub fn get(&self, id: CodeId) -> &CodeInfo {
+        &self.codes[id.0 as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+}
+
+/// One Python frame: which code, and the line it is at (0 when the line is unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RawFrame {
+    pub code: CodeId,
+    pub line: u32,
+}
+
+/// One Python thread at one instant.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadStack {
+    /// The kernel's thread id (what `top -H` and `/proc/PID/task` show), when known.
+    pub os_tid: Option<u32>,
+    /// `threading.get_ident()` of the thread (its `pthread_t`).
+    pub python_thread_id: u64,
+    /// The `threading.Thread` name, where the thread has one.
+    pub name: Option<std::sync::Arc<str>>,
+    /// The thread holds the GIL (false when the GIL state could not be read).
+    pub holds_gil: bool,
+    /// The OS reports the thread running or runnable; `None` when not asked or unknown.
+    pub on_cpu: Option<bool>,
+    /// Innermost frame first.
+    pub frames: Vec<RawFrame>,
+    /// Set when this thread's stack could not be read consistently; `frames` then holds
+    /// whatever was read before the problem (possibly nothing).
+    pub error: Option<String>,
+}
+
+impl ThreadStack {
+    pub fn clear(&mut self) {
+        self.os_tid = None;
+        self.python_thread_id = 0;
+        self.name = None;
+        self.holds_gil = false;
+        self.on_cpu = None;
+        self.frames.clear();
+        self.error = None;
+    }
+}

@@ -1,0 +1,324 @@
+//! Names of Python threads (`threading.Thread.name`: "MainThread", "worker-1"), read from
+//! the target's own `threading` module: `sys.modules["threading"].__dict__["_active"]`
+//! maps each thread's ident (`threading.get_ident()`, the thread state's `thread_id`) to
+//! its `Thread` object, whose `_name` attribute is the name. Every interpreter of the
+//! process is looked at, for sub-interpreters have their own `threading`; an OS thread
+//! that runs code in several of them has one ident, and the main interpreter's name wins
+//! (it is read last).
+//!
+//! Names cost no reads on an ordinary sample. They are cached by ident, and `_active` is
+//! read again only when a thread shows up that was not there at the last read (a new
+//! ident, or a known ident on a new OS thread: glibc reuses idents), at most every
+//! [`MISS_RETRY`] while some thread has no name yet (it may not have registered itself),
+//! and every [`RENAME_INTERVAL`] to see renames. Where `_active` is, is itself cached and
+//! found again every [`RESOLVE_INTERVAL`] or when it stops looking like the dict it was.
+//!
+//! A thread without a name (not started by `threading`, `threading` not imported, or a
+//! layout whose shapes do not check out) simply gets `None`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::attrs::attr_many;
+use super::batch::{read_strs, Batch};
+use super::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items};
+use super::interpreter::Interpreter;
+use super::stack::ThreadStack;
+use crate::process::{Bytes, ReadError};
+
+/// How often names are read again, to see `thread.name = ...`.
+pub const RENAME_INTERVAL: Duration = Duration::from_secs(1);
+/// How often names are read again while a thread has none.
+pub const MISS_RETRY: Duration = Duration::from_millis(250);
+/// How often `_active` is looked up again from `sys.modules`.
+pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Most interpreters whose `threading` is looked at.
+const MAX_INTERPRETERS: usize = 64;
+/// Most entries of `_active` used.
+const MAX_NAMED_THREADS: usize = 4096;
+
+/// Where one interpreter's `_active` dict is.
+#[derive(Debug, Clone, Copy)]
+struct ActiveDict {
+    addr: u64,
+    /// Its type when found (`dict`); a different type later means it is gone.
+    ob_type: u64,
+    /// The target's `str` type, which every name must have.
+    str_type: Option<u64>,
+}
+
+/// The cache of thread names of one target.
+#[derive(Default)]
+pub struct ThreadNames {
+    names: HashMap<u64, Arc<str>>,
+    /// The threads present at the last read: ident → OS thread id.
+    seen: HashMap<u64, Option<u32>>,
+    last_read: Option<Instant>,
+    active: Vec<ActiveDict>,
+    resolved_at: Option<Instant>,
+    last_cost: u64,
+}
+
+impl ThreadNames {
+    pub fn new() -> ThreadNames {
+        ThreadNames::default()
+    }
+
+    /// Reads names again when [`ThreadNames::due`] says so; otherwise costs nothing.
+    pub fn refresh(&mut self, interp: &Interpreter, threads: &[ThreadStack]) {
+        let now = Instant::now();
+        if !self.due(threads, now) {
+            return;
+        }
+        let before = interp.mem.syscalls();
+        // A failed read (process gone, torn tables) keeps the names we had.
+        if let Ok(found) = self.read(interp, now) {
+            let old = std::mem::take(&mut self.names);
+            self.names = found
+                .into_iter()
+                .map(|(ident, name)| {
+                    // Keep the same Arc for an unchanged name, so consumers can compare cheaply.
+                    let arc = old
+                        .get(&ident)
+                        .filter(|o| ***o == *name)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from(name));
+                    (ident, arc)
+                })
+                .collect();
+        }
+        self.seen = threads
+            .iter()
+            .map(|t| (t.python_thread_id, t.os_tid))
+            .collect();
+        self.last_read = Some(now);
+        self.last_cost = interp.mem.syscalls() - before;
+    }
+
+    pub fn get(&self, python_thread_id: u64) -> Option<&Arc<str>> {
+        self.names.get(&python_thread_id)
+    }
+
+    /// Remote reads (syscalls) the last read of the names cost.
+    pub fn last_cost(&self) -> u64 {
+        self.last_cost
+    }
+
+    /// Whether the names must be read again for `threads` at `now`.
+    pub fn due(&self, threads: &[ThreadStack], now: Instant) -> bool {
+        let Some(last) = self.last_read else {
+            return true;
+        };
+        let age = now.saturating_duration_since(last);
+        if age >= RENAME_INTERVAL {
+            return true;
+        }
+        threads.iter().filter(|t| t.python_thread_id != 0).any(|t| {
+            match self.seen.get(&t.python_thread_id) {
+                None => true,
+                Some(tid) if *tid != t.os_tid => true,
+                Some(_) => !self.names.contains_key(&t.python_thread_id) && age >= MISS_RETRY,
+            }
+        })
+    }
+
+    /// Every name in the `_active` dicts: ident → name.
+    fn read(
+        &mut self,
+        interp: &Interpreter,
+        now: Instant,
+    ) -> Result<HashMap<u64, String>, ReadError> {
+        // Look again for `_active` now and then, and sooner while there is none
+        // (`threading` may be imported later).
+        let since = self.resolved_at.map(|at| now.saturating_duration_since(at));
+        let again = if self.active.is_empty() {
+            RENAME_INTERVAL
+        } else {
+            RESOLVE_INTERVAL
+        };
+        if since.is_none_or(|s| s >= again) {
+            self.resolve(interp, now)?;
+        }
+        let mut items = Vec::new();
+        if !self.read_active(interp, &mut items)? {
+            // `_active` moved or went away: look for it again, once.
+            self.resolve(interp, now)?;
+            items.clear();
+            self.read_active(interp, &mut items)?;
+        }
+        let layout = &interp.layout;
+        let mem = &interp.mem;
+
+        // The idents (ints) and the types of the Thread objects, in one read.
+        let mut batch = Batch::new();
+        for (ident, thread, _) in &items {
+            batch.push(*ident, long_read_len(layout));
+            batch.push(thread + layout.ob_type, 8);
+        }
+        batch.run(mem)?;
+        let mut idents = Vec::with_capacity(items.len());
+        let mut objects = Vec::with_capacity(items.len());
+        for (i, (_, thread, _)) in items.iter().enumerate() {
+            idents.push(
+                batch
+                    .get(2 * i)
+                    .and_then(|b| decode_unsigned_long(layout, b)),
+            );
+            objects.push((*thread, batch.get(2 * i + 1).map_or(0, |b| b.u64_at(0))));
+        }
+
+        let name_ptrs = attr_many(mem, layout, &objects, "_name")?.values;
+        let name_addrs: Vec<u64> = name_ptrs.iter().map(|p| p.unwrap_or(0)).collect();
+        let texts = read_strs(mem, layout, &name_addrs, None)?;
+        let mut names = HashMap::with_capacity(items.len());
+        for ((ident, text), (_, _, str_type)) in idents.into_iter().zip(texts).zip(&items) {
+            if let (Some(ident), Some(s)) = (ident, text) {
+                if str_type.is_none_or(|t| t == s.ob_type) {
+                    names.insert(ident, s.text);
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Reads the cached `_active` dicts into `items` as (ident, Thread, str type).
+    /// False when one no longer looks like the dict it was.
+    fn read_active(
+        &self,
+        interp: &Interpreter,
+        items: &mut Vec<(u64, u64, Option<u64>)>,
+    ) -> Result<bool, ReadError> {
+        for active in &self.active {
+            match read_items(&interp.mem, &interp.layout, active.addr)? {
+                Some(found) if found.ob_type == active.ob_type => {
+                    let room = MAX_NAMED_THREADS.saturating_sub(items.len());
+                    items.extend(
+                        found
+                            .items
+                            .into_iter()
+                            .take(room)
+                            .map(|(k, v)| (k, v, active.str_type)),
+                    );
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Finds `sys.modules["threading"].__dict__["_active"]` of every interpreter.
+    fn resolve(&mut self, interp: &Interpreter, now: Instant) -> Result<(), ReadError> {
+        self.active.clear();
+        self.resolved_at = Some(now);
+        let layout = &interp.layout;
+        let mem = &interp.mem;
+        let Some(module_dict) = layout.module_dict else {
+            return Ok(());
+        };
+
+        let mut modules = Vec::new();
+        let mut addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+        while addr != 0 && modules.len() < MAX_INTERPRETERS {
+            let mut words = Batch::new();
+            let m = words.push(addr + layout.interp_modules, 8);
+            let n = words.push(addr + layout.interp_next, 8);
+            words.run(mem)?;
+            modules.push(words.get(m).map_or(0, |b| b.u64_at(0)));
+            addr = words.get(n).map_or(0, |b| b.u64_at(0));
+        }
+
+        let heads = read_dict_heads(mem, layout, &modules)?;
+        let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
+        let threading = lookup_str(mem, layout, &mappings, "threading")?.values;
+
+        let mut words = Batch::new();
+        let slots: Vec<usize> = threading
+            .iter()
+            .map(|m| words.push(m.map_or(0, |m| m + module_dict), 8))
+            .collect();
+        words.run(mem)?;
+        let globals: Vec<u64> = slots
+            .iter()
+            .map(|s| words.get(*s).map_or(0, |b| b.u64_at(0)))
+            .collect();
+        let heads = read_dict_heads(mem, layout, &globals)?;
+        let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
+        let found = lookup_str(mem, layout, &mappings, "_active")?;
+        for (value, head) in found.values.iter().zip(&heads) {
+            // `_active` is a plain dict, like the module's globals.
+            if let (Some(addr), Some(head)) = (value, head) {
+                self.active.push(ActiveDict {
+                    addr: *addr,
+                    ob_type: head.ob_type,
+                    str_type: found.str_type,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread(id: u64, tid: u32) -> ThreadStack {
+        ThreadStack {
+            python_thread_id: id,
+            os_tid: Some(tid),
+            ..ThreadStack::default()
+        }
+    }
+
+    fn names_read_at(at: Instant, threads: &[ThreadStack], named: &[(u64, &str)]) -> ThreadNames {
+        ThreadNames {
+            names: named.iter().map(|(id, n)| (*id, Arc::from(*n))).collect(),
+            seen: threads
+                .iter()
+                .map(|t| (t.python_thread_id, t.os_tid))
+                .collect(),
+            last_read: Some(at),
+            ..ThreadNames::default()
+        }
+    }
+
+    #[test]
+    fn first_refresh_always_reads() {
+        assert!(ThreadNames::new().due(&[], Instant::now()));
+    }
+
+    #[test]
+    fn known_threads_cost_nothing_until_the_rename_interval() {
+        let t0 = Instant::now();
+        let threads = [thread(0x7f00, 10), thread(0x7f01, 11)];
+        let names = names_read_at(
+            t0,
+            &threads,
+            &[(0x7f00, "MainThread"), (0x7f01, "worker-1")],
+        );
+        assert!(!names.due(&threads, t0 + Duration::from_millis(10)));
+        assert!(!names.due(&threads, t0 + RENAME_INTERVAL - Duration::from_millis(1)));
+        assert!(names.due(&threads, t0 + RENAME_INTERVAL));
+    }
+
+    #[test]
+    fn a_new_thread_or_a_reused_ident_reads_at_once() {
+        let t0 = Instant::now();
+        let threads = [thread(0x7f00, 10)];
+        let names = names_read_at(t0, &threads, &[(0x7f00, "MainThread")]);
+        let soon = t0 + Duration::from_millis(1);
+        assert!(names.due(&[thread(0x7f00, 10), thread(0x7f02, 12)], soon));
+        // Same ident, another OS thread: the old thread ended and glibc reused its ident.
+        assert!(names.due(&[thread(0x7f00, 13)], soon));
+    }
+
+    #[test]
+    fn a_thread_without_a_name_is_retried_but_not_on_every_sample() {
+        let t0 = Instant::now();
+        let threads = [thread(0x7f00, 10), thread(0x7f05, 15)];
+        let names = names_read_at(t0, &threads, &[(0x7f00, "MainThread")]);
+        assert!(!names.due(&threads, t0 + Duration::from_millis(5)));
+        assert!(names.due(&threads, t0 + MISS_RETRY));
+    }
+}

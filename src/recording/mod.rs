@@ -1,0 +1,276 @@
+//! The recording file: every sample framescope takes, appended while sampling and read back
+//! by every report. Recordings are the source of truth: a table, flamegraph or speedscope
+//! file can always be made again from one. This module knows nothing about processes or
+//! output formats; it turns [`ThreadStack`](crate::python::stack::ThreadStack)s into bytes
+//! ([`RecordingWriter`]) and bytes into a plain, validated [`Recording`] ([`read`]).
+//!
+//! # File format, version 1
+//!
+//! Integers are little-endian. A *varint* is an unsigned LEB128 integer: seven bits per
+//! byte, lowest bits first, the high bit set on every byte except the last; at most 10 bytes.
+//!
+//! ## Header
+//!
+//! | bytes | content                                                  |
+//! |-------|----------------------------------------------------------|
+//! | 0..5  | magic `FSREC` (ASCII)                                    |
+//! | 5..7  | format version, u16 (this document describes version 1)  |
+//!
+//! A reader refuses a file without the magic ("not a framescope recording") and a version
+//! higher than its own. Chunks follow the header up to the end of the file.
+//!
+//! ## Chunks
+//!
+//! | bytes | content                                                                 |
+//! |-------|-------------------------------------------------------------------------|
+//! | 0..4  | payload length N, u32 (at most 64 MiB)                                  |
+//! | 4..8  | CRC-32 (IEEE 802.3, as in zlib and PNG) of bytes 0..4 then the payload  |
+//! | 8..   | N bytes of payload: whole records, one after another                    |
+//!
+//! The writer only ever appends whole chunks. A reader takes chunks in order and stops at
+//! the first one that is cut off, too long, fails its checksum or holds a record it cannot
+//! decode; everything before that chunk is good, and the recording is marked truncated.
+//! A chunk is all-or-nothing: nothing from a damaged chunk is used.
+//!
+//! ## Records
+//!
+//! A record is a tag byte followed by its fields. Definitions have implicit ids: the n-th
+//! record of a kind in the file (counting from 0, across chunks) defines id n of that kind.
+//! Every id a record mentions is defined by an earlier record (same chunk or an earlier one).
+//!
+//! | tag | record  | fields                                                                   |
+//! |-----|---------|--------------------------------------------------------------------------|
+//! | 1   | META    | varint length L, L bytes of JSON: [`RecordingMeta`]                      |
+//! | 2   | STRING  | varint length L, L bytes of UTF-8                                        |
+//! | 3   | FRAME   | varints: qualname (string id), name (string id), filename (string id), first line, current line (0 = unknown) |
+//! | 4   | STACK   | varints: parent (0 = none, the frame is outermost; else parent stack id + 1), frame id |
+//! | 5   | THREAD  | varints: OS thread id + 1 (0 = unknown), Python thread id, name (0 = none; else string id + 1) |
+//! | 6   | TICK    | varints: nanoseconds since the previous tick (the first: since the start), thread count K; then K entries of: varint thread id, varint stack id + 1 (0 = no frames), one flag byte |
+//! | 7   | SUMMARY | varint length L, L bytes of JSON: [`RecordingSummary`]; the last one wins |
+//!
+//! The first chunk holds exactly one META record, first; no other chunk holds one. A stack
+//! id names the whole call path from the outermost frame down to its frame, so a stack seen
+//! before costs one varint in a TICK. A TICK is one look at the process: every Python thread
+//! seen at that instant, each with its stack. Tick times are nanoseconds since the start of
+//! the recording (`start_unix_ns` in the META) and never decrease.
+//!
+//! The flag byte of a TICK entry: bit 0 set when the thread held the GIL; bits 1-2 the
+//! on-CPU state (0 unknown, 1 running or runnable, 2 not running; 3 is invalid); bit 3 set
+//! when the thread's stack could not be read consistently (the stack then holds whatever
+//! innermost frames were read, or none); bits 4-7 are zero.
+//!
+//! JSON blobs are objects; a reader ignores members it does not know and gives missing ones
+//! their default, so adding a member does not need a new version. Anything else does.
+//!
+//! ## Writing
+//!
+//! [`RecordingWriter`] writes the header and the META chunk at once, then collects records
+//! in memory and appends them as one chunk every 64 KiB or every 0.5 s of recording time,
+//! whichever comes first (and on [`RecordingWriter::flush`], [`RecordingWriter::finish`] and
+//! drop). A `kill -9` therefore loses at most the samples of the last half second.
+
+mod fasthash;
+mod format;
+mod reader;
+mod writer;
+
+pub(crate) use fasthash::FastMap;
+pub use reader::{read, read_bytes};
+pub use writer::RecordingWriter;
+
+use serde::{Deserialize, Serialize};
+
+/// What was profiled and how; written once, at the start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordingMeta {
+    pub pid: u32,
+    /// The command line of the target (argv), when known.
+    pub command: Vec<String>,
+    /// The CPython version, e.g. `3.12.3`.
+    pub python_version: String,
+    /// The sampling rate asked for, in samples per second.
+    pub rate_hz: f64,
+    /// Wall-clock time of the start of the recording, in ns since the Unix epoch.
+    pub start_unix_ns: u64,
+    /// The target was paused for each sample.
+    pub blocking: bool,
+}
+
+impl RecordingMeta {
+    /// The target's command line for titles: arguments joined by spaces, those holding
+    /// spaces or quotes single-quoted; `pid N` when no command is known.
+    pub fn command_line(&self) -> String {
+        if self.command.is_empty() {
+            return format!("pid {}", self.pid);
+        }
+        let quoted: Vec<String> = self
+            .command
+            .iter()
+            .map(|arg| {
+                if !arg.is_empty() && !arg.contains([' ', '\t', '\n', '\'', '"']) {
+                    arg.clone()
+                } else {
+                    format!("'{}'", arg.replace('\'', r"'\''"))
+                }
+            })
+            .collect();
+        quoted.join(" ")
+    }
+}
+
+/// How the sampling went; written once, at the end (absent when the recording was cut off).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecordingSummary {
+    /// Ticks taken.
+    pub samples: u64,
+    /// Ticks that were due but not taken because the sampler fell behind.
+    pub missed: u64,
+    /// Thread stacks that could not be read.
+    pub errors: u64,
+    pub duration_ns: u64,
+    pub target_exit_code: Option<i32>,
+}
+
+/// Index into [`Recording::strings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StringId(pub u32);
+
+/// Index into [`Recording::frames`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FrameId(pub u32);
+
+/// Index into [`Recording::stacks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StackId(pub u32);
+
+/// Index into [`Recording::threads`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ThreadIndex(pub u32);
+
+/// One code location: a function and the line it was at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Frame {
+    pub qualname: StringId,
+    pub name: StringId,
+    pub filename: StringId,
+    /// The line of the `def`.
+    pub first_line: u32,
+    /// The line being run; 0 when unknown.
+    pub line: u32,
+}
+
+/// A node of the stack prefix tree: `frame`, called from the path named by `parent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StackNode {
+    /// `None` when `frame` is the outermost frame.
+    pub parent: Option<StackId>,
+    pub frame: FrameId,
+    /// Number of frames on the path, this one included (1 for an outermost frame).
+    pub depth: u32,
+}
+
+/// A thread as first seen; a thread that changes its name gets a new entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Thread {
+    pub os_tid: Option<u32>,
+    pub python_thread_id: u64,
+    pub name: Option<StringId>,
+}
+
+/// One thread at one tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// Nanoseconds since the start of the recording.
+    pub time_ns: u64,
+    pub thread: ThreadIndex,
+    /// `None` when the thread had no Python frames.
+    pub stack: Option<StackId>,
+    pub holds_gil: bool,
+    /// `Some(true)` running or runnable, `Some(false)` sleeping or waiting, `None` unknown.
+    pub on_cpu: Option<bool>,
+    /// The thread's stack could not be read consistently.
+    pub error: bool,
+}
+
+/// A recording read back. Every id in it refers to an entry of the matching table (the
+/// reader checks this), so indexing with them does not panic; a stack's parent always has
+/// a smaller id than the stack itself.
+#[derive(Clone, Debug, Default)]
+pub struct Recording {
+    pub meta: RecordingMeta,
+    /// `None` when the sampler never wrote one (killed, or the file was cut off).
+    pub summary: Option<RecordingSummary>,
+    /// The file ended early or was damaged; everything up to the last good chunk is here.
+    pub truncated: bool,
+    /// Why and where reading stopped early, for a warning (set when `truncated`).
+    pub truncation: Option<String>,
+    pub strings: Vec<String>,
+    pub frames: Vec<Frame>,
+    pub stacks: Vec<StackNode>,
+    pub threads: Vec<Thread>,
+    /// In time order.
+    pub samples: Vec<Sample>,
+    /// Number of ticks (looks at the process), including those that saw no thread.
+    pub ticks: u64,
+    /// Time of the last tick, ns since the start.
+    pub end_ns: u64,
+}
+
+impl Recording {
+    pub fn string(&self, id: StringId) -> &str {
+        &self.strings[id.0 as usize]
+    }
+
+    pub fn frame(&self, id: FrameId) -> &Frame {
+        &self.frames[id.0 as usize]
+    }
+
+    pub fn stack(&self, id: StackId) -> &StackNode {
+        &self.stacks[id.0 as usize]
+    }
+
+    pub fn thread(&self, id: ThreadIndex) -> &Thread {
+        &self.threads[id.0 as usize]
+    }
+
+    /// The frames of a stack, innermost first.
+    pub fn stack_frames(&self, id: StackId) -> StackFrames<'_> {
+        StackFrames {
+            rec: self,
+            next: Some(id),
+        }
+    }
+
+    /// A label for a thread: its name (or `thread`) and its OS thread id (or Python id).
+    pub fn thread_label(&self, id: ThreadIndex) -> String {
+        let thread = self.thread(id);
+        let name = thread.name.map_or("thread", |n| self.string(n));
+        match thread.os_tid {
+            Some(tid) => format!("{name} (tid {tid})"),
+            None => format!("{name} (id {:#x})", thread.python_thread_id),
+        }
+    }
+}
+
+/// Iterator over a stack's frames, innermost first; see [`Recording::stack_frames`].
+pub struct StackFrames<'a> {
+    rec: &'a Recording,
+    next: Option<StackId>,
+}
+
+impl Iterator for StackFrames<'_> {
+    type Item = FrameId;
+
+    fn next(&mut self) -> Option<FrameId> {
+        let node = self.rec.stack(self.next?);
+        self.next = node.parent;
+        Some(node.frame)
+    }
+}
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -1,0 +1,276 @@
+//! Reads a recording file back into a [`Recording`], checking every chunk's checksum and
+//! every reference between records, so that the rest of framescope can index the tables
+//! without further checks. A file cut off or damaged part-way is read up to its last good
+//! chunk and marked truncated; only a file that is not a recording at all, or is from a
+//! newer framescope, is an error.
+
+use std::path::Path;
+
+use super::format::{self, Cursor};
+use super::{
+    Frame, FrameId, Recording, RecordingMeta, Sample, StackId, StackNode, StringId, Thread,
+    ThreadIndex,
+};
+use crate::error::{Error, Result};
+
+/// Reads the recording at `path`.
+pub fn read(path: &Path) -> Result<Recording> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            _ => format!("cannot read it: {e}"),
+        };
+        Error::bad_file(path, why)
+    })?;
+    read_bytes(&bytes, path)
+}
+
+/// Reads a recording from memory; `path` only names it in error messages.
+pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
+    let body = check_header(bytes).map_err(|why| Error::bad_file(path, why))?;
+    let mut rec = Recording::default();
+    let mut have_meta = false;
+    let mut offset = format::HEADER_LEN;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (payload, after) = match split_chunk(rest) {
+            Ok(split) => split,
+            Err(why) => {
+                rec.truncated = true;
+                rec.truncation = Some(format!("{why} at byte {offset}"));
+                break;
+            }
+        };
+        let mark = Mark::of(&rec);
+        if let Err(why) = decode_chunk(&mut rec, &mut have_meta, payload) {
+            mark.roll_back(&mut rec);
+            rec.truncated = true;
+            rec.truncation = Some(format!("damaged chunk at byte {offset}: {why}"));
+            break;
+        }
+        offset += rest.len() - after.len();
+        rest = after;
+    }
+    if !have_meta {
+        return Err(Error::bad_file(
+            path,
+            "the recording was cut off before its first chunk was written; it holds no samples",
+        ));
+    }
+    Ok(rec)
+}
+
+/// Checks the magic and version, returning the bytes after the header.
+fn check_header(bytes: &[u8]) -> Result<&[u8], String> {
+    const FOREIGN: &str =
+        "not a framescope recording (it does not start with FSREC); record one with `framescope record`";
+    let magic = &format::MAGIC[..];
+    let Some((header, body)) = bytes.split_first_chunk::<{ format::HEADER_LEN }>() else {
+        let n = bytes.len().min(magic.len());
+        return Err(if bytes.is_empty() {
+            "the file is empty; it is not a recording (yet)".into()
+        } else if bytes[..n] == magic[..n] {
+            "the recording was cut off inside its header; it holds no samples".into()
+        } else {
+            FOREIGN.into()
+        });
+    };
+    if header[..magic.len()] != *magic {
+        return Err(FOREIGN.into());
+    }
+    let version = u16::from_le_bytes([header[magic.len()], header[magic.len() + 1]]);
+    if version > format::VERSION {
+        return Err(format!(
+            "recording format version {version} is newer than this framescope reads (up to {}); use a newer framescope",
+            format::VERSION
+        ));
+    }
+    if version == 0 {
+        return Err("damaged recording: format version 0 does not exist".into());
+    }
+    Ok(body)
+}
+
+/// Splits one chunk off the front of `bytes`: its checked payload and what follows it.
+fn split_chunk(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let Some((header, rest)) = bytes.split_first_chunk::<{ format::CHUNK_HEADER_LEN }>() else {
+        return Err("file ends inside a chunk header".into());
+    };
+    let len_bytes = [header[0], header[1], header[2], header[3]];
+    let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len > format::MAX_CHUNK_LEN {
+        return Err(format!("chunk length {len} is implausible (damaged file)"));
+    }
+    if rest.len() < len {
+        return Err("file ends inside a chunk".into());
+    }
+    let (payload, after) = rest.split_at(len);
+    if format::chunk_checksum(len_bytes, payload) != stored {
+        return Err("chunk checksum does not match (damaged file)".into());
+    }
+    Ok((payload, after))
+}
+
+/// Table sizes before a chunk, so a chunk that fails to decode can be taken out whole.
+struct Mark {
+    strings: usize,
+    frames: usize,
+    stacks: usize,
+    threads: usize,
+    samples: usize,
+    ticks: u64,
+    end_ns: u64,
+    summary: Option<super::RecordingSummary>,
+}
+
+impl Mark {
+    fn of(rec: &Recording) -> Mark {
+        Mark {
+            strings: rec.strings.len(),
+            frames: rec.frames.len(),
+            stacks: rec.stacks.len(),
+            threads: rec.threads.len(),
+            samples: rec.samples.len(),
+            ticks: rec.ticks,
+            end_ns: rec.end_ns,
+            summary: rec.summary.clone(),
+        }
+    }
+
+    fn roll_back(self, rec: &mut Recording) {
+        rec.strings.truncate(self.strings);
+        rec.frames.truncate(self.frames);
+        rec.stacks.truncate(self.stacks);
+        rec.threads.truncate(self.threads);
+        rec.samples.truncate(self.samples);
+        rec.ticks = self.ticks;
+        rec.end_ns = self.end_ns;
+        rec.summary = self.summary;
+    }
+}
+
+fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Result<(), String> {
+    let mut cur = Cursor::new(payload);
+    if !*have_meta {
+        if cur.byte()? != format::TAG_META {
+            return Err("the first chunk does not start with the recording's metadata".into());
+        }
+        rec.meta = json::<RecordingMeta>(cur.bytes()?, "metadata")?;
+        *have_meta = true;
+    }
+    while !cur.is_empty() {
+        match cur.byte()? {
+            format::TAG_STRING => {
+                let text = std::str::from_utf8(cur.bytes()?)
+                    .map_err(|_| "string is not UTF-8".to_string())?;
+                rec.strings.push(text.to_owned());
+            }
+            format::TAG_FRAME => {
+                let frame = Frame {
+                    qualname: string_ref(rec, &mut cur)?,
+                    name: string_ref(rec, &mut cur)?,
+                    filename: string_ref(rec, &mut cur)?,
+                    first_line: cur.varint_u32()?,
+                    line: cur.varint_u32()?,
+                };
+                rec.frames.push(frame);
+            }
+            format::TAG_STACK => {
+                let parent = match cur.varint()? {
+                    0 => None,
+                    n => Some(StackId(reference(n - 1, rec.stacks.len(), "stack")?)),
+                };
+                let frame = FrameId(reference(cur.varint()?, rec.frames.len(), "frame")?);
+                let depth = parent.map_or(0, |p| rec.stack(p).depth) + 1;
+                rec.stacks.push(StackNode {
+                    parent,
+                    frame,
+                    depth,
+                });
+            }
+            format::TAG_THREAD => {
+                let os_tid = match cur.varint()? {
+                    0 => None,
+                    n => Some(
+                        u32::try_from(n - 1).map_err(|_| format!("thread id {n} is too large"))?,
+                    ),
+                };
+                let python_thread_id = cur.varint()?;
+                let name = match cur.varint()? {
+                    0 => None,
+                    n => Some(StringId(reference(n - 1, rec.strings.len(), "string")?)),
+                };
+                rec.threads.push(Thread {
+                    os_tid,
+                    python_thread_id,
+                    name,
+                });
+            }
+            format::TAG_TICK => decode_tick(rec, &mut cur)?,
+            format::TAG_SUMMARY => {
+                rec.summary = Some(json(cur.bytes()?, "summary")?);
+            }
+            format::TAG_META => return Err("a second metadata record".into()),
+            tag => return Err(format!("unknown record tag {tag}")),
+        }
+    }
+    Ok(())
+}
+
+fn decode_tick(rec: &mut Recording, cur: &mut Cursor<'_>) -> Result<(), String> {
+    let delta = cur.varint()?;
+    let time_ns = rec.end_ns.checked_add(delta).ok_or("tick time overflows")?;
+    let count = cur.varint()?;
+    for _ in 0..count {
+        let thread = ThreadIndex(reference(cur.varint()?, rec.threads.len(), "thread")?);
+        let stack = match cur.varint()? {
+            0 => None,
+            n => Some(StackId(reference(n - 1, rec.stacks.len(), "stack")?)),
+        };
+        let flags = cur.byte()?;
+        if flags & !format::KNOWN_FLAGS != 0 {
+            return Err(format!("unknown sample flags {flags:#x}"));
+        }
+        let on_cpu = match (flags & format::ON_CPU_MASK) >> format::ON_CPU_SHIFT {
+            0 => None,
+            1 => Some(true),
+            2 => Some(false),
+            _ => return Err("invalid on-CPU state".into()),
+        };
+        rec.samples.push(Sample {
+            time_ns,
+            thread,
+            stack,
+            holds_gil: flags & format::FLAG_GIL != 0,
+            on_cpu,
+            error: flags & format::FLAG_ERROR != 0,
+        });
+    }
+    rec.ticks += 1;
+    rec.end_ns = time_ns;
+    Ok(())
+}
+
+fn string_ref(rec: &Recording, cur: &mut Cursor<'_>) -> Result<StringId, String> {
+    Ok(StringId(reference(
+        cur.varint()?,
+        rec.strings.len(),
+        "string",
+    )?))
+}
+
+/// Checks that `id` names one of the `defined` entries of a table.
+fn reference(id: u64, defined: usize, what: &str) -> Result<u32, String> {
+    if id < defined as u64 {
+        Ok(id as u32)
+    } else {
+        Err(format!(
+            "refers to {what} {id}, which is not defined before it"
+        ))
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(bytes).map_err(|e| format!("unreadable {what}: {e}"))
+}

@@ -1,0 +1,381 @@
+//! Round trips through the writer and reader, and the reader's behaviour on cut-off,
+//! damaged, foreign and random input.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::format;
+use super::testutil::{meta, record, write, Rng, Synth, TempPath};
+use super::*;
+use crate::python::stack::ThreadStack;
+
+/// Every id in `rec` points into its table, and stacks point to earlier stacks.
+fn check_invariants(rec: &Recording) {
+    let strings = rec.strings.len() as u32;
+    for f in &rec.frames {
+        assert!(f.qualname.0 < strings && f.name.0 < strings && f.filename.0 < strings);
+    }
+    for (i, s) in rec.stacks.iter().enumerate() {
+        assert!((s.frame.0 as usize) < rec.frames.len());
+        if let Some(p) = s.parent {
+            assert!((p.0 as usize) < i);
+            assert_eq!(s.depth, rec.stack(p).depth + 1);
+        } else {
+            assert_eq!(s.depth, 1);
+        }
+    }
+    for t in &rec.threads {
+        assert!(t.name.is_none_or(|n| n.0 < strings));
+    }
+    let mut last = 0;
+    for s in &rec.samples {
+        assert!((s.thread.0 as usize) < rec.threads.len());
+        assert!(s.stack.is_none_or(|id| (id.0 as usize) < rec.stacks.len()));
+        assert!(s.time_ns >= last);
+        last = s.time_ns;
+    }
+}
+
+/// The byte offsets where chunks end (the first being the end of the metadata chunk).
+fn chunk_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut pos = format::HEADER_LEN;
+    while pos < bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        pos += format::CHUNK_HEADER_LEN + len;
+        ends.push(pos);
+    }
+    assert_eq!(pos, bytes.len());
+    ends
+}
+
+/// A recording of `n` ticks 10 ms apart over a handful of stacks and two threads.
+fn busy_recording(n: u64) -> (TempPath, Vec<u8>) {
+    let mut synth = Synth::default();
+    let specs = [
+        "main:1;work:5;leaf:9",
+        "main:1;work:6",
+        "main:2;idle:3",
+        "main:1;work:5;leaf:10",
+    ];
+    let ticks: Vec<(u64, Vec<ThreadStack>)> = (0..n)
+        .map(|i| {
+            let mut worker = synth.thread(2, "worker", specs[(i % 4) as usize]);
+            worker.on_cpu = Some(i % 3 != 0);
+            let main = synth.thread(1, "MainThread", specs[((i / 7) % 4) as usize]);
+            (i * 10_000_000, vec![main, worker])
+        })
+        .collect();
+    let path = TempPath::new("busy");
+    write(
+        &path,
+        &synth,
+        &ticks,
+        Some(&RecordingSummary {
+            samples: n,
+            ..Default::default()
+        }),
+    );
+    let bytes = std::fs::read(&path.0).unwrap();
+    (path, bytes)
+}
+
+#[test]
+fn round_trip_keeps_every_detail() {
+    let mut synth = Synth::default();
+    let mut a = synth.thread(100, "MainThread", "main:3;work:12;leaf:20");
+    a.holds_gil = true;
+    let mut b = synth.thread(101, "worker", "main:3;work:13");
+    b.holds_gil = false;
+    b.on_cpu = Some(false);
+    b.error = Some("torn read".into());
+    let mut c = synth.thread(102, "bg", "");
+    c.on_cpu = None;
+    c.os_tid = None;
+    c.name = None;
+    let ticks = vec![(5, vec![a.clone(), b, c]), (1_000_005, vec![a])];
+    let rec = record(&synth, &ticks);
+    check_invariants(&rec);
+
+    assert_eq!(rec.meta, meta());
+    assert!(!rec.truncated);
+    assert_eq!(rec.ticks, 2);
+    assert_eq!(rec.end_ns, 1_000_005);
+    assert_eq!(rec.samples.len(), 4);
+    assert_eq!(rec.threads.len(), 3);
+
+    let s = &rec.samples[0];
+    assert_eq!(
+        (s.time_ns, s.holds_gil, s.on_cpu, s.error),
+        (5, true, Some(true), false)
+    );
+    let names: Vec<String> = rec
+        .stack_frames(s.stack.unwrap())
+        .map(|f| {
+            let f = rec.frame(f);
+            format!("{}:{}", rec.string(f.qualname), f.line)
+        })
+        .collect();
+    assert_eq!(names, ["leaf:20", "work:12", "main:3"]);
+    let leaf = rec.frame(rec.stack(s.stack.unwrap()).frame);
+    assert_eq!(rec.string(leaf.filename), "app.py");
+    assert_eq!(rec.string(leaf.name), "leaf");
+    assert_eq!(leaf.first_line, testutil::first_line_of("leaf"));
+
+    let s = &rec.samples[1];
+    assert_eq!((s.holds_gil, s.on_cpu, s.error), (false, Some(false), true));
+    assert_eq!(rec.stack(s.stack.unwrap()).depth, 2);
+    assert_eq!(rec.thread_label(s.thread), "worker (tid 101)");
+
+    let s = &rec.samples[2];
+    assert_eq!((s.stack, s.on_cpu), (None, None));
+    assert_eq!(
+        rec.thread_label(s.thread),
+        format!("thread (id {:#x})", 102 * 16)
+    );
+
+    let s = &rec.samples[3];
+    assert_eq!((s.time_ns, s.thread), (1_000_005, rec.samples[0].thread));
+    assert_eq!(s.stack, rec.samples[0].stack);
+}
+
+#[test]
+fn shared_prefixes_and_repeated_stacks_are_stored_once() {
+    let mut synth = Synth::default();
+    let ticks: Vec<_> = (0..1000u64)
+        .map(|i| {
+            let spec = if i % 2 == 0 {
+                "main:1;work:5;leaf:9"
+            } else {
+                "main:1;work:5;other:2"
+            };
+            (i * 1_000_000, vec![synth.thread(7, "MainThread", spec)])
+        })
+        .collect();
+    let path = TempPath::new("intern");
+    write(&path, &synth, &ticks, None);
+    let size = std::fs::metadata(&path.0).unwrap().len();
+    let rec = read(&path.0).unwrap();
+    assert_eq!(rec.stacks.len(), 4, "main, main;work, and two leaves");
+    assert_eq!(rec.frames.len(), 4);
+    assert_eq!(
+        rec.strings.len(),
+        6,
+        "four names, the file and the thread name"
+    );
+    assert_eq!(rec.threads.len(), 1);
+    // A tick of one thread: tag, time delta (3 bytes), count, thread, stack, flags.
+    assert!(size < 1000 * 8 + 400, "{size} bytes for 1000 samples");
+}
+
+#[test]
+fn renamed_thread_gets_a_new_entry_and_time_never_goes_back() {
+    let mut synth = Synth::default();
+    let a = synth.thread(9, "Thread-1", "main:1");
+    let mut b = a.clone();
+    b.name = Some(Arc::from("renamed"));
+    let rec = record(
+        &synth,
+        &[(50, vec![a.clone()]), (40, vec![b]), (60, vec![a])],
+    );
+    assert_eq!(rec.threads.len(), 3);
+    assert_eq!(rec.string(rec.threads[1].name.unwrap()), "renamed");
+    let times: Vec<u64> = rec.samples.iter().map(|s| s.time_ns).collect();
+    assert_eq!(times, [50, 50, 60]);
+}
+
+#[test]
+fn empty_recording_is_valid() {
+    let synth = Synth::default();
+    let rec = record(&synth, &[]);
+    assert!(!rec.truncated);
+    assert_eq!(
+        (rec.samples.len(), rec.ticks, rec.summary.clone()),
+        (0, 0, None)
+    );
+    assert_eq!(rec.meta, meta());
+}
+
+#[test]
+fn a_writer_dropped_without_finish_keeps_its_samples() {
+    let mut synth = Synth::default();
+    let path = TempPath::new("dropped");
+    {
+        let mut w = RecordingWriter::create(&path.0, &meta()).unwrap();
+        w.write_sample(1, &[synth.thread(1, "MainThread", "main:1")], &synth.codes)
+            .unwrap();
+    }
+    let rec = read(&path.0).unwrap();
+    assert_eq!(rec.samples.len(), 1);
+    assert!(!rec.truncated);
+}
+
+#[test]
+fn summary_round_trips() {
+    let (path, _) = busy_recording(10);
+    let rec = read(&path.0).unwrap();
+    assert_eq!(rec.summary.map(|s| s.samples), Some(10));
+}
+
+#[test]
+fn chunks_are_written_every_half_second() {
+    let (_path, bytes) = busy_recording(300);
+    // Ticks from 0 to 2.99 s: the metadata chunk, one chunk at each of 0.5, 1, 1.5, 2 and
+    // 2.5 s, and the last ticks together with the summary.
+    assert_eq!(chunk_ends(&bytes).len(), 7);
+}
+
+#[test]
+fn foreign_files_are_refused_clearly() {
+    let cases: [(&[u8], &str); 5] = [
+        (b"", "empty"),
+        (b"FSR", "cut off inside its header"),
+        (b"FSREC\x01", "cut off inside its header"),
+        (
+            b"#!/usr/bin/env python3\nprint('hi')\n",
+            "not a framescope recording",
+        ),
+        (b"FSREC\x09\x00", "newer than this framescope reads"),
+    ];
+    for (bytes, expected) in cases {
+        let err = read_bytes(bytes, Path::new("x.fsr")).unwrap_err();
+        assert!(matches!(err, crate::error::Error::BadFile { .. }));
+        let msg = err.to_string();
+        assert!(msg.contains(expected), "{msg:?} should say {expected:?}");
+    }
+    let missing = read(Path::new("/nonexistent/framescope/x.fsr")).unwrap_err();
+    assert!(missing.to_string().contains("no such file"), "{missing}");
+}
+
+#[test]
+fn header_without_metadata_chunk_is_an_error() {
+    let err = read_bytes(b"FSREC\x01\x00", Path::new("x")).unwrap_err();
+    assert!(
+        err.to_string().contains("cut off before its first chunk"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cut_off_files_read_up_to_their_last_complete_chunk() {
+    let (path, bytes) = busy_recording(400);
+    let full = read(&path.0).unwrap();
+    check_invariants(&full);
+    let ends = chunk_ends(&bytes);
+    assert!(ends.len() >= 6);
+    let samples_upto: Vec<usize> = ends
+        .iter()
+        .map(|&end| {
+            read_bytes(&bytes[..end], Path::new("x"))
+                .unwrap()
+                .samples
+                .len()
+        })
+        .collect();
+
+    let check = |cut: usize| {
+        let result = read_bytes(&bytes[..cut], Path::new("x"));
+        if cut < ends[0] {
+            assert!(
+                result.is_err(),
+                "cut at {cut} inside the header or metadata"
+            );
+            return;
+        }
+        let rec = result.unwrap();
+        check_invariants(&rec);
+        let complete = ends.iter().rposition(|&e| e <= cut).unwrap();
+        assert_eq!(rec.truncated, ends[complete] != cut, "cut at {cut}");
+        assert_eq!(rec.truncation.is_some(), rec.truncated);
+        assert_eq!(rec.samples.len(), samples_upto[complete], "cut at {cut}");
+        assert_eq!(rec.samples[..], full.samples[..rec.samples.len()]);
+    };
+    let from = ends[ends.len() - 3];
+    for cut in from..=bytes.len() {
+        check(cut);
+    }
+    for cut in 0..ends[0] + 10 {
+        check(cut);
+    }
+    let mut rng = Rng(0x5eed);
+    for _ in 0..300 {
+        check(rng.below(bytes.len() as u64 + 1) as usize);
+    }
+}
+
+#[test]
+fn a_damaged_chunk_stops_reading_there() {
+    let (_path, mut bytes) = busy_recording(400);
+    let ends = chunk_ends(&bytes);
+    let before = read_bytes(&bytes[..ends[2]], Path::new("x"))
+        .unwrap()
+        .samples
+        .len();
+    bytes[ends[2] + 20] ^= 0x40;
+    let rec = read_bytes(&bytes, Path::new("x")).unwrap();
+    assert!(rec.truncated);
+    assert!(rec.truncation.as_deref().unwrap().contains("checksum"));
+    assert_eq!(rec.samples.len(), before);
+    assert!(rec.summary.is_none());
+}
+
+/// Wraps `payload` in a chunk with a correct length and checksum.
+fn chunk(payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut out = len.to_vec();
+    out.extend_from_slice(&format::chunk_checksum(len, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn random_bytes_after_a_valid_header_never_panic() {
+    let (_path, bytes) = busy_recording(3);
+    let head = &bytes[..chunk_ends(&bytes)[0]];
+    let mut rng = Rng(42);
+    for round in 0..3000 {
+        let len = rng.below(200) as usize;
+        let noise: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut file = head.to_vec();
+        if round % 2 == 0 {
+            file.extend_from_slice(&noise);
+        } else {
+            // Checksummed noise reaches the record decoder; bias it to known tags.
+            let mut payload = noise;
+            if let Some(first) = payload.first_mut() {
+                *first = 2 + *first % 6;
+            }
+            file.extend_from_slice(&chunk(&payload));
+        }
+        if let Ok(rec) = read_bytes(&file, Path::new("x")) {
+            check_invariants(&rec);
+        }
+    }
+}
+
+#[test]
+fn mutated_records_with_valid_checksums_never_panic() {
+    let (_path, bytes) = busy_recording(120);
+    let ends = chunk_ends(&bytes);
+    let mut rng = Rng(7);
+    for _ in 0..2000 {
+        let mut file = bytes.clone();
+        let which = rng.below(ends.len() as u64) as usize;
+        let start = if which == 0 {
+            format::HEADER_LEN
+        } else {
+            ends[which - 1]
+        };
+        let payload_start = start + format::CHUNK_HEADER_LEN;
+        let end = ends[which];
+        for _ in 0..1 + rng.below(3) {
+            let at = payload_start + rng.below((end - payload_start) as u64) as usize;
+            file[at] = rng.next() as u8;
+        }
+        let fixed = chunk(&file[payload_start..end]);
+        file[start..end].copy_from_slice(&fixed);
+        if let Ok(rec) = read_bytes(&file, Path::new("x")) {
+            check_invariants(&rec);
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! From a recording to a profile, the model every output format starts from: which samples
+//! a view keeps ([`ViewOptions`]), how much real time each sample stands for
+//! ([`sample_seconds`]), the tally of samples and time per distinct stack ([`Profile`]), and
+//! how frames group into functions or lines and are labelled ([`Functions`]).
+
+use crate::recording::{FastMap, FrameId, Recording, Sample, StackId, StringId, ThreadIndex};
+
+/// Which samples a view keeps and how it groups them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewOptions {
+    /// Keep samples of threads the OS reported as not running (sleeping, waiting on I/O or
+    /// a lock). Off by default: a profile then shows where CPU time went, as py-spy does.
+    /// Samples whose on-CPU state is unknown are always kept.
+    pub idle: bool,
+    /// Keep only samples of threads holding the GIL.
+    pub gil_only: bool,
+    /// Keep threads apart (a table, or a root frame, per thread) instead of merging them.
+    pub per_thread: bool,
+    /// Keep only the thread with this OS thread id or Python thread id.
+    pub thread_filter: Option<u64>,
+}
+
+/// Why a sample was left out of a view, counted per reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    /// Not the thread asked for.
+    pub other_threads: u64,
+    /// The thread's stack could not be read.
+    pub errors: u64,
+    /// The thread had no Python frames.
+    pub empty: u64,
+    /// The thread was not running (see [`ViewOptions::idle`]).
+    pub idle: u64,
+    /// The thread did not hold the GIL (see [`ViewOptions::gil_only`]).
+    pub without_gil: u64,
+}
+
+enum Verdict {
+    Kept(StackId),
+    OtherThread,
+    Error,
+    Empty,
+    Idle,
+    WithoutGil,
+}
+
+impl ViewOptions {
+    fn judge(&self, rec: &Recording, sample: &Sample) -> Verdict {
+        if let Some(wanted) = self.thread_filter {
+            let thread = rec.thread(sample.thread);
+            let tid_matches = thread.os_tid.is_some_and(|tid| u64::from(tid) == wanted);
+            if !tid_matches && thread.python_thread_id != wanted {
+                return Verdict::OtherThread;
+            }
+        }
+        if sample.error {
+            return Verdict::Error;
+        }
+        let Some(stack) = sample.stack else {
+            return Verdict::Empty;
+        };
+        if !self.idle && sample.on_cpu == Some(false) {
+            return Verdict::Idle;
+        }
+        if self.gil_only && !sample.holds_gil {
+            return Verdict::WithoutGil;
+        }
+        Verdict::Kept(stack)
+    }
+
+    /// The stack of `sample` if this view keeps it. Samples with read errors or no frames
+    /// are never kept.
+    pub fn keeps(&self, rec: &Recording, sample: &Sample) -> Option<StackId> {
+        match self.judge(rec, sample) {
+            Verdict::Kept(stack) => Some(stack),
+            _ => None,
+        }
+    }
+}
+
+/// The typical time between two samples of one thread: the median of the gaps between a
+/// thread's consecutive samples, or the nominal interval when there are no gaps.
+pub fn typical_interval_ns(rec: &Recording) -> u64 {
+    let mut gaps: Vec<u64> = Vec::new();
+    let mut last = vec![None::<u64>; rec.threads.len()];
+    for s in &rec.samples {
+        if let Some(prev) = last[s.thread.0 as usize].replace(s.time_ns) {
+            gaps.push(s.time_ns - prev);
+        }
+    }
+    let median = if gaps.is_empty() {
+        0
+    } else {
+        let mid = gaps.len() / 2;
+        *gaps.select_nth_unstable(mid).1
+    };
+    if median > 0 {
+        return median;
+    }
+    let rate = rec.meta.rate_hz;
+    if rate.is_finite() && rate > 0.0 {
+        ((1e9 / rate) as u64).max(1)
+    } else {
+        10_000_000
+    }
+}
+
+/// Seconds of real time each sample stands for, parallel to `rec.samples`: the time until
+/// the same thread's next sample, at most twice the typical interval (a longer gap means
+/// the sampler fell behind or the thread was away, not that it kept running); the last
+/// sample of a thread gets the typical interval.
+pub fn sample_seconds(rec: &Recording) -> Vec<f64> {
+    seconds_with_interval(rec, typical_interval_ns(rec))
+}
+
+/// [`sample_seconds`], for a typical interval already worked out.
+fn seconds_with_interval(rec: &Recording, interval: u64) -> Vec<f64> {
+    let cap = interval.saturating_mul(2);
+    let mut weights = vec![interval as f64 * 1e-9; rec.samples.len()];
+    let mut last = vec![None::<usize>; rec.threads.len()];
+    for (i, s) in rec.samples.iter().enumerate() {
+        if let Some(prev) = last[s.thread.0 as usize].replace(i) {
+            let gap = s.time_ns - rec.samples[prev].time_ns;
+            weights[prev] = gap.min(cap) as f64 * 1e-9;
+        }
+    }
+    weights
+}
+
+/// Samples and seconds of one distinct stack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StackTally {
+    pub stack: StackId,
+    pub samples: u64,
+    pub seconds: f64,
+}
+
+/// The kept samples of one thread, or of all threads together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// `None` when threads are merged.
+    pub thread: Option<ThreadIndex>,
+    pub samples: u64,
+    pub seconds: f64,
+    /// Ordered by stack id.
+    pub stacks: Vec<StackTally>,
+}
+
+/// The samples a view keeps, tallied per distinct stack.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    /// One group when threads are merged; otherwise one per thread with kept samples, in
+    /// the order the threads first appear in the recording.
+    pub groups: Vec<Group>,
+    pub samples: u64,
+    pub seconds: f64,
+    pub left_out: LeftOut,
+    pub interval_ns: u64,
+}
+
+impl Profile {
+    pub fn build(rec: &Recording, view: &ViewOptions) -> Profile {
+        let interval_ns = typical_interval_ns(rec);
+        let weights = seconds_with_interval(rec, interval_ns);
+        let mut left_out = LeftOut::default();
+        // Per thread index: the group its samples go to.
+        let mut group_of: Vec<Option<usize>> = vec![None; rec.threads.len()];
+        // Per group: its thread, and samples and seconds per stack.
+        type Tallies = FastMap<StackId, (u64, f64)>;
+        let mut tallies: Vec<(Option<ThreadIndex>, Tallies)> = Vec::new();
+        if !view.per_thread {
+            tallies.push((None, FastMap::default()));
+        }
+        for (sample, &seconds) in rec.samples.iter().zip(&weights) {
+            let stack = match view.judge(rec, sample) {
+                Verdict::Kept(stack) => stack,
+                Verdict::OtherThread => {
+                    left_out.other_threads += 1;
+                    continue;
+                }
+                Verdict::Error => {
+                    left_out.errors += 1;
+                    continue;
+                }
+                Verdict::Empty => {
+                    left_out.empty += 1;
+                    continue;
+                }
+                Verdict::Idle => {
+                    left_out.idle += 1;
+                    continue;
+                }
+                Verdict::WithoutGil => {
+                    left_out.without_gil += 1;
+                    continue;
+                }
+            };
+            let group = if view.per_thread {
+                *group_of[sample.thread.0 as usize].get_or_insert_with(|| {
+                    tallies.push((Some(sample.thread), FastMap::default()));
+                    tallies.len() - 1
+                })
+            } else {
+                0
+            };
+            let entry = tallies[group].1.entry(stack).or_insert((0, 0.0));
+            entry.0 += 1;
+            entry.1 += seconds;
+        }
+
+        tallies.sort_by_key(|(thread, _)| *thread);
+        let groups: Vec<Group> = tallies
+            .into_iter()
+            .map(|(thread, map)| {
+                let mut stacks: Vec<StackTally> = map
+                    .into_iter()
+                    .map(|(stack, (samples, seconds))| StackTally {
+                        stack,
+                        samples,
+                        seconds,
+                    })
+                    .collect();
+                stacks.sort_unstable_by_key(|t| t.stack);
+                Group {
+                    thread,
+                    samples: stacks.iter().map(|t| t.samples).sum(),
+                    seconds: stacks.iter().map(|t| t.seconds).sum(),
+                    stacks,
+                }
+            })
+            .collect();
+        Profile {
+            samples: groups.iter().map(|g| g.samples).sum(),
+            seconds: groups.iter().map(|g| g.seconds).sum(),
+            groups,
+            left_out,
+            interval_ns,
+        }
+    }
+}
+
+/// What a report shows as one function: the function itself, or one line of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FunctionKey {
+    pub qualname: StringId,
+    pub filename: StringId,
+    pub first_line: u32,
+    /// The line within the function, in per-line views.
+    pub line: Option<u32>,
+}
+
+impl FunctionKey {
+    /// The line a report shows: the current line in per-line views, else the `def` line.
+    pub fn shown_line(&self) -> u32 {
+        self.line.unwrap_or(self.first_line)
+    }
+}
+
+/// The grouping of a recording's frames into functions (or function lines).
+pub struct Functions {
+    of_frame: Vec<u32>,
+    pub keys: Vec<FunctionKey>,
+}
+
+impl Functions {
+    /// Groups frames by function, or by function and line when `lines`.
+    pub fn new(rec: &Recording, lines: bool) -> Functions {
+        let mut index: FastMap<FunctionKey, u32> = FastMap::default();
+        let mut keys = Vec::new();
+        let of_frame = rec
+            .frames
+            .iter()
+            .map(|f| {
+                let key = FunctionKey {
+                    qualname: f.qualname,
+                    filename: f.filename,
+                    first_line: f.first_line,
+                    line: lines.then_some(f.line),
+                };
+                *index.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    (keys.len() - 1) as u32
+                })
+            })
+            .collect();
+        Functions { of_frame, keys }
+    }
+
+    /// The function a frame belongs to, as an index into `keys`.
+    pub fn of(&self, frame: FrameId) -> usize {
+        self.of_frame[frame.0 as usize] as usize
+    }
+
+    /// `qualname (file:line)`, or `qualname (file)` when the line is unknown.
+    pub fn label(&self, rec: &Recording, function: usize) -> String {
+        let key = &self.keys[function];
+        let name = rec.string(key.qualname);
+        let file = rec.string(key.filename);
+        match key.shown_line() {
+            0 => format!("{name} ({file})"),
+            line => format!("{name} ({file}:{line})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::testutil::{record, Synth};
+
+    #[test]
+    fn weights_follow_real_gaps_clamped_to_twice_the_median() {
+        let mut synth = Synth::default();
+        let times = [0u64, 10, 20, 30, 100, 110];
+        let ticks: Vec<_> = times
+            .iter()
+            .map(|&ms| {
+                (
+                    ms * 1_000_000,
+                    vec![synth.thread(1, "MainThread", "main:1")],
+                )
+            })
+            .collect();
+        let rec = record(&synth, &ticks);
+        assert_eq!(typical_interval_ns(&rec), 10_000_000);
+        let ms: Vec<f64> = sample_seconds(&rec)
+            .iter()
+            .map(|s| (s * 1e3).round())
+            .collect();
+        assert_eq!(ms, [10.0, 10.0, 10.0, 20.0, 10.0, 10.0]);
+    }
+
+    #[test]
+    fn gaps_are_per_thread() {
+        let mut synth = Synth::default();
+        let ticks: Vec<_> = (0..4u64)
+            .map(|i| {
+                let mut threads = vec![synth.thread(1, "MainThread", "main:1")];
+                if i % 2 == 0 {
+                    threads.push(synth.thread(2, "slow", "work:1"));
+                }
+                (i * 5_000_000, threads)
+            })
+            .collect();
+        let rec = record(&synth, &ticks);
+        // Gaps: main 5,5,5 ms; slow 10 ms. Median of [5,5,10,5] sorted [5,5,5,10] is 5.
+        assert_eq!(typical_interval_ns(&rec), 5_000_000);
+        let slow: Vec<f64> = rec
+            .samples
+            .iter()
+            .zip(sample_seconds(&rec))
+            .filter(|(s, _)| rec.thread(s.thread).os_tid == Some(2))
+            .map(|(_, w)| (w * 1e3).round())
+            .collect();
+        assert_eq!(slow, [10.0, 5.0]);
+    }
+
+    #[test]
+    fn a_single_sample_gets_the_nominal_interval() {
+        let mut synth = Synth::default();
+        let ticks = vec![(0, vec![synth.thread(1, "MainThread", "main:1")])];
+        let rec = record(&synth, &ticks);
+        // The test recordings ask for 100 Hz.
+        assert_eq!(typical_interval_ns(&rec), 10_000_000);
+        assert_eq!(sample_seconds(&rec), [0.01]);
+    }
+}

@@ -1,0 +1,337 @@
+//! The cProfile-shaped table for sampled data: per function (or per line), the samples in
+//! the function itself and with it anywhere on the stack, their shares, and the time they
+//! stand for. [`tables`] gives the rows as data; [`render`] writes them as aligned text.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::str::FromStr;
+
+use super::profile::{Functions, Group, Profile, ViewOptions};
+use super::{write_error, RenderOptions};
+use crate::error::Result;
+use crate::recording::Recording;
+
+/// The column a table is sorted by, largest first (names alphabetically).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// Time with the function anywhere on the stack.
+    #[default]
+    CumTime,
+    /// Time in the function itself.
+    TotTime,
+    /// Samples in the function itself (like tottime, counted rather than timed).
+    Samples,
+    /// Function name, then file and line.
+    Name,
+}
+
+impl Sort {
+    /// Every sort key's name as [`FromStr`] takes it.
+    pub const NAMES: [&'static str; 4] = ["cumtime", "tottime", "samples", "name"];
+}
+
+impl FromStr for Sort {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Sort, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cumtime" | "cumulative" => Ok(Sort::CumTime),
+            "tottime" | "time" => Ok(Sort::TotTime),
+            "samples" | "own" => Ok(Sort::Samples),
+            "name" => Ok(Sort::Name),
+            _ => Err(format!(
+                "unknown sort key `{s}` (choose one of {})",
+                Sort::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// One function (or line) of a table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableRow {
+    /// The qualified name.
+    pub function: String,
+    pub file: String,
+    /// The `def` line, or in per-line tables the line itself.
+    pub line: u32,
+    /// Samples with this function innermost (running its own code).
+    pub own_samples: u64,
+    /// Samples with this function anywhere on the stack, counted once however deep it recurses.
+    pub total_samples: u64,
+    pub own_percent: f64,
+    pub total_percent: f64,
+    /// Seconds estimated for `own_samples`.
+    pub tottime: f64,
+    /// Seconds estimated for `total_samples`.
+    pub cumtime: f64,
+}
+
+/// The table of one thread, or of all threads together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The thread's label when threads are kept apart.
+    pub thread: Option<String>,
+    pub samples: u64,
+    pub seconds: f64,
+    /// Functions seen, before `limit` cut the rows.
+    pub functions: usize,
+    pub rows: Vec<TableRow>,
+}
+
+/// The tables of a profile: one, or one per thread when the view keeps threads apart.
+pub fn tables(rec: &Recording, profile: &Profile, options: &RenderOptions) -> Vec<Table> {
+    let functions = Functions::new(rec, options.lines);
+    profile
+        .groups
+        .iter()
+        .map(|group| group_table(rec, &functions, group, options))
+        .collect()
+}
+
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    own_samples: u64,
+    own_seconds: f64,
+    total_samples: u64,
+    total_seconds: f64,
+    /// The last stack counted in `total_*`, plus one: counts each function once per stack.
+    seen_in: usize,
+}
+
+fn group_table(
+    rec: &Recording,
+    functions: &Functions,
+    group: &Group,
+    options: &RenderOptions,
+) -> Table {
+    let mut tallies = vec![Tally::default(); functions.keys.len()];
+    for (i, stack) in group.stacks.iter().enumerate() {
+        for (depth, frame) in rec.stack_frames(stack.stack).enumerate() {
+            let tally = &mut tallies[functions.of(frame)];
+            if depth == 0 {
+                tally.own_samples += stack.samples;
+                tally.own_seconds += stack.seconds;
+            }
+            if tally.seen_in != i + 1 {
+                tally.seen_in = i + 1;
+                tally.total_samples += stack.samples;
+                tally.total_seconds += stack.seconds;
+            }
+        }
+    }
+    let percent = |n: u64| {
+        if group.samples == 0 {
+            0.0
+        } else {
+            n as f64 * 100.0 / group.samples as f64
+        }
+    };
+    let mut rows: Vec<TableRow> = tallies
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.total_samples > 0)
+        .map(|(f, t)| {
+            let key = &functions.keys[f];
+            TableRow {
+                function: rec.string(key.qualname).to_string(),
+                file: rec.string(key.filename).to_string(),
+                line: key.shown_line(),
+                own_samples: t.own_samples,
+                total_samples: t.total_samples,
+                own_percent: percent(t.own_samples),
+                total_percent: percent(t.total_samples),
+                tottime: t.own_seconds,
+                cumtime: t.total_seconds,
+            }
+        })
+        .collect();
+    sort_rows(&mut rows, options.sort);
+    let functions_seen = rows.len();
+    if let Some(limit) = options.limit {
+        rows.truncate(limit);
+    }
+    Table {
+        thread: group.thread.map(|t| rec.thread_label(t)),
+        samples: group.samples,
+        seconds: group.seconds,
+        functions: functions_seen,
+        rows,
+    }
+}
+
+fn sort_rows(rows: &mut [TableRow], sort: Sort) {
+    let by_name = |a: &TableRow, b: &TableRow| {
+        (&a.function, &a.file, a.line).cmp(&(&b.function, &b.file, b.line))
+    };
+    rows.sort_by(|a, b| {
+        let primary = match sort {
+            Sort::CumTime => b
+                .cumtime
+                .total_cmp(&a.cumtime)
+                .then(b.total_samples.cmp(&a.total_samples)),
+            Sort::TotTime => b
+                .tottime
+                .total_cmp(&a.tottime)
+                .then(b.own_samples.cmp(&a.own_samples)),
+            Sort::Samples => b
+                .own_samples
+                .cmp(&a.own_samples)
+                .then(b.total_samples.cmp(&a.total_samples)),
+            Sort::Name => std::cmp::Ordering::Equal,
+        };
+        primary.then_with(|| by_name(a, b))
+    });
+}
+
+pub(crate) const LEGEND: &str = "\
+own      samples running the function's own code (it was the innermost frame)
+total    samples with the function anywhere on the stack (recursion counted once)
+own%     own as a share of the samples shown; total% likewise
+tottime  seconds the own samples stand for, from the samples' timestamps; cumtime likewise";
+
+/// Writes the profile of `rec` as text tables.
+pub fn render(
+    rec: &Recording,
+    view: &ViewOptions,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let profile = Profile::build(rec, view);
+    let text = text(rec, &profile, &tables(rec, &profile, options), view);
+    out.write_all(text.as_bytes()).map_err(write_error)
+}
+
+/// The whole text report: a heading about the recording, then each table.
+fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions) -> String {
+    let mut s = String::new();
+    let meta = &rec.meta;
+    let _ = writeln!(
+        s,
+        "framescope profile of `{}` (pid {}, CPython {}, {} Hz{})",
+        meta.command_line(),
+        meta.pid,
+        if meta.python_version.is_empty() {
+            "?"
+        } else {
+            &meta.python_version
+        },
+        meta.rate_hz,
+        if meta.blocking {
+            ", target paused for each sample"
+        } else {
+            ""
+        },
+    );
+    let _ = writeln!(
+        s,
+        "{} samples, {:.3} s{}",
+        profile.samples,
+        profile.seconds,
+        left_out(profile)
+    );
+    if let Some(why) = &rec.truncation {
+        let _ = writeln!(
+            s,
+            "warning: the recording is incomplete ({why}); shown is what came before"
+        );
+    }
+    if let Some(thread) = view.thread_filter {
+        let _ = writeln!(s, "thread {thread} only");
+    }
+    let _ = writeln!(s, "{LEGEND}");
+    for table in tables {
+        s.push('\n');
+        if let Some(thread) = &table.thread {
+            let _ = writeln!(
+                s,
+                "== {thread}: {} samples, {:.3} s",
+                table.samples, table.seconds
+            );
+        }
+        write_rows(&mut s, table);
+    }
+    if tables.is_empty() || profile.samples == 0 {
+        let _ = writeln!(s, "\nno samples to show");
+    }
+    s
+}
+
+fn left_out(profile: &Profile) -> String {
+    let l = &profile.left_out;
+    let parts: Vec<String> = [
+        (l.idle, "idle (not running)"),
+        (l.without_gil, "without the GIL"),
+        (l.errors, "with unreadable stacks"),
+        (l.empty, "with no Python frames"),
+        (l.other_threads, "of other threads"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{n} {why}"))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("; left out: {}", parts.join(", "))
+    }
+}
+
+fn write_rows(s: &mut String, table: &Table) {
+    const HEADER: [&str; 7] = [
+        "own",
+        "total",
+        "own%",
+        "total%",
+        "tottime",
+        "cumtime",
+        "function (file:line)",
+    ];
+    let cells: Vec<[String; 7]> = table
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.own_samples.to_string(),
+                r.total_samples.to_string(),
+                format!("{:.2}%", r.own_percent),
+                format!("{:.2}%", r.total_percent),
+                format!("{:.3}", r.tottime),
+                format!("{:.3}", r.cumtime),
+                match r.line {
+                    0 => format!("{} ({})", r.function, r.file),
+                    line => format!("{} ({}:{line})", r.function, r.file),
+                },
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut line = |cols: [&str; 7]| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cols.iter().zip(widths).enumerate() {
+            if i == 6 {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell:>w$}  ");
+            }
+        }
+        let _ = writeln!(s, "{}", l.trim_end());
+    };
+    line(HEADER);
+    for row in &cells {
+        line(row.each_ref().map(String::as_str));
+    }
+    if table.rows.len() < table.functions {
+        let _ = writeln!(
+            s,
+            "({} of {} functions shown)",
+            table.rows.len(),
+            table.functions
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! The fixed-rate loop: take a sample at every tick of an absolute schedule (no drift),
+//! count the ticks that were missed because a sample ran late, and stop on the duration,
+//! on Ctrl-C / SIGTERM, or when the target exits. Each sample goes to a callback (the
+//! recording writer); the loop itself keeps nothing per sample.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::process::pause::Pause;
+use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
+
+/// How to sample.
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    pub rate_hz: f64,
+    pub duration: Option<Duration>,
+    /// Pause the target for every sample.
+    pub blocking: bool,
+    /// Print a live status line on stderr (only when it is a terminal).
+    pub status_line: bool,
+}
+
+/// How the sampling went.
+#[derive(Debug, Clone, Default)]
+pub struct SamplerStats {
+    pub samples: u64,
+    pub missed: u64,
+    /// Thread stacks that could not be read consistently.
+    pub errors: u64,
+    /// Remote-read syscalls made while sampling.
+    pub reads: u64,
+    pub elapsed: Duration,
+    /// Why the loop ended.
+    pub stopped_by: StopReason,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StopReason {
+    #[default]
+    Duration,
+    Signal,
+    TargetExited,
+}
+
+/// Something that can tell whether the target has exited (a spawned child is checked
+/// with `waitpid`; an attached process through `/proc`).
+pub trait TargetWatch {
+    fn exited(&mut self) -> bool;
+}
+
+/// Watches an attached process through `/proc/PID`.
+pub struct ProcWatch(pub u32);
+
+impl TargetWatch for ProcWatch {
+    fn exited(&mut self) -> bool {
+        crate::process::pause::process_is_gone_or_exiting(self.0)
+    }
+}
+
+/// Runs the loop until a stop rule fires. `on_sample` gets the elapsed time since the
+/// start, every thread's stack, and the code table the stacks refer to.
+pub fn run(
+    interp: &Interpreter,
+    config: &SamplerConfig,
+    stop: &AtomicBool,
+    watch: &mut dyn TargetWatch,
+    mut on_sample: impl FnMut(u64, &[ThreadStack], &CodeTable) -> Result<()>,
+) -> Result<SamplerStats> {
+    let period = Duration::from_secs_f64(1.0 / config.rate_hz.max(0.001));
+    let mut reader = StackReader::new(interp);
+    let mut threads: Vec<ThreadStack> = Vec::new();
+    let opts = SampleOptions {
+        cpu_state: true,
+        thread_names: true,
+    };
+    let mut stats = SamplerStats::default();
+    let start = Instant::now();
+    let reads_at_start = interp.mem.syscalls();
+    let mut deadline = start;
+    let mut last_watch = start;
+    let mut last_status = start;
+    let show_status = config.status_line && std::io::stderr().is_terminal();
+
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            stats.stopped_by = StopReason::Signal;
+            break;
+        }
+        let now = Instant::now();
+        if config
+            .duration
+            .is_some_and(|d| now.duration_since(start) >= d)
+        {
+            stats.stopped_by = StopReason::Duration;
+            break;
+        }
+        let taken = if config.blocking {
+            reader.note_cpu_states_before_pause(interp.pid);
+            match Pause::new(interp.pid) {
+                Ok(_pause) => reader.sample(interp, opts, &mut threads),
+                Err(e) => Err(e),
+            }
+        } else {
+            reader.sample(interp, opts, &mut threads)
+        };
+        match taken {
+            Ok(()) => {
+                let elapsed_ns = now.duration_since(start).as_nanos() as u64;
+                stats.samples += 1;
+                stats.errors += threads.iter().filter(|t| t.error.is_some()).count() as u64;
+                on_sample(elapsed_ns, &threads, &reader.codes.table)?;
+            }
+            Err(Error::ProcessExited { .. }) | Err(Error::NoSuchProcess { .. }) => {
+                stats.stopped_by = StopReason::TargetExited;
+                break;
+            }
+            Err(e) => {
+                if watch.exited() {
+                    stats.stopped_by = StopReason::TargetExited;
+                    break;
+                }
+                // A whole-sample failure (say, the interpreter list caught mid-update) is
+                // counted, not fatal.
+                if matches!(e, Error::PermissionDenied { .. }) {
+                    return Err(e);
+                }
+                stats.errors += 1;
+            }
+        }
+        let after = Instant::now();
+        if after.duration_since(last_watch) >= Duration::from_millis(50) {
+            last_watch = after;
+            if watch.exited() {
+                stats.stopped_by = StopReason::TargetExited;
+                break;
+            }
+        }
+        if show_status && after.duration_since(last_status) >= Duration::from_millis(250) {
+            last_status = after;
+            print_status(&stats, after.duration_since(start));
+        }
+        // Next tick on the absolute schedule; ticks already past are missed, not made up.
+        deadline += period;
+        if after > deadline {
+            let behind = after.duration_since(deadline).as_nanos() / period.as_nanos().max(1);
+            stats.missed += behind as u64 + 1;
+            deadline += period * (behind as u32 + 1);
+        }
+        sleep_until(deadline);
+    }
+    stats.elapsed = start.elapsed();
+    stats.reads = interp.mem.syscalls() - reads_at_start;
+    if show_status {
+        eprint!("\r\x1b[K");
+    }
+    Ok(stats)
+}
+
+fn print_status(stats: &SamplerStats, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64();
+    eprint!(
+        "\r\x1b[Kframescope: {secs:6.1}s  {} samples  {:.0}/s  {} missed  {} errors",
+        stats.samples,
+        stats.samples as f64 / secs.max(1e-9),
+        stats.missed,
+        stats.errors
+    );
+}
+
+/// Sleeps until `deadline` with an absolute CLOCK_MONOTONIC sleep (no drift, no busy wait).
+fn sleep_until(deadline: Instant) {
+    // Instant is CLOCK_MONOTONIC on Linux; turn the deadline into that clock's absolute
+    // time via one fresh reading of it.
+    let now = Instant::now();
+    if deadline <= now {
+        return;
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let wait = deadline.duration_since(now);
+    let target_ns = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128 + wait.as_nanos();
+    let target = libc::timespec {
+        tv_sec: (target_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (target_ns % 1_000_000_000) as libc::c_long,
+    };
+    loop {
+        // SAFETY: valid timespec; a null remainder is allowed with TIMER_ABSTIME.
+        let rc = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &target,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != libc::EINTR {
+            break;
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Shared by the integration tests: the interpreter matrix (from `scripts/provision
+//! --list`, the one place it is defined), starting real Python programs on any of its
+//! interpreters — chroot ones included — and running the framescope binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// One interpreter of the matrix.
+#[derive(Debug, Clone)]
+pub struct Python {
+    pub name: String,
+    /// "/" for the host, else the chroot directory.
+    pub root: PathBuf,
+    /// Path of the interpreter inside `root`.
+    pub python: String,
+}
+
+impl Python {
+    pub fn in_chroot(&self) -> bool {
+        self.root != Path::new("/")
+    }
+
+    /// Minor version from the interpreter's name (`pyenv-3.12` → 12).
+    pub fn minor(&self) -> u32 {
+        let v = self.name.rsplit('-').next().unwrap_or("");
+        v.trim_end_matches('d')
+            .split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every interpreter of the matrix present on this machine. In CI (`CI` set) or with
+/// `FRAMESCOPE_REQUIRE_MATRIX=1`, a missing interpreter fails the test instead.
+pub fn matrix() -> Vec<Python> {
+    let out = Command::new(repo().join("scripts/provision"))
+        .arg("--list")
+        .output()
+        .expect("scripts/provision --list runs");
+    let missing = String::from_utf8_lossy(&out.stderr);
+    let strict = std::env::var_os("CI").is_some()
+        || std::env::var("FRAMESCOPE_REQUIRE_MATRIX").is_ok_and(|v| v == "1");
+    if strict && missing.contains("missing:") {
+        panic!("the interpreter matrix is incomplete (run scripts/provision as root):\n{missing}");
+    }
+    if !missing.trim().is_empty() {
+        eprintln!("{missing}");
+    }
+    let list: Vec<Python> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some(Python {
+                name: f.next()?.into(),
+                root: f.next()?.into(),
+                python: f.next()?.into(),
+            })
+        })
+        .collect();
+    assert!(
+        !list.is_empty(),
+        "no interpreter of the matrix is installed; run scripts/provision"
+    );
+    list
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A running Python program; killed and cleaned up on drop.
+pub struct Target {
+    pub child: Child,
+    pub pid: u32,
+    /// The program's directory as the host sees it.
+    pub host_dir: PathBuf,
+    /// The same directory as the program sees it.
+    pub inner_dir: String,
+}
+
+impl Target {
+    /// A path inside the program's directory, as the host sees it.
+    pub fn host_path(&self, name: &str) -> PathBuf {
+        self.host_dir.join(name)
+    }
+
+    /// Waits until `name` exists in the program's directory (the program writes it).
+    pub fn wait_for_file(&mut self, name: &str, timeout: Duration) -> String {
+        let path = self.host_path(name);
+        let start = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                return text;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the target exited ({status}) before writing {name}");
+            }
+            assert!(start.elapsed() < timeout, "no {name} after {timeout:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.host_dir);
+    }
+}
+
+/// Copies tests/scenarios into a fresh directory the interpreter can see and runs
+/// `script` there with `args` (`{dir}` in an argument becomes that directory).
+pub fn spawn(py: &Python, script: &str, args: &[&str]) -> Target {
+    let inner_dir = format!(
+        "/tmp/framescope-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let host_dir = if py.in_chroot() {
+        py.root.join(inner_dir.trim_start_matches('/'))
+    } else {
+        PathBuf::from(&inner_dir)
+    };
+    std::fs::create_dir_all(&host_dir).expect("create scenario dir");
+    for entry in std::fs::read_dir(repo().join("tests/scenarios")).expect("scenarios") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), host_dir.join(entry.file_name())).expect("copy scenario");
+    }
+    let script_path = format!("{inner_dir}/{script}");
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{dir}", &inner_dir))
+        .collect();
+    let mut cmd = if py.in_chroot() {
+        let mut c = Command::new("chroot");
+        c.arg(&py.root).arg(&py.python);
+        c
+    } else {
+        Command::new(&py.python)
+    };
+    cmd.arg(&script_path)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", py.name));
+    let pid = child.id();
+    Target {
+        child,
+        pid,
+        host_dir,
+        inner_dir,
+    }
+}
+
+/// Runs the framescope binary.
+pub fn framescope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_framescope"))
+        .args(args)
+        .output()
+        .expect("framescope runs")
+}
+
+/// Runs `check` for every interpreter, collecting failures (a panic message each), and
+/// fails once at the end listing all of them.
+pub fn for_each_python(check: impl Fn(&Python) + std::panic::RefUnwindSafe) {
+    let mut failures = Vec::new();
+    let pythons = matrix();
+    for py in &pythons {
+        let result = std::panic::catch_unwind(|| check(py));
+        match result {
+            Ok(()) => eprintln!("ok: {}", py.name),
+            Err(e) => {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                failures.push(format!("{}: {msg}", py.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} interpreters failed:\n{}",
+        failures.len(),
+        pythons.len(),
+        failures.join("\n\n")
+    );
+}
