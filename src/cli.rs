@@ -23,6 +23,9 @@ pub enum Command {
     Record(RecordArgs),
     /// Turn a recording into a table, flamegraph, speedscope profile or collapsed stacks.
     Report(ReportArgs),
+    /// Compare two recordings (or two sets of replicate runs) function by function, with
+    /// confidence intervals; optionally fail when a function got significantly slower.
+    Diff(DiffArgs),
 }
 
 /// How to look at a recording: shared by `record` and `report`.
@@ -110,4 +113,78 @@ pub struct DumpArgs {
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  framescope diff base.fsr head.fsr
+  framescope diff --base b1.fsr b2.fsr b3.fsr --head h1.fsr h2.fsr h3.fsr --fail-on-regression 5%
+  framescope diff base.fsr head.fsr --format markdown > comment.md
+  framescope diff base.fsr head.fsr --flamegraph diff.svg --flamegraph-gone gone.svg")]
+pub struct DiffArgs {
+    /// The base and the head input, when each side is one file.
+    #[arg(value_name = "BASE HEAD", conflicts_with_all = ["base", "head"])]
+    pub pair: Vec<PathBuf>,
+    /// Base inputs: one run, or several replicate runs of the same benchmark.
+    #[arg(long, num_args = 1.., value_name = "FILE", requires = "head")]
+    pub base: Vec<PathBuf>,
+    /// Head inputs (the changed code): one run, or several replicate runs.
+    #[arg(long, num_args = 1.., value_name = "FILE", requires = "base")]
+    pub head: Vec<PathBuf>,
+    /// Output format of the comparison.
+    #[arg(long, value_parser = ["table", "markdown", "json"])]
+    pub format: Option<String>,
+    /// Write the comparison here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Exit with status 1, naming each function, when a function's cumulative time per run
+    /// grew by more than PCT percent and the growth is significant. Quiet otherwise.
+    #[arg(long, value_name = "PCT")]
+    pub fail_on_regression: Option<String>,
+    /// Smallest change, in percent, called slower or faster (default 5, or the
+    /// --fail-on-regression percentage when that is given).
+    #[arg(long, value_name = "PCT")]
+    pub threshold: Option<String>,
+    /// False discovery rate for the Benjamini-Hochberg correction across functions.
+    #[arg(long, default_value_t = 0.05, value_name = "Q")]
+    pub alpha: f64,
+    /// Leave out functions whose cumulative share is below PCT percent on both sides.
+    #[arg(long, default_value = "0.5", value_name = "PCT")]
+    pub min_share: String,
+    /// Show at most this many functions (per section in markdown); 0 shows all.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Order by the change of cumulative time (cum) or of own time (own).
+    #[arg(long, default_value = "cum", value_parser = ["cum", "own"])]
+    pub sort: String,
+    /// Write a differential flamegraph drawn on the head profile: red grew, blue shrank.
+    #[arg(long, value_name = "OUT.svg")]
+    pub flamegraph: Option<PathBuf>,
+    /// Write the reverse view, drawn on the base profile, where what disappeared shows
+    /// (still red grew, blue shrank).
+    #[arg(long, value_name = "OUT.svg")]
+    pub flamegraph_gone: Option<PathBuf>,
+    /// Count samples of threads that were not running (sleeping, waiting).
+    #[arg(long)]
+    pub idle: bool,
+    /// Count only samples of the thread holding the GIL.
+    #[arg(long)]
+    pub gil: bool,
+    /// Compare each function's share of its run's time (every run scaled to the base's
+    /// time per run) instead of seconds per run: steadier on a busy machine, blind to a
+    /// slowdown of everything at once.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Collapsed-stack inputs: the sampling rate their counts were taken at (py-spy's
+    /// default is 100). Austin files carry their own times and ignore this.
+    #[arg(long, default_value_t = 100.0, value_name = "HZ")]
+    pub collapsed_rate: f64,
+    /// Resamples of the block bootstrap (used when a side has a single run).
+    #[arg(long, default_value_t = 9999, value_name = "N")]
+    pub resamples: usize,
+    /// Colour the table: auto (when standard output is a terminal and NO_COLOR is unset),
+    /// always, never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }

@@ -16,6 +16,11 @@ fn main() {
         Command::Dump(args) => run_dump(args),
         Command::Record(args) => run_record(args),
         Command::Report(args) => run_report(args),
+        Command::Diff(args) => framescope::diff::run(&args).map(|status| {
+            if status != 0 {
+                std::process::exit(status);
+            }
+        }),
     };
     if let Err(e) = result {
         eprintln!("framescope: {e}");
@@ -99,10 +104,15 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let rec = framescope::recording::read(&args.recording)?;
     let mut bytes = Vec::new();
     framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
-    if rec.truncated {
+    if rec.truncated || rec.summary.is_none() {
+        let why = rec
+            .truncation
+            .clone()
+            .unwrap_or_else(|| "it ends without the summary a finished recording has".into());
         eprintln!(
-            "framescope: {} was cut off; showing what it held up to its last complete chunk",
-            args.recording.display()
+            "framescope: {} was cut off ({why}; framescope killed, or the disk full?); showing its {} samples",
+            args.recording.display(),
+            rec.samples.len()
         );
     }
     write_output(args.output.as_deref(), &bytes)

@@ -51,7 +51,15 @@ struct ChildWatch {
 impl TargetWatch for ChildWatch {
     fn exited(&mut self) -> bool {
         if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
+            self.status = match self.child.try_wait() {
+                Ok(status) => status,
+                // Already reaped: a pause caught the exit (see process::pause).
+                Err(_) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    let raw = crate::process::pause::reaped_exit_status(self.child.id());
+                    Some(std::process::ExitStatus::from_raw(raw.unwrap_or(0)))
+                }
+            };
         }
         self.status.is_some()
     }

@@ -28,8 +28,8 @@ impl MappedFile {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
 
-    /// Reads the whole file as the target has it mapped.
-    pub fn read(&self, pid: u32) -> Result<Vec<u8>> {
+    /// Maps the whole file, as the target has it mapped, into our memory (read-only).
+    pub fn map(&self, pid: u32) -> Result<FileMap> {
         let rooted = PathBuf::from(format!("/proc/{pid}/root{}", self.path));
         let via_map_files = PathBuf::from(format!(
             "/proc/{pid}/map_files/{:x}-{:x}",
@@ -38,8 +38,8 @@ impl MappedFile {
         let mut last_err = None;
         // A path ending in " (deleted)" is no longer on disk; map_files still has it.
         for candidate in [&rooted, &via_map_files] {
-            match std::fs::read(candidate) {
-                Ok(bytes) => return Ok(bytes),
+            match std::fs::File::open(candidate).and_then(FileMap::new) {
+                Ok(map) => return Ok(map),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -48,6 +48,55 @@ impl MappedFile {
             self.path,
             last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string())
         )))
+    }
+}
+
+/// A file mapped read-only into our memory: the binaries are tens of MB, of which
+/// only the headers and symbol tables are touched, so mapping beats reading.
+pub struct FileMap {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl FileMap {
+    fn new(file: std::fs::File) -> std::io::Result<FileMap> {
+        use std::os::fd::AsRawFd;
+        let len = usize::try_from(file.metadata()?.len())
+            .map_err(|_| std::io::Error::other("file too large"))?;
+        if len == 0 {
+            return Err(std::io::Error::other("empty file"));
+        }
+        // SAFETY: a private read-only mapping of a file we opened; the pointer is only
+        // used through `Deref` while `self` lives and unmapped once in `Drop`.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(FileMap { ptr, len })
+    }
+}
+
+impl std::ops::Deref for FileMap {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live mapping of `len` readable bytes (see `new`).
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for FileMap {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the region `new` mapped, once.
+        unsafe { libc::munmap(self.ptr, self.len) };
     }
 }
 

@@ -89,6 +89,18 @@ impl CodeCache {
         out: &mut Vec<RawFrame>,
     ) -> Result<(), String> {
         self.validate(mem, layout, pending)?;
+        self.resolve_validated(mem, layout, pending, out)
+    }
+
+    /// [`CodeCache::resolve`] without the validation, for callers that validated a
+    /// larger batch (every thread of a sample) at once.
+    pub fn resolve_validated(
+        &mut self,
+        mem: &RemoteMemory,
+        layout: &Layout,
+        pending: &[PendingFrame],
+        out: &mut Vec<RawFrame>,
+    ) -> Result<(), String> {
         for p in pending {
             if !self.entries.contains_key(&p.code) {
                 let cached = self.decode(mem, layout, p.code)?;
@@ -107,7 +119,7 @@ impl CodeCache {
 
     /// Re-reads the identifying fields of every cached code object in `pending` in one
     /// syscall and forgets those that changed.
-    fn validate(
+    pub fn validate(
         &mut self,
         mem: &RemoteMemory,
         layout: &Layout,

@@ -11,6 +11,16 @@ use crate::process::elf::LoadedElf;
 use crate::process::maps::{executable_path, mapped_files, MappedFile};
 use crate::process::{ReadError, RemoteMemory};
 
+/// The symbols attaching looks at: the runtime, the version, the code type (to tell code
+/// objects from garbage) and two that only debug builds define.
+const WANTED_SYMBOLS: &[&str] = &[
+    "_PyRuntime",
+    "Py_Version",
+    "PyCode_Type",
+    "_Py_NegativeRefcount",
+    "_Py_RefTotal",
+];
+
 /// Oldest minor version framescope reads.
 pub const OLDEST_MINOR: u32 = 8;
 
@@ -43,7 +53,7 @@ impl Interpreter {
             pid,
             found: format!("{exe} maps no CPython executable or libpython"),
         })?;
-        let elf = LoadedElf::load(pid, candidate)?;
+        let elf = LoadedElf::load(pid, candidate, WANTED_SYMBOLS, &[".PyRuntime", ".rodata"])?;
         let runtime = elf
             .symbol(&["_PyRuntime"])
             .map(|(addr, _)| addr)

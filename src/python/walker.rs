@@ -55,6 +55,31 @@ pub struct StackReader {
     /// CPU states taken just before the target was paused, used by the next sample
     /// (a paused thread's own state says only "stopped").
     cpu_before_pause: Option<Vec<(u32, bool)>>,
+    /// For each thread of the current sample, its slice of `pending`.
+    thread_pending: Vec<std::ops::Range<usize>>,
+    /// The parts of the current thread's data stack copied into `chunk_buf`.
+    copies: Vec<ChunkCopy>,
+    /// Addresses learned by the first sample that stay put (see `read_header`).
+    anchors: Option<Anchors>,
+}
+
+/// The main interpreter's address and where its GIL's holder and lock flag are.
+#[derive(Debug, Clone, Copy)]
+struct Anchors {
+    interp: u64,
+    /// 0 when the GIL's location is unknown.
+    gil_holder: u64,
+    gil_locked: u64,
+}
+
+/// What one sample learns before walking threads.
+#[derive(Debug, Clone, Copy, Default)]
+struct Header {
+    interp: u64,
+    threads_head: u64,
+    next: u64,
+    gil_holder: u64,
+    gil_locked: bool,
 }
 
 /// Why a walk stopped early: the process itself (gone, no access) or a torn stack.
@@ -79,10 +104,12 @@ impl From<String> for WalkError {
     }
 }
 
-/// A local copy of part of a thread's data stack.
+/// A local copy of part of a thread's data stack, at `offset` in `chunk_buf`.
+#[derive(Debug, Clone, Copy)]
 struct ChunkCopy {
     start: u64,
     len: usize,
+    offset: usize,
 }
 
 impl StackReader {
@@ -98,6 +125,9 @@ impl StackReader {
             frame_buf: vec![0; interp.layout.frame_header_len()],
             pthread_tid_offset: None,
             cpu_before_pause: None,
+            thread_pending: Vec::with_capacity(16),
+            copies: Vec::with_capacity(8),
+            anchors: None,
         }
     }
 
@@ -124,25 +154,34 @@ impl StackReader {
         let mem = &interp.mem;
         let fail = |e: ReadError| whole_sample_error(interp.pid, e);
         let mut count = 0usize;
-        let mut interp_addr = mem
-            .read_u64(interp.runtime + layout.runtime_interpreters_head)
-            .map_err(fail)?;
+        self.pending.clear();
+        self.thread_pending.clear();
+        let header = self.read_header(interp).map_err(fail)?;
+        let (gil_holder, gil_locked) = (header.gil_holder, header.gil_locked);
+        let mut interp_addr = header.interp;
+        let mut known = Some((header.threads_head, header.next));
         let mut interps = 0;
-        let (gil_holder, gil_locked) = self.read_gil(interp, interp_addr).map_err(fail)?;
         while interp_addr != 0 && interps < MAX_INTERPRETERS {
             interps += 1;
-            let mut head = [0u8; 8];
-            let mut next = [0u8; 8];
-            let mut reqs = [
-                (interp_addr + layout.interp_threads_head, &mut head[..]),
-                (interp_addr + layout.interp_next, &mut next[..]),
-            ];
-            if mem.read_many(&mut reqs).map_err(fail)? < 2 {
-                return Err(Error::Read(format!(
-                    "interpreter state at {interp_addr:#x} is unreadable"
-                )));
-            }
-            let mut tstate = u64::from_le_bytes(head);
+            // The first interpreter's list head came with the header read.
+            let (head, next) = match known.take() {
+                Some(pair) => pair,
+                None => {
+                    let mut head = [0u8; 8];
+                    let mut next = [0u8; 8];
+                    let mut reqs = [
+                        (interp_addr + layout.interp_threads_head, &mut head[..]),
+                        (interp_addr + layout.interp_next, &mut next[..]),
+                    ];
+                    if mem.read_many(&mut reqs).map_err(fail)? < 2 {
+                        return Err(Error::Read(format!(
+                            "interpreter state at {interp_addr:#x} is unreadable"
+                        )));
+                    }
+                    (u64::from_le_bytes(head), u64::from_le_bytes(next))
+                }
+            };
+            let mut tstate = head;
             let mut threads_here = 0;
             while tstate != 0 && threads_here < MAX_THREADS {
                 threads_here += 1;
@@ -152,7 +191,10 @@ impl StackReader {
                 let stack = &mut out[count];
                 stack.clear();
                 count += 1;
-                match self.read_thread(interp, tstate, stack) {
+                let first_pending = self.pending.len();
+                let result = self.read_thread(interp, tstate, stack);
+                self.thread_pending.push(first_pending..self.pending.len());
+                match result {
                     Ok(next_tstate) => {
                         stack.holds_gil = gil_locked && gil_holder == tstate;
                         tstate = next_tstate;
@@ -165,9 +207,10 @@ impl StackReader {
                     Err(e) => return Err(fail(e)),
                 }
             }
-            interp_addr = u64::from_le_bytes(next);
+            interp_addr = next;
         }
         out.truncate(count);
+        self.resolve_frames(interp, out).map_err(fail)?;
         if opts.cpu_state {
             let before = self.cpu_before_pause.take();
             for stack in out.iter_mut() {
@@ -189,13 +232,25 @@ impl StackReader {
         Ok(())
     }
 
-    fn read_gil(
-        &mut self,
-        interp: &Interpreter,
-        interp_addr: u64,
-    ) -> Result<(u64, bool), ReadError> {
+    /// The first interpreter, its thread-list head and `next`, and the GIL state. After
+    /// the first sample the addresses involved are known (the main interpreter and its
+    /// GIL never move), so this is one batched read; if the runtime's interpreter list
+    /// no longer starts where it did, the addresses are learned again.
+    fn read_header(&mut self, interp: &Interpreter) -> Result<Header, ReadError> {
+        if let Some(a) = self.anchors {
+            if let Some(header) = read_anchored_header(interp, a)? {
+                return Ok(header);
+            }
+        }
+        // First sample, or the interpreter list changed: learn the addresses again.
+        self.anchors = None;
+        let layout = &interp.layout;
         let mem = &interp.mem;
-        let (holder_addr, locked_addr) = match interp.layout.gil {
+        let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+        if interp_addr == 0 {
+            return Ok(Header::default());
+        }
+        let (gil_holder, gil_locked) = match layout.gil {
             GilLocation::Runtime {
                 last_holder,
                 locked,
@@ -204,25 +259,60 @@ impl StackReader {
                 pointer,
                 last_holder,
                 locked,
-            } => {
-                let gil = mem.read_u64(interp_addr + pointer)?;
-                if gil == 0 {
-                    return Ok((0, false));
-                }
-                (gil + last_holder, gil + locked)
-            }
-            GilLocation::Unknown => return Ok((0, false)),
+            } => match mem.read_u64(interp_addr + pointer)? {
+                0 => (0, 0),
+                gil => (gil + last_holder, gil + locked),
+            },
+            GilLocation::Unknown => (0, 0),
         };
-        let mut holder = [0u8; 8];
-        let mut locked = [0u8; 4];
-        let mut reqs = [
-            (holder_addr, &mut holder[..]),
-            (locked_addr, &mut locked[..]),
-        ];
-        if mem.read_many(&mut reqs)? < 2 {
-            return Ok((0, false));
+        let anchors = Anchors {
+            interp: interp_addr,
+            gil_holder,
+            gil_locked,
+        };
+        match read_anchored_header(interp, anchors)? {
+            Some(header) => {
+                self.anchors = Some(anchors);
+                Ok(header)
+            }
+            None => Err(ReadError::BadAddress(interp_addr)),
         }
-        Ok((u64::from_le_bytes(holder), u32::from_le_bytes(locked) != 0))
+    }
+
+    /// Turns every thread's pending frames into frames with code ids and lines, after
+    /// one batched validation of all the sample's cached code objects.
+    fn resolve_frames(
+        &mut self,
+        interp: &Interpreter,
+        out: &mut [ThreadStack],
+    ) -> Result<(), ReadError> {
+        let layout = &interp.layout;
+        let mem = &interp.mem;
+        if let Err(e) = self.codes.validate(mem, layout, &self.pending) {
+            if !std::path::Path::new(&format!("/proc/{}", interp.pid)).exists() {
+                return Err(ReadError::Gone);
+            }
+            for stack in out.iter_mut() {
+                stack
+                    .error
+                    .get_or_insert(format!("code objects unreadable: {e}"));
+            }
+            return Ok(());
+        }
+        for (stack, range) in out.iter_mut().zip(self.thread_pending.iter()) {
+            let Some(pending) = self.pending.get(range.clone()) else {
+                continue;
+            };
+            if let Err(e) = self
+                .codes
+                .resolve_validated(mem, layout, pending, &mut stack.frames)
+            {
+                stack
+                    .error
+                    .get_or_insert(format!("stack torn while reading code objects: {e}"));
+            }
+        }
+        Ok(())
     }
 
     /// Reads one thread state and its frames into `stack`; returns the next thread state.
@@ -253,7 +343,6 @@ impl StackReader {
             None => self.os_tid_from_pthread(interp, stack.python_thread_id),
         };
 
-        self.pending.clear();
         let walked = match layout.era {
             Era::FrameObjects => self.walk_frame_objects(interp, frame_field),
             Era::CFrame => {
@@ -275,14 +364,6 @@ impl StackReader {
             Err(WalkError::Torn(why)) => {
                 stack.error = Some(format!("stack torn while reading: {why}"))
             }
-        }
-        if let Err(e) = self
-            .codes
-            .resolve(mem, layout, &self.pending, &mut stack.frames)
-        {
-            stack
-                .error
-                .get_or_insert(format!("stack torn while reading code objects: {e}"));
         }
         Ok(next)
     }
@@ -324,19 +405,21 @@ impl StackReader {
     ) -> Result<(), WalkError> {
         let layout = &interp.layout;
         let hdr = self.frame_buf.len() as u64;
-        let copy = self.copy_chunk(interp, chunk, top, first);
+        self.copies.clear();
+        self.copy_chunk(interp, chunk, top, first);
         let adaptive = layout.code_adaptive.unwrap_or(0);
         let tag_mask = !layout.executable_tag_mask;
         let mut frame = first;
         self.seen.clear();
         while frame != 0 {
             self.check_frame(frame)?;
-            let f: &[u8] = match &copy {
-                Some(c) if frame >= c.start && frame + hdr <= c.start + c.len as u64 => {
-                    let at = (frame - c.start) as usize;
-                    &self.chunk_buf[at..at + hdr as usize]
-                }
-                _ => {
+            let mut at = self.find_copied(frame, hdr);
+            if at.is_none() && self.copy_older_chunk(interp, frame) {
+                at = self.find_copied(frame, hdr);
+            }
+            let f: &[u8] = match at {
+                Some(at) => &self.chunk_buf[at..at + hdr as usize],
+                None => {
                     interp.mem.read(frame, &mut self.frame_buf)?;
                     &self.frame_buf[..]
                 }
@@ -362,31 +445,59 @@ impl StackReader {
         Ok(())
     }
 
+    /// Where the `len` bytes at `addr` sit in `chunk_buf`, if a copy holds them.
+    fn find_copied(&self, addr: u64, len: u64) -> Option<usize> {
+        self.copies.iter().find_map(|c| {
+            (addr >= c.start && addr + len <= c.start + c.len as u64)
+                .then(|| c.offset + (addr - c.start) as usize)
+        })
+    }
+
     /// Copies `[chunk, end)` of the current data-stack chunk, where `end` is the stack
     /// top when the layout knows it, else the end of the current frame's header.
-    fn copy_chunk(
-        &mut self,
-        interp: &Interpreter,
-        chunk: u64,
-        top: u64,
-        first: u64,
-    ) -> Option<ChunkCopy> {
+    fn copy_chunk(&mut self, interp: &Interpreter, chunk: u64, top: u64, first: u64) {
         if chunk == 0 || first < chunk {
-            return None;
+            return;
         }
         let frame_end = first + self.frame_buf.len() as u64;
-        let end = if top > chunk && top >= frame_end {
-            top
-        } else {
-            frame_end
-        };
-        if end - chunk > MAX_CHUNK_READ {
-            return None;
+        let end = if top > chunk && top >= frame_end { top } else { frame_end };
+        self.copy_region(interp, chunk, end);
+    }
+
+    /// A frame outside every copy: when it lies in the chunk before the oldest one copied
+    /// (a deep stack spills over several chunks), copy that chunk from its start up to
+    /// the frame, so the frames below it are local too. One read per chunk, not per frame.
+    fn copy_older_chunk(&mut self, interp: &Interpreter, frame: u64) -> bool {
+        let layout = &interp.layout;
+        let Some(last) = self.copies.last().copied() else { return false };
+        let header = &self.chunk_buf[last.offset..last.offset + last.len];
+        let older = header.u64_at(layout.chunk_previous as usize);
+        if older == 0 || frame <= older || frame - older > MAX_CHUNK_READ {
+            return false;
         }
-        let len = (end - chunk) as usize;
-        self.chunk_buf.resize(len, 0);
-        interp.mem.read(chunk, &mut self.chunk_buf[..len]).ok()?;
-        Some(ChunkCopy { start: chunk, len })
+        let before = self.copies.len();
+        self.copy_region(interp, older, frame + self.frame_buf.len() as u64);
+        // The copy must really be that chunk and hold the frame.
+        let Some(copy) = self.copies.get(before).copied() else { return false };
+        let size = self.chunk_buf[copy.offset..copy.offset + copy.len].u64_at(layout.chunk_size as usize);
+        if frame + self.frame_buf.len() as u64 > older + size {
+            self.copies.truncate(before);
+            return false;
+        }
+        true
+    }
+
+    /// Appends a copy of `[start, end)` of the target to `chunk_buf` (one read).
+    fn copy_region(&mut self, interp: &Interpreter, start: u64, end: u64) {
+        if end <= start || end - start > MAX_CHUNK_READ {
+            return;
+        }
+        let len = (end - start) as usize;
+        let offset = self.copies.last().map_or(0, |c| c.offset + c.len);
+        self.chunk_buf.resize(offset + len, 0);
+        if interp.mem.read(start, &mut self.chunk_buf[offset..offset + len]).is_ok() {
+            self.copies.push(ChunkCopy { start, len, offset });
+        }
     }
 
     fn check_frame(&mut self, frame: u64) -> Result<(), String> {
@@ -428,6 +539,40 @@ fn calibrate_pthread_tid_offset(interp: &Interpreter, pthread: u64) -> Option<u6
     (0..buf.len() as u64 - 4)
         .step_by(4)
         .find(|o| matches(*o) && buf.u32_at(*o as usize) > 1)
+}
+
+/// The header through known addresses, in one batched read; `None` when the runtime's
+/// interpreter list no longer starts at `a.interp` (or a read fell short).
+fn read_anchored_header(interp: &Interpreter, a: Anchors) -> Result<Option<Header>, ReadError> {
+    let layout = &interp.layout;
+    let mut b = [[0u8; 8]; 5];
+    let [head, threads, next, holder, locked] = &mut b;
+    let mut reqs = [
+        (
+            interp.runtime + layout.runtime_interpreters_head,
+            &mut head[..],
+        ),
+        (a.interp + layout.interp_threads_head, &mut threads[..]),
+        (a.interp + layout.interp_next, &mut next[..]),
+        (a.gil_holder, &mut holder[..]),
+        (a.gil_locked, &mut locked[..4]),
+    ];
+    let want = if a.gil_holder == 0 { 3 } else { 5 };
+    let filled = interp.mem.read_many(&mut reqs[..want])?;
+    if filled < want || u64::from_le_bytes(b[0]) != a.interp {
+        return Ok(None);
+    }
+    Ok(Some(Header {
+        interp: a.interp,
+        threads_head: u64::from_le_bytes(b[1]),
+        next: u64::from_le_bytes(b[2]),
+        gil_holder: if want == 5 {
+            u64::from_le_bytes(b[3])
+        } else {
+            0
+        },
+        gil_locked: want == 5 && b[4][..4] != [0, 0, 0, 0],
+    }))
 }
 
 fn whole_sample_error(pid: u32, e: ReadError) -> Error {

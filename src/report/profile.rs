@@ -162,6 +162,44 @@ impl Profile {
     pub fn build(rec: &Recording, view: &ViewOptions) -> Profile {
         let interval_ns = typical_interval_ns(rec);
         let weights = seconds_with_interval(rec, interval_ns);
+        Profile::build_range(rec, view, &weights, interval_ns, 0..rec.samples.len())
+    }
+
+    /// The profiles of `count` stretches of equal length that together cover the recording
+    /// from its first sample to its last, in time order (empty stretches give empty
+    /// profiles). Each sample keeps the weight it has in [`Profile::build`], so the
+    /// stretches add up to the whole. Block bootstraps resample these.
+    pub fn build_windows(rec: &Recording, view: &ViewOptions, count: usize) -> Vec<Profile> {
+        let interval_ns = typical_interval_ns(rec);
+        let weights = seconds_with_interval(rec, interval_ns);
+        let count = count.max(1);
+        let (first, last) = match (rec.samples.first(), rec.samples.last()) {
+            (Some(a), Some(b)) => (a.time_ns, b.time_ns),
+            _ => (0, 0),
+        };
+        let span = u128::from(last - first) + 1;
+        let mut start = 0;
+        (1..=count)
+            .map(|i| {
+                // Samples before `end` (ns since the start) belong to windows up to this one.
+                let end = u128::from(first) + span * i as u128 / count as u128;
+                let stop =
+                    start + rec.samples[start..].partition_point(|s| u128::from(s.time_ns) < end);
+                let profile = Profile::build_range(rec, view, &weights, interval_ns, start..stop);
+                start = stop;
+                profile
+            })
+            .collect()
+    }
+
+    /// The profile of `rec.samples[range]`, `weights` parallel to all of `rec.samples`.
+    fn build_range(
+        rec: &Recording,
+        view: &ViewOptions,
+        weights: &[f64],
+        interval_ns: u64,
+        range: std::ops::Range<usize>,
+    ) -> Profile {
         let mut left_out = LeftOut::default();
         // Per thread index: the group its samples go to.
         let mut group_of: Vec<Option<usize>> = vec![None; rec.threads.len()];
@@ -171,7 +209,7 @@ impl Profile {
         if !view.per_thread {
             tallies.push((None, FastMap::default()));
         }
-        for (sample, &seconds) in rec.samples.iter().zip(&weights) {
+        for (sample, &seconds) in rec.samples[range.clone()].iter().zip(&weights[range]) {
             let stack = match view.judge(rec, sample) {
                 Verdict::Kept(stack) => stack,
                 Verdict::OtherThread => {
@@ -301,6 +339,46 @@ impl Functions {
             line => format!("{name} ({file}:{line})"),
         }
     }
+}
+
+/// Own and total samples and seconds of one function over a set of stacks.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FunctionTally {
+    /// Samples with the function innermost (running its own code).
+    pub own_samples: u64,
+    pub own_seconds: f64,
+    /// Samples with the function anywhere on the stack, counted once however deep it recurses.
+    pub total_samples: u64,
+    pub total_seconds: f64,
+}
+
+/// Tallies `count` functions over weighted stacks. Each stack comes as its functions,
+/// innermost first (indexes below `count`), with its samples and seconds; it is own time of
+/// its innermost function and total time of every function on it, once per function
+/// however often that function recurses.
+pub fn tally_functions<S, F>(count: usize, stacks: S) -> Vec<FunctionTally>
+where
+    S: IntoIterator<Item = (F, u64, f64)>,
+    F: IntoIterator<Item = usize>,
+{
+    let mut tallies = vec![FunctionTally::default(); count];
+    // Per function: the last stack (plus one) already counted in its total.
+    let mut counted_in = vec![0usize; count];
+    for (i, (functions, samples, seconds)) in stacks.into_iter().enumerate() {
+        for (depth, function) in functions.into_iter().enumerate() {
+            let tally = &mut tallies[function];
+            if depth == 0 {
+                tally.own_samples += samples;
+                tally.own_seconds += seconds;
+            }
+            if counted_in[function] != i + 1 {
+                counted_in[function] = i + 1;
+                tally.total_samples += samples;
+                tally.total_seconds += seconds;
+            }
+        }
+    }
+    tallies
 }
 
 #[cfg(test)]

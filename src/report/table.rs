@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::str::FromStr;
 
-use super::profile::{Functions, Group, Profile, ViewOptions};
+use super::profile::{tally_functions, Functions, Group, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
 use crate::recording::Recording;
@@ -89,37 +89,17 @@ pub fn tables(rec: &Recording, profile: &Profile, options: &RenderOptions) -> Ve
         .collect()
 }
 
-#[derive(Clone, Copy, Default)]
-struct Tally {
-    own_samples: u64,
-    own_seconds: f64,
-    total_samples: u64,
-    total_seconds: f64,
-    /// The last stack counted in `total_*`, plus one: counts each function once per stack.
-    seen_in: usize,
-}
-
 fn group_table(
     rec: &Recording,
     functions: &Functions,
     group: &Group,
     options: &RenderOptions,
 ) -> Table {
-    let mut tallies = vec![Tally::default(); functions.keys.len()];
-    for (i, stack) in group.stacks.iter().enumerate() {
-        for (depth, frame) in rec.stack_frames(stack.stack).enumerate() {
-            let tally = &mut tallies[functions.of(frame)];
-            if depth == 0 {
-                tally.own_samples += stack.samples;
-                tally.own_seconds += stack.seconds;
-            }
-            if tally.seen_in != i + 1 {
-                tally.seen_in = i + 1;
-                tally.total_samples += stack.samples;
-                tally.total_seconds += stack.seconds;
-            }
-        }
-    }
+    let stacks = group.stacks.iter().map(|t| {
+        let path = rec.stack_frames(t.stack).map(|f| functions.of(f));
+        (path, t.samples, t.seconds)
+    });
+    let tallies = tally_functions(functions.keys.len(), stacks);
     let percent = |n: u64| {
         if group.samples == 0 {
             0.0

@@ -82,6 +82,7 @@ pub struct Target {
     pub host_dir: PathBuf,
     /// The same directory as the program sees it.
     pub inner_dir: String,
+    _dir: ScenarioDir,
 }
 
 impl Target {
@@ -111,55 +112,117 @@ impl Drop for Target {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.host_dir);
+    }
+}
+
+/// A fresh directory holding a copy of tests/scenarios, visible to one interpreter
+/// (inside its chroot when it has one); removed on drop.
+pub struct ScenarioDir {
+    /// As the host sees it.
+    pub host: PathBuf,
+    /// As the interpreter sees it.
+    pub inner: String,
+}
+
+impl ScenarioDir {
+    pub fn new(py: &Python) -> ScenarioDir {
+        let inner = format!(
+            "/tmp/framescope-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let host = if py.in_chroot() {
+            py.root.join(inner.trim_start_matches('/'))
+        } else {
+            PathBuf::from(&inner)
+        };
+        std::fs::create_dir_all(&host).expect("create scenario dir");
+        for entry in std::fs::read_dir(repo().join("tests/scenarios")).expect("scenarios") {
+            let entry = entry.expect("entry");
+            std::fs::copy(entry.path(), host.join(entry.file_name())).expect("copy scenario");
+        }
+        ScenarioDir { host, inner }
+    }
+
+    /// The command line that runs `script` from this directory with `py` (`{dir}` in an
+    /// argument becomes the directory as the interpreter sees it).
+    pub fn argv(&self, py: &Python, script: &str, args: &[&str]) -> Vec<String> {
+        let mut argv = Vec::new();
+        if py.in_chroot() {
+            argv.push("chroot".to_string());
+            argv.push(py.root.to_string_lossy().into_owned());
+        }
+        argv.push(py.python.clone());
+        argv.push(format!("{}/{script}", self.inner));
+        argv.extend(args.iter().map(|a| a.replace("{dir}", &self.inner)));
+        argv
+    }
+}
+
+impl Drop for ScenarioDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.host);
     }
 }
 
 /// Copies tests/scenarios into a fresh directory the interpreter can see and runs
 /// `script` there with `args` (`{dir}` in an argument becomes that directory).
 pub fn spawn(py: &Python, script: &str, args: &[&str]) -> Target {
-    let inner_dir = format!(
-        "/tmp/framescope-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let host_dir = if py.in_chroot() {
-        py.root.join(inner_dir.trim_start_matches('/'))
-    } else {
-        PathBuf::from(&inner_dir)
-    };
-    std::fs::create_dir_all(&host_dir).expect("create scenario dir");
-    for entry in std::fs::read_dir(repo().join("tests/scenarios")).expect("scenarios") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), host_dir.join(entry.file_name())).expect("copy scenario");
-    }
-    let script_path = format!("{inner_dir}/{script}");
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| a.replace("{dir}", &inner_dir))
-        .collect();
-    let mut cmd = if py.in_chroot() {
-        let mut c = Command::new("chroot");
-        c.arg(&py.root).arg(&py.python);
-        c
-    } else {
-        Command::new(&py.python)
-    };
-    cmd.arg(&script_path)
-        .args(&args)
+    let dir = ScenarioDir::new(py);
+    let argv = dir.argv(py, script, args);
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let child = cmd
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", py.name));
     let pid = child.id();
     Target {
         child,
         pid,
-        host_dir,
-        inner_dir,
+        host_dir: dir.host.clone(),
+        inner_dir: dir.inner.clone(),
+        _dir: dir,
     }
+}
+
+/// Whether a process is alive and running (not a zombie, not stopped by a tracer).
+pub fn running_freely(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, r)| r.trim_start().chars().next());
+    matches!(state, Some('R' | 'S' | 'D'))
+}
+
+/// Rows of a `table` report: function → (own samples, total samples, tottime, cumtime).
+pub fn table_rows(text: &str) -> std::collections::HashMap<String, (u64, u64, f64, f64)> {
+    let mut rows = std::collections::HashMap::new();
+    let mut in_rows = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("own ")
+            && line.contains("cumtime")
+            && line.contains("function")
+        {
+            in_rows = true;
+            continue;
+        }
+        if !in_rows {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 7 {
+            in_rows = false;
+            continue;
+        }
+        let num = |i: usize| f[i].parse::<f64>().unwrap_or(f64::NAN);
+        rows.entry(f[6].to_string())
+            .or_insert((num(0) as u64, num(1) as u64, num(4), num(5)));
+    }
+    rows
 }
 
 /// Runs the framescope binary.

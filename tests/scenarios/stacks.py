@@ -6,7 +6,7 @@ writes them to TRUTH.json (every thread but itself) and ends. The other threads 
 parked until the process is killed. framescope's `dump` must then show exactly these
 stacks. The program covers: methods of nested classes, a non-ASCII function in a
 non-ASCII file, a generator, coroutines run by asyncio, a decorator, a lambda, recursion
-40 deep, a Python key function called from C (`sorted`), named threads, the main thread.
+40 deep (and 300 deep, past one data-stack chunk), a Python key function called from C (`sorted`), named threads, the main thread.
 """
 import asyncio
 import functools
@@ -18,7 +18,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXPECTED_PARKED = 9  # threads below + the main thread
+EXPECTED_PARKED = 10  # threads below + the main thread
 parked = []
 parked_lock = threading.Lock()
 
@@ -157,6 +157,7 @@ def main():
         ("sorted-thread", sort_with_callback),
         ("non-ascii-thread", non_ascii.función_β),
         ("wide-chars-ünï-名前", non_ascii.関数_𠀋),
+        ("deep-thread", lambda: recurse(300)),  # spills over several data-stack chunks
         (None, park),  # an unnamed thread gets the default Thread-N name
     ]
     for name, target in targets:

@@ -1,0 +1,276 @@
+//! Inputs of a diff: one file becomes one [`Run`] — the functions it names, its distinct
+//! stacks with the samples and seconds each stands for, and, for framescope recordings,
+//! the same split into stretches of time for the block bootstrap. A framescope recording is
+//! recognised by its magic bytes and read through [`crate::recording`] and
+//! [`crate::report::Profile`] (so the view and the per-sample time weights are exactly those
+//! of `report`); anything else must be a collapsed-stack file ([`super::collapsed`]). Not
+//! for matching functions across runs or for any statistics.
+
+use std::path::{Path, PathBuf};
+
+use super::collapsed::{self, FoldedFrame};
+use crate::error::{Error, Result};
+use crate::recording::{self, FastMap, Recording, StackId};
+use crate::report::profile::{Functions, LeftOut};
+use crate::report::{Profile, ViewOptions};
+
+/// What kind of file a run came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// A framescope recording: timestamps, time order.
+    Recording,
+    /// A collapsed-stack file: counts only, no time order.
+    Collapsed,
+}
+
+/// A function as one run names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FunctionName {
+    pub qualname: String,
+    /// Empty when the input names no file.
+    pub file: String,
+    /// The `def` line, when known.
+    pub line: Option<u32>,
+}
+
+/// Samples and seconds of one distinct stack of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StackWeight {
+    /// Index into [`Run::stacks`].
+    pub stack: u32,
+    pub samples: u64,
+    pub seconds: f64,
+}
+
+/// One input file, read.
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub path: PathBuf,
+    pub kind: InputKind,
+    /// The command profiled, when the input says.
+    pub command: Option<String>,
+    /// The CPython version, when the input says.
+    pub python_version: Option<String>,
+    pub functions: Vec<FunctionName>,
+    /// Distinct stacks: indexes into `functions`, innermost first.
+    pub stacks: Vec<Vec<u32>>,
+    /// The whole run.
+    pub weights: Vec<StackWeight>,
+    /// Recordings: the run cut into stretches of equal time, in time order.
+    pub windows: Option<Vec<Vec<StackWeight>>>,
+    pub samples: u64,
+    pub seconds: f64,
+}
+
+/// How inputs are read.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub view: ViewOptions,
+    /// Samples per second of collapsed-stack counts.
+    pub collapsed_rate: f64,
+}
+
+/// Reads `path` as a recording or a collapsed-stack file. A file with no samples to
+/// compare is an error, with the reason. `warn` receives a sentence about anything that
+/// is usable but not whole (a recording cut off).
+pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) -> Result<Run> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::bad_file(
+            path,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_string(),
+                _ => format!("cannot read it: {e}"),
+            },
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(Error::bad_file(
+            path,
+            "the file is empty; expected a framescope recording or collapsed stacks",
+        ));
+    }
+    let magic = b"FSREC";
+    if bytes[..bytes.len().min(magic.len())] == magic[..bytes.len().min(magic.len())] {
+        let rec = recording::read_bytes(&bytes, path)?;
+        if let Some(why) = &rec.truncation {
+            warn(format!(
+                "{} is incomplete ({why}); using what it held up to there",
+                path.display()
+            ));
+        }
+        return from_recording(path, &rec, &options.view);
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        Error::bad_file(
+            path,
+            "not a framescope recording (no FSREC magic) nor a collapsed-stack text file",
+        )
+    })?;
+    let folded = collapsed::parse(text).map_err(|why| {
+        Error::bad_file(
+            path,
+            format!("not a framescope recording nor a collapsed-stack file: {why}"),
+        )
+    })?;
+    from_folded(path, &folded, options.collapsed_rate)
+}
+
+/// How many stretches a recording is cut into for the block bootstrap: about 50 samples
+/// each, at least 8 and at most 40 stretches.
+pub fn window_count(samples: u64) -> usize {
+    (samples / 50).clamp(8, 40) as usize
+}
+
+fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<Run> {
+    let profile = Profile::build(rec, view);
+    if profile.samples == 0 {
+        return Err(Error::bad_file(path, no_samples(rec, &profile.left_out)));
+    }
+    let functions = Functions::new(rec, false);
+    let names = functions
+        .keys
+        .iter()
+        .map(|k| FunctionName {
+            qualname: rec.string(k.qualname).to_string(),
+            file: rec.string(k.filename).to_string(),
+            line: (k.first_line > 0).then_some(k.first_line),
+        })
+        .collect();
+    let mut stacks: Vec<Vec<u32>> = Vec::new();
+    let mut index: FastMap<StackId, u32> = FastMap::default();
+    let mut weights_of = |profile: &Profile| -> Vec<StackWeight> {
+        profile
+            .groups
+            .iter()
+            .flat_map(|g| &g.stacks)
+            .map(|t| {
+                let stack = *index.entry(t.stack).or_insert_with(|| {
+                    let path = rec
+                        .stack_frames(t.stack)
+                        .map(|f| functions.of(f) as u32)
+                        .collect();
+                    stacks.push(path);
+                    (stacks.len() - 1) as u32
+                });
+                StackWeight {
+                    stack,
+                    samples: t.samples,
+                    seconds: t.seconds,
+                }
+            })
+            .collect()
+    };
+    let weights = weights_of(&profile);
+    let windows = Profile::build_windows(rec, view, window_count(profile.samples))
+        .iter()
+        .map(&mut weights_of)
+        .collect();
+    let meta = &rec.meta;
+    Ok(Run {
+        path: path.to_path_buf(),
+        kind: InputKind::Recording,
+        command: Some(meta.command_line()),
+        python_version: (!meta.python_version.is_empty()).then(|| meta.python_version.clone()),
+        functions: names,
+        stacks,
+        weights,
+        windows: Some(windows),
+        samples: profile.samples,
+        seconds: profile.seconds,
+    })
+}
+
+/// Why a recording has nothing to compare.
+fn no_samples(rec: &Recording, left_out: &LeftOut) -> String {
+    if rec.samples.is_empty() {
+        return "the recording holds no samples (did the program end before the first one?)".into();
+    }
+    let mut why = Vec::new();
+    if left_out.idle > 0 {
+        why.push(format!("{} idle (count them with --idle)", left_out.idle));
+    }
+    if left_out.without_gil > 0 {
+        why.push(format!("{} without the GIL", left_out.without_gil));
+    }
+    if left_out.empty > 0 {
+        why.push(format!("{} with no Python frames", left_out.empty));
+    }
+    if left_out.errors > 0 {
+        why.push(format!("{} unreadable", left_out.errors));
+    }
+    format!(
+        "none of its {} samples can be compared: {}",
+        rec.samples.len(),
+        why.join(", ")
+    )
+}
+
+fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run> {
+    let mut functions: Vec<FunctionName> = Vec::new();
+    let mut function_index: FastMap<FoldedFrame, u32> = FastMap::default();
+    let mut stacks: Vec<Vec<u32>> = Vec::new();
+    let mut stack_index: FastMap<Vec<u32>, u32> = FastMap::default();
+    let mut totals: Vec<(u64, f64)> = Vec::new();
+    for line in &folded.stacks {
+        if line.frames.is_empty() || line.value == 0.0 {
+            continue;
+        }
+        let path: Vec<u32> = line
+            .frames
+            .iter()
+            .rev()
+            .map(|frame| {
+                *function_index.entry(frame.clone()).or_insert_with(|| {
+                    functions.push(FunctionName {
+                        qualname: frame.name.clone(),
+                        file: frame.file.clone(),
+                        line: None,
+                    });
+                    (functions.len() - 1) as u32
+                })
+            })
+            .collect();
+        let (samples, seconds) = if folded.austin {
+            (1, line.value * 1e-6)
+        } else {
+            (line.value.round() as u64, line.value / rate)
+        };
+        let id = *stack_index.entry(path.clone()).or_insert_with(|| {
+            stacks.push(path);
+            totals.push((0, 0.0));
+            (stacks.len() - 1) as u32
+        });
+        let total = &mut totals[id as usize];
+        total.0 += samples;
+        total.1 += seconds;
+    }
+    let weights: Vec<StackWeight> = totals
+        .iter()
+        .enumerate()
+        .map(|(i, &(samples, seconds))| StackWeight {
+            stack: i as u32,
+            samples,
+            seconds,
+        })
+        .collect();
+    let seconds: f64 = weights.iter().map(|w| w.seconds).sum();
+    if !(seconds > 0.0) {
+        return Err(Error::bad_file(
+            path,
+            "the collapsed-stack file holds no samples",
+        ));
+    }
+    Ok(Run {
+        path: path.to_path_buf(),
+        kind: InputKind::Collapsed,
+        command: None,
+        python_version: None,
+        functions,
+        stacks,
+        samples: weights.iter().map(|w| w.samples).sum(),
+        seconds,
+        weights,
+        windows: None,
+    })
+}

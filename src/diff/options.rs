@@ -1,0 +1,185 @@
+//! The settings of one `framescope diff`, checked: the command line ([`DiffArgs`]) turned
+//! into plain values, with a one-line usage error for anything that makes no sense. Not
+//! for reading inputs or computing anything.
+
+use std::path::PathBuf;
+
+use crate::cli::DiffArgs;
+use crate::error::{Error, Result};
+use crate::report::ViewOptions;
+
+/// The output format of a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffFormat {
+    Table,
+    Markdown,
+    Json,
+}
+
+/// Which change orders the rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortBy {
+    /// The change of cumulative time per run.
+    Cumulative,
+    /// The change of own time per run.
+    Own,
+}
+
+/// Everything `diff` was asked to do.
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    pub base: Vec<PathBuf>,
+    pub head: Vec<PathBuf>,
+    /// `None`: no report asked for (a quiet gate); else the format to write.
+    pub format: Option<DiffFormat>,
+    pub output: Option<PathBuf>,
+    /// The gate's percentage, when there is a gate.
+    pub fail_on_regression: Option<f64>,
+    /// Smallest change, in percent, called slower or faster.
+    pub threshold: f64,
+    /// False discovery rate of the Benjamini-Hochberg procedure.
+    pub alpha: f64,
+    /// Functions below this cumulative share (percent) on both sides are left out.
+    pub min_share: f64,
+    /// `None`: all rows.
+    pub limit: Option<usize>,
+    pub sort: SortBy,
+    pub flamegraph: Option<PathBuf>,
+    pub flamegraph_gone: Option<PathBuf>,
+    pub view: ViewOptions,
+    pub collapsed_rate: f64,
+    pub resamples: usize,
+    pub color: bool,
+    /// Compare shares of each run's time rather than seconds per run.
+    pub normalize: bool,
+}
+
+/// The verdict threshold when none is given and there is no gate.
+pub const DEFAULT_THRESHOLD: f64 = 5.0;
+
+/// Rows a table or a markdown section shows when `--limit` is not given.
+pub const DEFAULT_LIMIT: usize = 20;
+
+impl DiffOptions {
+    /// Checks the command line. `stdout_is_terminal` decides `--color auto`.
+    pub fn from_args(args: &DiffArgs, stdout_is_terminal: bool) -> Result<DiffOptions> {
+        let (base, head) = match (args.pair.as_slice(), args.base.is_empty()) {
+            ([base, head], true) => (vec![base.clone()], vec![head.clone()]),
+            ([], false) => (args.base.clone(), args.head.clone()),
+            _ => {
+                return Err(Error::Usage(
+                    "diff needs two inputs (`framescope diff BASE HEAD`) or --base FILE... --head FILE..."
+                        .into(),
+                ))
+            }
+        };
+        let fail_on_regression = args
+            .fail_on_regression
+            .as_deref()
+            .map(|s| percent("--fail-on-regression", s))
+            .transpose()?;
+        let threshold = match &args.threshold {
+            Some(s) => percent("--threshold", s)?,
+            None => fail_on_regression.unwrap_or(DEFAULT_THRESHOLD),
+        };
+        if !(args.alpha > 0.0 && args.alpha < 1.0) {
+            return Err(Error::Usage(format!(
+                "--alpha must be between 0 and 1 (a false discovery rate such as 0.05), not {}",
+                args.alpha
+            )));
+        }
+        let min_share = percent("--min-share", &args.min_share)?;
+        if min_share > 100.0 {
+            return Err(Error::Usage(format!(
+                "--min-share is a share of the profile, at most 100%, not {min_share}%"
+            )));
+        }
+        if !(args.collapsed_rate.is_finite() && args.collapsed_rate > 0.0) {
+            return Err(Error::Usage(format!(
+                "--collapsed-rate must be a positive number of samples per second, not {}",
+                args.collapsed_rate
+            )));
+        }
+        if !(99..=1_000_000).contains(&args.resamples) {
+            return Err(Error::Usage(format!(
+                "--resamples must be between 99 and 1000000, not {}",
+                args.resamples
+            )));
+        }
+        let format = match args.format.as_deref() {
+            Some("markdown") => Some(DiffFormat::Markdown),
+            Some("json") => Some(DiffFormat::Json),
+            Some(_) => Some(DiffFormat::Table),
+            // A gate alone prints nothing unless a report is asked for.
+            None if fail_on_regression.is_some() && args.output.is_none() => None,
+            None => Some(DiffFormat::Table),
+        };
+        let color = match args.color.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => {
+                stdout_is_terminal
+                    && args.output.is_none()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Ok(DiffOptions {
+            base,
+            head,
+            format,
+            output: args.output.clone(),
+            fail_on_regression,
+            threshold,
+            alpha: args.alpha,
+            min_share,
+            limit: match args.limit {
+                Some(0) => None,
+                Some(n) => Some(n),
+                None => Some(DEFAULT_LIMIT),
+            },
+            sort: if args.sort == "own" {
+                SortBy::Own
+            } else {
+                SortBy::Cumulative
+            },
+            flamegraph: args.flamegraph.clone(),
+            flamegraph_gone: args.flamegraph_gone.clone(),
+            view: ViewOptions {
+                idle: args.idle,
+                gil_only: args.gil,
+                per_thread: false,
+                thread_filter: None,
+            },
+            collapsed_rate: args.collapsed_rate,
+            resamples: args.resamples,
+            color,
+            normalize: args.normalize,
+        })
+    }
+}
+
+/// A percentage written `5`, `5%` or `2.5 %`: finite and not negative.
+fn percent(option: &str, text: &str) -> Result<f64> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(Error::Usage(format!(
+            "{option} takes a percentage such as 5 or 5%, not `{text}`"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_take_an_optional_sign() {
+        assert_eq!(percent("--x", "5%").ok(), Some(5.0));
+        assert_eq!(percent("--x", " 2.5 % ").ok(), Some(2.5));
+        assert_eq!(percent("--x", "0").ok(), Some(0.0));
+        assert!(percent("--x", "-1").is_err());
+        assert!(percent("--x", "five").is_err());
+        assert!(percent("--x", "nan").is_err());
+    }
+}

@@ -1,0 +1,299 @@
+//! `framescope record` and `report` against real interpreters of the whole matrix: the
+//! table's time split matches what the program measured of itself; spawn and attach;
+//! Ctrl-C and kill -9 mid-recording; the target is never left stopped; the command's exit
+//! status is passed on; each output format is read back by its consumer.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{for_each_python, framescope, running_freely, spawn, table_rows, Python, ScenarioDir};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_framescope"))
+}
+
+fn report(path: &std::path::Path, extra: &[&str]) -> String {
+    let path = path.to_string_lossy();
+    let mut args = vec!["report", &*path];
+    args.extend_from_slice(extra);
+    let out = framescope(&args);
+    assert!(
+        out.status.success(),
+        "report {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 report")
+}
+
+/// Shares of the run time, from the table with idle samples included, against the
+/// program's own perf_counter measurements. Tolerance: 6 percentage points.
+fn check_split(py: &Python, rate: &str, mode: &str) {
+    let dir = ScenarioDir::new(py);
+    let rec = dir.host.join("run.fsr");
+    let mut argv = vec![
+        "record".to_string(),
+        "--rate".into(),
+        rate.into(),
+        mode.into(),
+        "-o".into(),
+        rec.to_string_lossy().into_owned(),
+        "--".into(),
+    ];
+    argv.extend(dir.argv(py, "split.py", &["{dir}/truth.json", "2.5", "3"]));
+    let out = bin()
+        .args(&argv)
+        .stdin(Stdio::null())
+        .output()
+        .expect("record runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the command's exit status is passed on; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("target exited") && stderr.contains("samples"),
+        "summary line: {stderr}"
+    );
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.host.join("truth.json")).expect("truth"))
+            .expect("json");
+    let total = truth["total"].as_f64().expect("total");
+
+    let table = report(&rec, &["--idle"]);
+    let rows = table_rows(&table);
+    let cum = |name: &str| rows.get(name).map_or(0.0, |r| r.3);
+    let main_total = cum("main");
+    // Samples cover most of the run (less when a loaded machine delays the sampler;
+    // the shares below are what must hold).
+    assert!(
+        main_total > 0.5 * total,
+        "main covers the run ({main_total} of {total} s):\n{table}"
+    );
+    for name in ["spin", "deep_spin", "nap"] {
+        let expected = truth[name].as_f64().expect("phase") / total;
+        let measured = cum(name) / main_total;
+        assert!(
+            (expected - measured).abs() < 0.06,
+            "{name}: program measured {:.1}% of its time, the table says {:.1}%\n{table}",
+            expected * 100.0,
+            measured * 100.0
+        );
+    }
+    // The deep chain is there, 13 frames of it, and recursion counts once.
+    assert!(
+        rows.get("chain").is_some_and(|r| r.1 <= rows["main"].1),
+        "{table}"
+    );
+    // Without --idle the sleeping function is (nearly) gone: a profile of CPU time.
+    let busy = table_rows(&report(&rec, &[]));
+    let nap_busy = busy.get("nap").map_or(0.0, |r| r.3);
+    // (A thread just woken is runnable, "on CPU", until it runs: allow some.)
+    assert!(
+        nap_busy < 0.25 * cum("nap"),
+        "nap without --idle: {nap_busy} s of {} s",
+        cum("nap")
+    );
+}
+
+#[test]
+fn record_a_command_and_match_its_own_time_split() {
+    for_each_python(|py| check_split(py, "1000", "--nonblocking"));
+}
+
+#[test]
+fn record_a_command_blocking_at_200_hz() {
+    for_each_python(|py| check_split(py, "200", "--blocking"));
+}
+
+#[test]
+fn attach_for_a_duration_leaves_the_target_running() {
+    for_each_python(|py| {
+        let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let svg = target.host_path("out.svg");
+        let out = framescope(&[
+            "record",
+            "--pid",
+            &target.pid.to_string(),
+            "--duration",
+            "1",
+            "-o",
+            &svg.to_string_lossy(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("duration reached"), "{stderr}");
+        let text = std::fs::read_to_string(&svg).expect("svg written");
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        };
+        let doc =
+            roxmltree::Document::parse_with_options(&text, options).expect("the flamegraph is XML");
+        let titles: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("title"))
+            .filter_map(|n| n.text())
+            .collect();
+        assert!(
+            titles.iter().any(|t| t.starts_with("deep_spin")),
+            "deep_spin in the flamegraph"
+        );
+        assert!(titles.iter().any(|t| t.starts_with("chain")));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            running_freely(target.pid),
+            "the target runs on, not stopped"
+        );
+    });
+}
+
+/// Starts `record --pid` in the background on a running target.
+fn record_in_background(pid: u32, out: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    bin()
+        .args([
+            "record",
+            "--pid",
+            &pid.to_string(),
+            "-o",
+            &out.to_string_lossy(),
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("record starts")
+}
+
+fn wait_with_timeout(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            panic!("framescope did not finish within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn ctrl_c_mid_recording_writes_everything_and_leaves_the_target_running() {
+    for_each_python(|py| {
+        let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        for mode in ["--nonblocking", "--blocking"] {
+            let out = target.host_path(&format!("ctrl-c{mode}.speedscope.json"));
+            let mut rec = record_in_background(target.pid, &out, &[mode]);
+            std::thread::sleep(Duration::from_millis(1200));
+            unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+            let status = wait_with_timeout(&mut rec, Duration::from_secs(20));
+            assert!(
+                status.success(),
+                "framescope exits cleanly on Ctrl-C: {status}"
+            );
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&out).expect("output"))
+                    .expect("JSON");
+            let names: Vec<&str> = json["shared"]["frames"]
+                .as_array()
+                .expect("frames")
+                .iter()
+                .filter_map(|f| f["name"].as_str())
+                .collect();
+            assert!(
+                names.iter().any(|n| n.starts_with("deep_spin")),
+                "{names:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                running_freely(target.pid),
+                "target left stopped after {mode}"
+            );
+        }
+    });
+}
+
+#[test]
+fn kill_9_mid_recording_leaves_a_readable_recording() {
+    for_each_python(|py| {
+        let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
+        std::thread::sleep(Duration::from_millis(300));
+        let path = target.host_path("killed.fsr");
+        let mut rec = record_in_background(target.pid, &path, &["--blocking"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        rec.kill().expect("SIGKILL framescope");
+        let _ = rec.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            running_freely(target.pid),
+            "a SIGKILLed tracer must not leave the target stopped"
+        );
+        let out = framescope(&["report", &path.to_string_lossy(), "--idle"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("cut off"),
+            "says it was truncated: {stderr}"
+        );
+        let rows = table_rows(&String::from_utf8_lossy(&out.stdout));
+        assert!(
+            rows.get("main").is_some_and(|r| r.1 >= 100),
+            "at least ~1 s of samples survived: {rows:?}"
+        );
+    });
+}
+
+#[test]
+fn report_rejects_foreign_and_truncated_files_clearly() {
+    let dir = std::env::temp_dir().join(format!("framescope-badfiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let foreign = dir.join("foreign.fsr");
+    std::fs::write(&foreign, b"GIF89a this is not a recording at all").expect("write");
+    let out = framescope(&["report", &foreign.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("not a framescope recording"), "{stderr}");
+    let missing = dir.join("missing.fsr");
+    let out = framescope(&["report", &missing.to_string_lossy()]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let short = dir.join("short.fsr");
+    std::fs::write(&short, b"FS").expect("write");
+    let out = framescope(&["report", &short.to_string_lossy()]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn record_of_a_command_that_cannot_start_says_so() {
+    let out = framescope(&[
+        "record",
+        "-o",
+        "/tmp/never.fsr",
+        "--",
+        "/nonexistent/python3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert!(stderr.contains("could not start"), "{stderr}");
+}
