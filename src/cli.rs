@@ -152,7 +152,8 @@ pub struct DiffArgs {
     /// Leave out functions whose cumulative share is below PCT percent on both sides.
     #[arg(long, default_value = "0.5", value_name = "PCT")]
     pub min_share: String,
-    /// Show at most this many functions (per section in markdown); 0 shows all.
+    /// Show at most this many functions (per section in markdown; default 20, JSON all);
+    /// 0 shows all.
     #[arg(long)]
     pub limit: Option<usize>,
     /// Order by the change of cumulative time (cum) or of own time (own).

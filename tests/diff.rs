@@ -54,6 +54,11 @@ fn python_argv(py: &Python, dir: &ScenarioDir, args: &[&str]) -> Vec<String> {
 
 /// Records diffwork.py with FACTOR and VARIANT into `out`.
 fn record(py: &Python, out: &Path, factor: &str, variant: &str) -> PathBuf {
+    record_rounds(py, out, ROUNDS, factor, variant)
+}
+
+/// Records diffwork.py with ROUNDS, FACTOR and VARIANT into `out`.
+fn record_rounds(py: &Python, out: &Path, rounds: &str, factor: &str, variant: &str) -> PathBuf {
     let dir = ScenarioDir::new(py);
     let mut args: Vec<String> = ["record", "--rate", "1000", "-o"]
         .iter()
@@ -61,7 +66,7 @@ fn record(py: &Python, out: &Path, factor: &str, variant: &str) -> PathBuf {
         .collect();
     args.push(out.to_string_lossy().into_owned());
     args.push("--".into());
-    args.extend(python_argv(py, &dir, &[ROUNDS, factor, variant]));
+    args.extend(python_argv(py, &dir, &[rounds, factor, variant]));
     let _serial = RECORDING.lock().unwrap_or_else(|e| e.into_inner());
     let result = Command::new(env!("CARGO_BIN_EXE_framescope"))
         .args(&args)
@@ -85,17 +90,27 @@ fn record_pairs(
     head_factor: &str,
     head_variant: &str,
 ) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    record_pairs_of(py, tag, n, ROUNDS, head_factor, head_variant)
+}
+
+/// [`record_pairs`] with ROUNDS of work per run.
+fn record_pairs_of(
+    py: &Python,
+    tag: &str,
+    n: usize,
+    rounds: &str,
+    head_factor: &str,
+    head_variant: &str,
+) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut base, mut head) = (Vec::new(), Vec::new());
     for i in 0..n {
-        base.push(record(
+        let base_path = scratch(&format!("{tag}-base{i}.fsr"));
+        base.push(record_rounds(py, &base_path, rounds, "1.0", "old"));
+        let head_path = scratch(&format!("{tag}-head{i}.fsr"));
+        head.push(record_rounds(
             py,
-            &scratch(&format!("{tag}-base{i}.fsr")),
-            "1.0",
-            "old",
-        ));
-        head.push(record(
-            py,
-            &scratch(&format!("{tag}-head{i}.fsr")),
+            &head_path,
+            rounds,
             head_factor,
             head_variant,
         ));
@@ -183,11 +198,20 @@ fn assert_flagged_slower(doc: &Value, function: &str, percent: std::ops::Range<f
     assert!((head - base - change).abs() < 1e-9, "{r:#}");
 }
 
+/// The diff tests time real programs: two of them recording at once on a 2-core machine
+/// would slow each other's runs and make whole-run differences out of nothing. They run
+/// one at a time.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn a_slower_function_is_flagged_with_its_change_and_interval() {
+    let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
-    // `tuned` does 1.6 times the work: about +60% of its time, +25% of the run.
-    let (base, head) = record_pairs(&py, "slower", 3, "1.6", "old");
+    // `tuned` does 2 times the work: about +100% of its time, +40% of the run.
+    let (base, head) = record_pairs(&py, "slower", 3, "2.0", "old");
 
     // Replicates: Welch's t-test on per-run values. Seconds per run of the same work vary
     // a lot on a busy machine (the whole run slows down), and Welch's test says so with a
@@ -218,7 +242,7 @@ fn a_slower_function_is_flagged_with_its_change_and_interval() {
     let change = tuned["cum_change_seconds"].as_f64();
     assert!(low < change && change < high, "{tuned:#}");
     eprintln!(
-        "3 vs 3 runs, tuned 1.6 times the work, seconds per run: {} ({:+.1}%, 95% CI {:.3} .. {:.3} s)",
+        "3 vs 3 runs, tuned 2 times the work, seconds per run: {} ({:+.1}%, 95% CI {:.3} .. {:.3} s)",
         tuned["verdict"],
         tuned["cum_change_percent"].as_f64().unwrap_or(f64::NAN),
         low.unwrap_or(f64::NAN),
@@ -320,6 +344,7 @@ fn has_frame(svg: &str, name: &str) -> bool {
 
 #[test]
 fn functions_that_appear_and_vanish() {
+    let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
     let (base, head) = record_pairs(&py, "newgone", 1, "1.0", "new");
     let doc = diff_json(&base, &head, &[]);
@@ -368,6 +393,7 @@ fn functions_that_appear_and_vanish() {
 
 #[test]
 fn the_same_program_recorded_again_is_not_flagged() {
+    let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
     let runs: Vec<PathBuf> = (0..40)
         .map(|i| record(&py, &scratch(&format!("same{i}.fsr")), "1.0", "old"))
@@ -433,6 +459,7 @@ fn the_same_program_recorded_again_is_not_flagged() {
 
 #[test]
 fn mixed_cpython_versions_match_functions() {
+    let _one_at_a_time = serial();
     let all = matrix();
     let old = all
         .iter()
@@ -455,7 +482,11 @@ fn mixed_cpython_versions_match_functions() {
     // `tuned` does 3 times the work on the newer CPython.
     let base = record(&old, &scratch("mixed-base.fsr"), "1.0", "old");
     let head = record(&new, &scratch("mixed-head.fsr"), "3.0", "old");
-    let doc = diff_json(&[base.clone()], &[head.clone()], &[]);
+    let doc = diff_json(
+        std::slice::from_ref(&base),
+        std::slice::from_ref(&head),
+        &[],
+    );
     let version = |side: &str| {
         doc[side]["runs"][0]["python_version"]
             .as_str()
@@ -546,6 +577,7 @@ fn record_py_spy(py: &Python, out: &Path, factor: &str) -> PathBuf {
 
 #[test]
 fn py_spy_raw_files_are_inputs() {
+    let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
     let spy = py_spy();
     assert!(spy.exists());
@@ -615,6 +647,7 @@ fn stderr_of(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn bad_inputs_give_one_line_errors() {
+    let _one_at_a_time = serial();
     use framescope::recording::{RecordingMeta, RecordingSummary, RecordingWriter};
 
     let py = python("pyenv-3.11");
@@ -708,15 +741,19 @@ fn bad_inputs_give_one_line_errors() {
 /// How often the gate (`--fail-on-regression 5`) catches `tuned` (about 40% of the run)
 /// made slower by a given factor, with single runs and with 3 vs 3 replicates of about a
 /// second each, comparing seconds per run (the default) and shares (`--normalize`).
-/// Prints a table; takes a few minutes. `cargo test --test diff -- --ignored --nocapture`.
+/// Prints a table; takes a few minutes. `cargo test --test diff -- --ignored --nocapture`,
+/// with `DIFF_SENSITIVITY_ROUNDS=9000` for runs three times as long.
 #[test]
 #[ignore]
 fn sensitivity_of_the_gate() {
+    let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
     let trials = 9;
+    let rounds = std::env::var("DIFF_SENSITIVITY_ROUNDS").unwrap_or_else(|_| ROUNDS.into());
     eprintln!("tuned slower by | caught of {trials} single-run pairs: seconds, --normalize | caught of 9 3v3: seconds, --normalize");
     for factor in ["1.1", "1.2", "1.3", "1.5", "2.0", "3.0"] {
-        let (base, head) = record_pairs(&py, &format!("sens{factor}"), trials, factor, "old");
+        let tag = format!("sens{rounds}-{factor}");
+        let (base, head) = record_pairs_of(&py, &tag, trials, &rounds, factor, "old");
         let caught = |b: &[PathBuf], h: &[PathBuf], normalize: bool| {
             let mut extra = vec!["--fail-on-regression", "5"];
             if normalize {
@@ -729,7 +766,10 @@ fn sensitivity_of_the_gate() {
             })
         };
         let count = |pairs: &[(Vec<PathBuf>, Vec<PathBuf>)], normalize: bool| {
-            pairs.iter().filter(|(b, h)| caught(b, h, normalize)).count()
+            pairs
+                .iter()
+                .filter(|(b, h)| caught(b, h, normalize))
+                .count()
         };
         let singles: Vec<_> = (0..trials)
             .map(|i| (base[i..=i].to_vec(), head[i..=i].to_vec()))

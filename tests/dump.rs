@@ -131,7 +131,10 @@ fn check_exact_stacks(py: &Python, extra: &[&str]) {
         .find(|(n, _)| n.as_deref() == Some("MainThread"))
         .expect("main thread");
     assert_eq!(main.1.iter().filter(|f| f.0 == "recurse").count(), 41);
-    let deep = expected.values().find(|(n, _)| n.as_deref() == Some("deep-thread")).expect("deep thread");
+    let deep = expected
+        .values()
+        .find(|(n, _)| n.as_deref() == Some("deep-thread"))
+        .expect("deep thread");
     assert_eq!(deep.1.iter().filter(|f| f.0 == "recurse").count(), 301);
     if py.minor() >= 11 {
         assert!(

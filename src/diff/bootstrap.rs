@@ -130,9 +130,11 @@ pub struct Tested {
 
 impl Tested {
     /// The combined test: the interval of the change in seconds, and the larger of the two
-    /// p-values, or 1 when the two changes point in opposite directions.
+    /// p-values, or 1 when the two changes point in opposite directions (a share change
+    /// within rounding of zero has no direction).
     pub fn combined(&self) -> Estimate {
-        let agree = self.seconds.change.signum() == self.share.change.signum();
+        let agree = self.share.change.abs() > 1e-12
+            && self.seconds.change.signum() == self.share.change.signum();
         Estimate {
             p: if agree {
                 self.seconds.p.max(self.share.p)

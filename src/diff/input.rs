@@ -99,7 +99,17 @@ pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) ->
                 path.display()
             ));
         }
-        return from_recording(path, &rec, &options.view);
+        let (run, unreadable) = from_recording(path, &rec, &options.view)?;
+        if unreadable * 10 > rec.samples.len() as u64 {
+            warn(format!(
+                "{}: {} of its {} samples could not be read consistently and are left out, \
+                 which undercounts the functions they fell in; record with --blocking",
+                path.display(),
+                unreadable,
+                rec.samples.len()
+            ));
+        }
+        return Ok(run);
     }
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Error::bad_file(
@@ -122,7 +132,8 @@ pub fn window_count(samples: u64) -> usize {
     (samples / 50).clamp(8, 40) as usize
 }
 
-fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<Run> {
+/// The run of a recording, and how many of its samples could not be read.
+fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<(Run, u64)> {
     let profile = Profile::build(rec, view);
     if profile.samples == 0 {
         return Err(Error::bad_file(path, no_samples(rec, &profile.left_out)));
@@ -167,7 +178,7 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<Ru
         .map(&mut weights_of)
         .collect();
     let meta = &rec.meta;
-    Ok(Run {
+    let run = Run {
         path: path.to_path_buf(),
         kind: InputKind::Recording,
         command: Some(meta.command_line()),
@@ -178,7 +189,8 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<Ru
         windows: Some(windows),
         samples: profile.samples,
         seconds: profile.seconds,
-    })
+    };
+    Ok((run, profile.left_out.errors))
 }
 
 /// Why a recording has nothing to compare.
@@ -255,7 +267,7 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
         })
         .collect();
     let seconds: f64 = weights.iter().map(|w| w.seconds).sum();
-    if !(seconds > 0.0) {
+    if seconds.is_nan() || seconds <= 0.0 {
         return Err(Error::bad_file(
             path,
             "the collapsed-stack file holds no samples",

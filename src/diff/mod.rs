@@ -29,6 +29,9 @@ pub mod render;
 pub mod stats;
 pub mod student;
 
+#[cfg(test)]
+mod tests;
+
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -74,7 +77,13 @@ pub fn run(args: &DiffArgs) -> Result<i32> {
 
     if let Some(format) = options.format {
         let mut text = Vec::new();
-        render::render(&comparison, format, options.limit, options.color, &mut text)?;
+        render::render(
+            &comparison,
+            format,
+            options.rows_shown(format),
+            options.color,
+            &mut text,
+        )?;
         write_output(options.output.as_deref(), &text)?;
     }
     write_flamegraphs(&options, &comparison, &matched)?;

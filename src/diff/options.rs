@@ -41,7 +41,7 @@ pub struct DiffOptions {
     pub alpha: f64,
     /// Functions below this cumulative share (percent) on both sides are left out.
     pub min_share: f64,
-    /// `None`: all rows.
+    /// `--limit` as given: `None` not given, `Some(0)` all rows.
     pub limit: Option<usize>,
     pub sort: SortBy,
     pub flamegraph: Option<PathBuf>,
@@ -57,8 +57,19 @@ pub struct DiffOptions {
 /// The verdict threshold when none is given and there is no gate.
 pub const DEFAULT_THRESHOLD: f64 = 5.0;
 
-/// Rows a table or a markdown section shows when `--limit` is not given.
+/// Rows a table or a markdown section shows when `--limit` is not given (JSON: all).
 pub const DEFAULT_LIMIT: usize = 20;
+
+impl DiffOptions {
+    /// The most rows `format` shows (per section in markdown); `None` for all.
+    pub fn rows_shown(&self, format: DiffFormat) -> Option<usize> {
+        match (self.limit, format) {
+            (Some(0), _) | (None, DiffFormat::Json) => None,
+            (Some(n), _) => Some(n),
+            (None, _) => Some(DEFAULT_LIMIT),
+        }
+    }
+}
 
 impl DiffOptions {
     /// Checks the command line. `stdout_is_terminal` decides `--color auto`.
@@ -100,9 +111,9 @@ impl DiffOptions {
                 args.collapsed_rate
             )));
         }
-        if !(99..=1_000_000).contains(&args.resamples) {
+        if !(99..=100_000).contains(&args.resamples) {
             return Err(Error::Usage(format!(
-                "--resamples must be between 99 and 1000000, not {}",
+                "--resamples must be between 99 and 100000, not {}",
                 args.resamples
             )));
         }
@@ -132,11 +143,7 @@ impl DiffOptions {
             threshold,
             alpha: args.alpha,
             min_share,
-            limit: match args.limit {
-                Some(0) => None,
-                Some(n) => Some(n),
-                None => Some(DEFAULT_LIMIT),
-            },
+            limit: args.limit,
             sort: if args.sort == "own" {
                 SortBy::Own
             } else {

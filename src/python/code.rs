@@ -78,22 +78,10 @@ impl CodeCache {
         self.table.len()
     }
 
-    /// Turns pending frames into frames with code ids and lines. Cached code objects are
-    /// validated with one batched read; unknown or changed ones are decoded. A frame whose
-    /// code cannot be read is an error for the whole stack (it is torn or garbage).
-    pub fn resolve(
-        &mut self,
-        mem: &RemoteMemory,
-        layout: &Layout,
-        pending: &[PendingFrame],
-        out: &mut Vec<RawFrame>,
-    ) -> Result<(), String> {
-        self.validate(mem, layout, pending)?;
-        self.resolve_validated(mem, layout, pending, out)
-    }
-
-    /// [`CodeCache::resolve`] without the validation, for callers that validated a
-    /// larger batch (every thread of a sample) at once.
+    /// Turns pending frames into frames with code ids and lines, decoding code objects
+    /// not cached (or forgotten by [`CodeCache::validate`], which the caller runs first
+    /// over the whole sample). A frame whose code cannot be read is an error for the
+    /// whole stack (it is torn or garbage).
     pub fn resolve_validated(
         &mut self,
         mem: &RemoteMemory,

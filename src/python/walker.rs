@@ -410,6 +410,7 @@ impl StackReader {
         let adaptive = layout.code_adaptive.unwrap_or(0);
         let tag_mask = !layout.executable_tag_mask;
         let mut frame = first;
+        let first_pending = self.pending.len();
         self.seen.clear();
         while frame != 0 {
             self.check_frame(frame)?;
@@ -432,7 +433,15 @@ impl StackReader {
             if !is_shim {
                 let code = f.u64_at(layout.iframe_executable as usize) & tag_mask;
                 let instr = f.u64_at(layout.iframe_instr_ptr as usize);
+                // A frame with no code object has been popped since the thread state
+                // was read (3.14+ clears `f_executable` on return): the innermost frame
+                // that still lives is its caller, so carry on from there. Only the top
+                // of a stack can be in that state.
                 if code == 0 {
+                    if self.pending.len() == first_pending {
+                        frame = previous;
+                        continue;
+                    }
                     return Err(WalkError::Torn(format!(
                         "frame at {frame:#x} has no code object"
                     )));
@@ -460,7 +469,11 @@ impl StackReader {
             return;
         }
         let frame_end = first + self.frame_buf.len() as u64;
-        let end = if top > chunk && top >= frame_end { top } else { frame_end };
+        let end = if top > chunk && top >= frame_end {
+            top
+        } else {
+            frame_end
+        };
         self.copy_region(interp, chunk, end);
     }
 
@@ -469,7 +482,9 @@ impl StackReader {
     /// the frame, so the frames below it are local too. One read per chunk, not per frame.
     fn copy_older_chunk(&mut self, interp: &Interpreter, frame: u64) -> bool {
         let layout = &interp.layout;
-        let Some(last) = self.copies.last().copied() else { return false };
+        let Some(last) = self.copies.last().copied() else {
+            return false;
+        };
         let header = &self.chunk_buf[last.offset..last.offset + last.len];
         let older = header.u64_at(layout.chunk_previous as usize);
         if older == 0 || frame <= older || frame - older > MAX_CHUNK_READ {
@@ -478,8 +493,11 @@ impl StackReader {
         let before = self.copies.len();
         self.copy_region(interp, older, frame + self.frame_buf.len() as u64);
         // The copy must really be that chunk and hold the frame.
-        let Some(copy) = self.copies.get(before).copied() else { return false };
-        let size = self.chunk_buf[copy.offset..copy.offset + copy.len].u64_at(layout.chunk_size as usize);
+        let Some(copy) = self.copies.get(before).copied() else {
+            return false;
+        };
+        let size =
+            self.chunk_buf[copy.offset..copy.offset + copy.len].u64_at(layout.chunk_size as usize);
         if frame + self.frame_buf.len() as u64 > older + size {
             self.copies.truncate(before);
             return false;
@@ -495,7 +513,11 @@ impl StackReader {
         let len = (end - start) as usize;
         let offset = self.copies.last().map_or(0, |c| c.offset + c.len);
         self.chunk_buf.resize(offset + len, 0);
-        if interp.mem.read(start, &mut self.chunk_buf[offset..offset + len]).is_ok() {
+        if interp
+            .mem
+            .read(start, &mut self.chunk_buf[offset..offset + len])
+            .is_ok()
+        {
             self.copies.push(ChunkCopy { start, len, offset });
         }
     }
@@ -592,15 +614,4 @@ fn whole_sample_error(pid: u32, e: ReadError) -> Error {
             }
         }
     }
-}
-
-/// Convenience for one-off reads (`dump`): a fresh reader, one sample.
-pub fn read_all_threads(
-    interp: &Interpreter,
-    opts: SampleOptions,
-) -> Result<(Vec<ThreadStack>, StackReader)> {
-    let mut reader = StackReader::new(interp);
-    let mut out = Vec::new();
-    reader.sample(interp, opts, &mut out)?;
-    Ok((out, reader))
 }

@@ -434,6 +434,36 @@ mod tests {
     }
 
     #[test]
+    fn windows_split_the_recording_by_time_and_add_up_to_it() {
+        let mut synth = Synth::default();
+        let ticks: Vec<_> = (0..10u64)
+            .map(|i| {
+                let spec = if i < 4 {
+                    "main:1;early:2"
+                } else {
+                    "main:1;late:3"
+                };
+                (i * 10_000_000, vec![synth.thread(1, "MainThread", spec)])
+            })
+            .collect();
+        let rec = record(&synth, &ticks);
+        let view = ViewOptions::default();
+        let whole = Profile::build(&rec, &view);
+        let windows = Profile::build_windows(&rec, &view, 3);
+        assert_eq!(windows.len(), 3);
+        // 0..90 ms in three stretches of 30 ms: ticks 0-2, 3-5, 6-9.
+        let samples: Vec<u64> = windows.iter().map(|p| p.samples).collect();
+        assert_eq!(samples, [3, 3, 4]);
+        assert_eq!(windows[0].groups[0].stacks.len(), 1);
+        assert_eq!(windows[2].groups[0].stacks.len(), 1);
+        let seconds: f64 = windows.iter().map(|p| p.seconds).sum();
+        assert!((seconds - whole.seconds).abs() < 1e-12);
+        assert!(Profile::build_windows(&Recording::default(), &view, 4)
+            .iter()
+            .all(|p| p.samples == 0));
+    }
+
+    #[test]
     fn a_single_sample_gets_the_nominal_interval() {
         let mut synth = Synth::default();
         let ticks = vec![(0, vec![synth.thread(1, "MainThread", "main:1")])];

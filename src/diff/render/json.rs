@@ -1,5 +1,5 @@
 //! The comparison as JSON for programs, schema `framescope-diff/1` (documented member by
-//! member in docs/diff.md). Seconds are per run (the mean over a side's runs), shares and
+//! member in the README, section diff). Seconds are per run (the mean over a side's runs), shares and
 //! changes in percent; a member that does not apply is `null`, never left out.
 
 use serde::Serialize;
