@@ -167,7 +167,6 @@ pub struct Layout {
     pub executable_tag_mask: u64,
     pub chunk_previous: u64,
     pub chunk_size: u64,
-    pub chunk_data: u64,
     pub code_filename: u64,
     pub code_name: u64,
     pub code_qualname: Option<u64>,
@@ -285,7 +284,6 @@ struct InterpreterFrameSection {
 struct StackChunkSection {
     previous: u64,
     size: u64,
-    data: u64,
 }
 #[derive(Debug, Deserialize)]
 struct FrameObjectSection {
@@ -586,7 +584,6 @@ impl Layout {
             executable_tag_mask: iframe.and_then(|f| f.executable_tag_bits).unwrap_or(0),
             chunk_previous: chunk.map_or(0, |c| c.previous),
             chunk_size: chunk.map_or(0, |c| c.size),
-            chunk_data: chunk.map_or(0, |c| c.data),
             code_filename: t.code.filename,
             code_name: t.code.name,
             code_qualname: t.code.qualname,
