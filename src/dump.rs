@@ -48,6 +48,7 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
     let opts = SampleOptions {
         cpu_state: true,
         thread_names: true,
+        paused: blocking,
     };
     if blocking {
         reader.note_cpu_states_before_pause(pid);

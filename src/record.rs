@@ -308,7 +308,7 @@ fn print_summary(
         0.0
     };
     eprintln!(
-        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample; wrote {}",
+        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read; wrote {}",
         stats.samples,
         stats.missed,
         stats.errors,
@@ -316,6 +316,7 @@ fn print_summary(
         interp.pid,
         interp.version,
         per_sample,
+        stats.reread,
         output.display()
     );
     let options = RenderOptions {

@@ -9,7 +9,9 @@ What it measures, in this order:
   1. per-sample cost: targets busy at the bottom of a recursion (tests/bench/recurse.py)
      on each Python version, each profiler at 1 kHz and 10 kHz: samples delivered,
      errors, CPU per sample from the profiler's own rusage, framescope's remote reads per
-     sample, peak RSS, and whether the stacks reported are the true one;
+     sample, peak RSS, and whether the stacks reported are the true one; next to them the
+     "floor": framescope's sleep loop alone (examples/sleep_floor.rs), what this machine
+     charges a process for waking up at that rate, sampling nothing;
   2. a strace cross-check of framescope's reads per sample;
   3. target slowdown: the wall time of tests/bench/workload.py alone and under each
      profiler at 1 kHz;
@@ -56,6 +58,8 @@ DEPTHS = [5, 50, 200]
 # the target 10,000 times a second is not a way anyone profiles, and py-spy cannot keep
 # up with it at depth.
 RUNS = [
+    ("floor", "sleep only", 1000),
+    ("floor", "sleep only", 10000),
     ("framescope", "nonblocking", 1000),
     ("framescope", "blocking", 1000),
     ("py-spy", "nonblocking", 1000),
@@ -444,6 +448,7 @@ class Tools:
     def __init__(self, env, chroot, workdir):
         self.fs = env["BENCH_FRAMESCOPE"]
         self.example = env["BENCH_SYNTHETIC"]
+        self.floor = env.get("BENCH_SLEEP_FLOOR")
         self.pyspy = env["BENCH_PYSPY"]
         self.austin = env.get("BENCH_AUSTIN")  # a path inside the chroot
         self.chroot = chroot
@@ -478,6 +483,17 @@ class Tools:
             r["python"] = m.group("version")
             r["stopped"] = m.group("why")
             r["sampled_s"] = float(m.group("secs"))
+        elif tool == "floor":
+            if not self.floor:
+                return {"failed": "examples/sleep_floor is not built"}
+            r = run_measured([self.floor, str(rate), str(duration)], self.workdir, name,
+                             duration, timeout)
+            m = re.search(r"sleep_floor: (\d+) wake-ups", r["stdout"])
+            if not m:
+                r["failed"] = last_line(r["stderr"]) or "exit %d" % r["status"]
+                return r
+            r["samples"] = int(m.group(1))
+            r["errors"] = 0
         elif tool == "py-spy":
             out = os.path.join(self.workdir, name + ".txt")
             # Not --duration: py-spy takes that as a number of samples (rate x duration) and
@@ -589,7 +605,8 @@ def bench_per_sample(opts, targets, tools, versions):
             try:
                 for rep in range(opts.repeats):
                     for tool, mode, rate in RUNS:
-                        if (tool, mode) in unsupported or tool not in opts.tools:
+                        if (tool, mode) in unsupported or (tool not in opts.tools
+                                                           and tool != "floor"):
                             continue
                         r = tools.record(tool, mode, target.pid, rate, opts.duration)
                         r = per_sample(r, rate, opts.duration)
@@ -709,6 +726,12 @@ def ratios(agg, versions, depths):
         ("Austin 1k", ("framescope", "nonblocking", 1000), ("austin", "nonblocking", 1000)),
         ("Austin 10k", ("framescope", "nonblocking", 10000), ("austin", "nonblocking", 10000)),
     ]
+    floor_pairs = [
+        ("py-spy nb 1k above floor", ("framescope", "nonblocking", 1000),
+         ("py-spy", "nonblocking", 1000)),
+        ("Austin 1k above floor", ("framescope", "nonblocking", 1000),
+         ("austin", "nonblocking", 1000)),
+    ]
     for version in versions:
         for depth in depths:
             row = {"version": version, "depth": depth}
@@ -719,8 +742,18 @@ def ratios(agg, versions, depths):
                     row[label] = a["us_per_sample"] / b["us_per_sample"]
                 else:
                     row[label] = None
+            # The same with the cost of waking up (measured alone, same rate) taken out of
+            # both: what each profiler spends on the sample itself.
+            for label, ours, theirs in floor_pairs:
+                a = agg.get((version, depth) + ours)
+                b = agg.get((version, depth) + theirs)
+                f = agg.get((version, depth, "floor", "sleep only", ours[2]))
+                ok = all(x and "failed" not in x for x in (a, b, f))
+                above = ok and b["us_per_sample"] - f["us_per_sample"]
+                row[label] = ((a["us_per_sample"] - f["us_per_sample"]) / above
+                              if ok and above and above > 0 else None)
             rows.append(row)
-    return [p[0] for p in pairs], rows
+    return [p[0] for p in pairs + floor_pairs], rows
 
 
 def print_ratios(labels, rows):
@@ -1052,8 +1085,9 @@ def per_sample_markdown(add, agg, versions, depths, labels, ratio_rows):
         "delivered at 1 kHz | at 10 kHz | core % at 10 kHz (200) | peak RSS MB |")
     add("|---|---|---|---|---|---|---|---|---|---|")
     for version in versions:
-        for tool, mode in [("framescope", "nonblocking"), ("framescope", "blocking"),
-                           ("py-spy", "nonblocking"), ("py-spy", "blocking"), ("austin", "nonblocking")]:
+        for tool, mode in [("floor", "sleep only"), ("framescope", "nonblocking"),
+                           ("framescope", "blocking"), ("py-spy", "nonblocking"),
+                           ("py-spy", "blocking"), ("austin", "nonblocking")]:
             cells = []
             any_ok = False
             failure = None
@@ -1087,7 +1121,9 @@ def per_sample_markdown(add, agg, versions, depths, labels, ratio_rows):
                 "%.1f" % max(rss) if rss else "-"))
     add("")
     add("Delivered: the lowest over the three depths. Core %: the profiler's CPU over the "
-        "middle of the run as a share of one core.")
+        "middle of the run as a share of one core. floor: framescope's sleep loop alone "
+        "(examples/sleep_floor.rs), sampling nothing: what this machine charges any process "
+        "for waking up at that rate, part of every profiler's figure.")
     add("")
     add("framescope / other, CPU per sample (below 1: framescope is cheaper):")
     add("")

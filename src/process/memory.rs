@@ -26,7 +26,7 @@ impl std::fmt::Display for ReadError {
 }
 
 /// Largest number of iovecs one `process_vm_readv` accepts (IOV_MAX on Linux).
-const MAX_IOVECS: usize = 1024;
+pub(crate) const MAX_IOVECS: usize = 1024;
 
 /// A handle on the memory of one process.
 pub struct RemoteMemory {
@@ -74,14 +74,10 @@ impl RemoteMemory {
             iov_base: addr as *mut libc::c_void,
             iov_len: buf.len(),
         };
-        self.syscalls.set(self.syscalls.get() + 1);
-        // SAFETY: both iovecs describe valid memory: `local` is our own buffer of the
-        // given length, `remote` is only interpreted by the kernel in the other process.
-        let n = unsafe { libc::process_vm_readv(self.pid, &local, 1, &remote, 1, 0) };
-        if n < 0 {
-            return Err(errno_to_error(addr));
+        match self.readv(std::slice::from_ref(&local), std::slice::from_ref(&remote))? {
+            Some(n) => Ok(n),
+            None => Err(ReadError::BadAddress(addr)),
         }
-        Ok(n as usize)
     }
 
     /// Reads several regions with one syscall. Returns how many of the requests, counted
@@ -105,27 +101,14 @@ impl RemoteMemory {
                 });
                 want += buf.len();
             }
-            self.syscalls.set(self.syscalls.get() + 1);
-            // SAFETY: every local iovec points into a live, exclusively borrowed buffer of
-            // the stated length.
-            let n = unsafe {
-                libc::process_vm_readv(
-                    self.pid,
-                    locals.as_ptr(),
-                    locals.len() as libc::c_ulong,
-                    remotes.as_ptr(),
-                    remotes.len() as libc::c_ulong,
-                    0,
-                )
-            };
-            if n < 0 {
-                let err = errno_to_error(batch.first().map_or(0, |r| r.0));
-                if filled == 0 || !matches!(err, ReadError::BadAddress(_)) {
-                    return Err(err);
+            let n = match self.readv(&locals, &remotes)? {
+                Some(n) => n,
+                None if filled == 0 => {
+                    return Err(ReadError::BadAddress(batch.first().map_or(0, |r| r.0)))
                 }
-                return Ok(filled);
-            }
-            let mut left = n as usize;
+                None => return Ok(filled),
+            };
+            let mut left = n;
             for (_, buf) in batch.iter() {
                 if left >= buf.len() {
                     left -= buf.len();
@@ -134,11 +117,40 @@ impl RemoteMemory {
                     return Ok(filled);
                 }
             }
-            if (n as usize) < want {
+            if n < want {
                 return Ok(filled);
             }
         }
         Ok(filled)
+    }
+
+    /// One `process_vm_readv` of `remotes` into `locals`: the bytes transferred, `None`
+    /// when the first remote region is not mapped, or the error that stops all reading.
+    pub(crate) fn readv(
+        &self,
+        locals: &[libc::iovec],
+        remotes: &[libc::iovec],
+    ) -> Result<Option<usize>, ReadError> {
+        self.syscalls.set(self.syscalls.get() + 1);
+        // SAFETY: the caller's local iovecs point into live, exclusively borrowed buffers
+        // of the stated lengths; remote ones are only interpreted by the kernel.
+        let n = unsafe {
+            libc::process_vm_readv(
+                self.pid,
+                locals.as_ptr(),
+                locals.len() as libc::c_ulong,
+                remotes.as_ptr(),
+                remotes.len() as libc::c_ulong,
+                0,
+            )
+        };
+        if n >= 0 {
+            return Ok(Some(n as usize));
+        }
+        match errno_to_error(0) {
+            ReadError::BadAddress(_) => Ok(None),
+            other => Err(other),
+        }
     }
 
     pub fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {

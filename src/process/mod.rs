@@ -3,9 +3,11 @@
 //! Nothing here knows about Python.
 
 pub mod elf;
+pub mod gather;
 pub mod maps;
 pub mod memory;
 pub mod pause;
 pub mod threads;
 
+pub use gather::{Gather, RegionId};
 pub use memory::{Bytes, ReadError, RemoteMemory};

@@ -1,14 +1,15 @@
 //! The code-object cache: each code object the walker meets is decoded once (names, file,
 //! first line, line table) and kept by address. Because a freed code object's address can
 //! be reused by another, every hit is validated each sample by re-reading the fields that
-//! identify it — for all of a sample's code objects in one batched read.
-
-use std::collections::HashMap;
+//! identify it. The walker reads the fingerprints of the recently used code objects in the
+//! same syscall as the stacks ([`CodeCache::planned`], [`CodeCache::check_fingerprint`]);
+//! whatever that did not cover is validated in one more batched read.
 
 use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
+use crate::fasthash::FastMap;
 use crate::process::{Bytes, RemoteMemory};
 
 /// The fields that identify a code object; a change means the address was reused.
@@ -39,7 +40,18 @@ struct CachedCode {
     id: CodeId,
     fingerprint: Fingerprint,
     lines: LineTable,
+    /// The sample (generation) in which the fingerprint was last found unchanged.
+    checked: u64,
+    /// The sample in which a frame last used this code object.
+    used: u64,
 }
+
+/// How many samples a code object stays in the planned set after its last use: a program
+/// that alternates between a few functions then validates them all in the stacks' read.
+const RECENT_SAMPLES: u64 = 100;
+/// Most code objects planned: each is one more region of the batch (an iovec, unless it
+/// lies close to another).
+const MAX_RECENT: usize = 64;
 
 /// A frame found by the walker whose code is still to be resolved: the code object's
 /// address and the current instruction's byte offset into its bytecode.
@@ -51,25 +63,83 @@ pub struct PendingFrame {
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
 pub struct CodeCache {
-    entries: HashMap<u64, CachedCode>,
+    entries: FastMap<u64, CachedCode>,
     pub table: CodeTable,
     /// `&PyCode_Type` in the target, when known: anything else is not a code object.
     code_type: Option<u64>,
     header_len: usize,
+    /// Counts samples; stamps `checked` and `used`.
+    generation: u64,
+    /// The code objects used by the last [`RECENT_SAMPLES`] samples (at most
+    /// [`MAX_RECENT`]): the ones whose fingerprints the next sample reads with the stacks.
+    recent: Vec<u64>,
     // Scratch space reused across samples (no allocation once warmed up).
-    distinct: Vec<u64>,
+    unchecked: Vec<u64>,
     headers: Vec<u8>,
 }
 
 impl CodeCache {
     pub fn new(layout: &Layout, code_type: Option<u64>) -> CodeCache {
         CodeCache {
-            entries: HashMap::new(),
+            entries: FastMap::default(),
             table: CodeTable::default(),
             code_type,
             header_len: layout.code_header_len(),
-            distinct: Vec::new(),
+            generation: 0,
+            recent: Vec::new(),
+            unchecked: Vec::new(),
             headers: Vec::new(),
+        }
+    }
+
+    /// Starts a sample: fingerprints checked before now must be checked again.
+    pub fn begin_sample(&mut self) {
+        self.generation += 1;
+        // Keep the recently used ones that are still cached, the most recent if too many;
+        // by address, so that neighbours share an iovec of the batch.
+        let generation = self.generation;
+        let entries = &self.entries;
+        let last_use = |addr: &u64| entries.get(addr).map_or(0, |e| e.used);
+        self.recent
+            .retain(|a| last_use(a) + RECENT_SAMPLES >= generation);
+        if self.recent.len() > MAX_RECENT {
+            self.recent
+                .sort_unstable_by_key(|a| std::cmp::Reverse(last_use(a)));
+            self.recent.truncate(MAX_RECENT);
+        }
+        self.recent.sort_unstable();
+        self.recent.dedup();
+    }
+
+    /// The code objects recent samples used: the ones whose fingerprints the next sample
+    /// should read together with the stacks.
+    pub fn planned(&self) -> &[u64] {
+        &self.recent
+    }
+
+    /// Bytes of a fingerprint read (what [`CodeCache::check_fingerprint`] wants).
+    pub fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    /// Takes a fingerprint of the cached code object at `addr` read during this sample
+    /// (`None`: the read failed). Unchanged, it counts as validated for this sample;
+    /// changed or unreadable, the entry is forgotten and will be decoded again if used.
+    pub fn check_fingerprint(&mut self, layout: &Layout, addr: u64, header: Option<&[u8]>) {
+        let generation = self.generation;
+        let same = match (self.entries.get_mut(&addr), header) {
+            (Some(entry), Some(h)) => {
+                let same = entry.fingerprint == Fingerprint::from_header(layout, h);
+                if same {
+                    entry.checked = generation;
+                }
+                same
+            }
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if !same {
+            self.entries.remove(&addr);
         }
     }
 
@@ -89,57 +159,93 @@ impl CodeCache {
         pending: &[PendingFrame],
         out: &mut Vec<RawFrame>,
     ) -> Result<(), String> {
+        // Consecutive frames often share a code object and an offset (recursion): the
+        // last one looked up is kept at hand.
+        let mut last: Option<(PendingFrame, RawFrame)> = None;
         for p in pending {
-            if !self.entries.contains_key(&p.code) {
-                let cached = self.decode(mem, layout, p.code)?;
-                self.entries.insert(p.code, cached);
+            if let Some((lp, lf)) = last {
+                if lp.code == p.code && lp.byte_offset == p.byte_offset {
+                    out.push(lf);
+                    continue;
+                }
             }
-            let Some(entry) = self.entries.get(&p.code) else {
-                continue;
+            let entry = match self.entries.get(&p.code) {
+                Some(entry) => entry,
+                None => {
+                    let mut cached = self.decode(mem, layout, p.code)?;
+                    cached.checked = self.generation;
+                    cached.used = self.generation;
+                    self.recent.push(p.code);
+                    self.entries.entry(p.code).or_insert(cached)
+                }
             };
-            out.push(RawFrame {
+            let frame = RawFrame {
                 code: entry.id,
                 line: entry.lines.line_at(p.byte_offset),
-            });
+            };
+            out.push(frame);
+            last = Some((*p, frame));
         }
         Ok(())
     }
 
-    /// Re-reads the identifying fields of every cached code object in `pending` in one
-    /// syscall and forgets those that changed.
+    /// Makes sure every cached code object of `pending` is validated for this sample:
+    /// those whose fingerprint did not come with the stacks are re-read in one syscall;
+    /// the ones that changed are forgotten. Also notes which code objects this sample
+    /// used, for [`CodeCache::planned`].
     pub fn validate(
         &mut self,
         mem: &RemoteMemory,
         layout: &Layout,
         pending: &[PendingFrame],
     ) -> Result<(), String> {
-        self.distinct.clear();
+        let generation = self.generation;
+        self.unchecked.clear();
+        let mut previous = 0;
         for p in pending {
-            if self.entries.contains_key(&p.code) && !self.distinct.contains(&p.code) {
-                self.distinct.push(p.code);
+            // Runs of one code object (recursion) need one lookup.
+            if p.code == previous {
+                continue;
+            }
+            previous = p.code;
+            if let Some(entry) = self.entries.get_mut(&p.code) {
+                if entry.used != generation {
+                    if entry.used + RECENT_SAMPLES < generation || entry.used == 0 {
+                        self.recent.push(p.code);
+                    }
+                    entry.used = generation;
+                    if entry.checked != generation {
+                        self.unchecked.push(p.code);
+                    }
+                }
             }
         }
-        if self.distinct.is_empty() {
+        if self.unchecked.is_empty() {
             return Ok(());
         }
         let n = self.header_len;
-        self.headers.resize(self.distinct.len() * n, 0);
+        self.headers.resize(self.unchecked.len() * n, 0);
         let mut requests: Vec<(u64, &mut [u8])> = self
-            .distinct
+            .unchecked
             .iter()
             .copied()
             .zip(self.headers.chunks_exact_mut(n))
             .collect();
         let filled = mem.read_many(&mut requests).map_err(|e| e.to_string())?;
-        for (i, addr) in self.distinct.iter().enumerate() {
-            let still_same = i < filled && {
-                let h = &self.headers[i * n..(i + 1) * n];
+        for i in 0..self.unchecked.len() {
+            let addr = self.unchecked[i];
+            let header = (i < filled).then(|| &self.headers[i * n..(i + 1) * n]);
+            let same = header.is_some_and(|h| {
                 self.entries
-                    .get(addr)
+                    .get(&addr)
                     .is_some_and(|c| c.fingerprint == Fingerprint::from_header(layout, h))
-            };
-            if !still_same {
-                self.entries.remove(addr);
+            });
+            if same {
+                if let Some(entry) = self.entries.get_mut(&addr) {
+                    entry.checked = generation;
+                }
+            } else {
+                self.entries.remove(&addr);
             }
         }
         Ok(())
@@ -178,6 +284,8 @@ impl CodeCache {
             id,
             fingerprint: fp,
             lines,
+            checked: 0,
+            used: 0,
         })
     }
 }

@@ -5,8 +5,10 @@
 pub mod attrs;
 pub mod batch;
 pub mod code;
+pub mod copies;
 pub mod debug_offsets;
 pub mod dicts;
+pub mod frames;
 pub mod interpreter;
 pub mod layout;
 pub mod linetable;

@@ -1,32 +1,41 @@
 //! One look at every Python thread of an interpreter: interpreters → thread states →
-//! frames, per era (heap frame objects ≤3.10; data-stack interpreter frames 3.11+), then
-//! code objects → names and lines through the [`CodeCache`]. Every loop over remote
-//! pointers is bounded and cycle-checked; a thread whose stack cannot be read
-//! consistently gets an error of its own, the others are still reported.
+//! frames (walked by `frames.rs`), then code objects → names and lines through the
+//! [`CodeCache`]. A thread whose stack cannot be read consistently gets an error of its
+//! own; the others are still reported.
 //!
-//! On 3.11+ a thread costs a handful of reads whatever its depth: its state, the used part
-//! of its data-stack chunk (all its frames at once), and one batched validation of its
-//! code objects. Frames living elsewhere (generators, coroutines) cost one read each.
+//! **One syscall a sample.** What the last sample found — the interpreter header, each
+//! thread state, 3.11/3.12's `_PyCFrame`, the data-stack chunks through their top (3.11+)
+//! or the frame objects (≤3.10), and the code objects used — is read again in one
+//! `process_vm_readv` (a [`Gather`]). The walk then runs on those copies; anything they do
+//! not cover (a new thread, a deeper stack, a new generator frame) is read on the spot,
+//! and the plan grows to cover it next time.
+//!
+//! **Torn stacks.** Without pausing, the target keeps running while we read. The batch
+//! reads each thread's frame pointer first and once more after its frames; if it moved,
+//! or the walk needed reads of its own, the stack is not one instant's, and the sample is
+//! read again (with the plan just learned), up to [`MAX_ATTEMPTS`] times. A stack that
+//! still moved then is reported as an error, not as a stack that never was. A paused
+//! target needs none of this.
 
-use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::code::{CodeCache, PendingFrame};
+use super::copies::Copies;
+use super::frames::{FrameWalk, PlannedRegion, WalkError};
 use super::interpreter::Interpreter;
-use super::layout::{Era, GilLocation, LineTableFormat};
+use super::layout::{Era, GilLocation};
 use super::stack::ThreadStack;
 use super::thread_names::ThreadNames;
 use crate::error::{Error, Result};
 use crate::process::threads::CpuStates;
-use crate::process::{Bytes, ReadError};
+use crate::process::{Bytes, Gather, ReadError, RegionId};
 
-/// Deepest stack we follow before calling it garbage.
-pub const MAX_DEPTH: usize = 4096;
 /// Most threads (and interpreters) we follow before calling the list garbage.
 const MAX_THREADS: usize = 4096;
 const MAX_INTERPRETERS: usize = 256;
-/// Largest span of a data-stack chunk we read in one go.
-const MAX_CHUNK_READ: u64 = 1 << 20;
+/// How often a nonblocking sample is read when its stacks keep moving under it.
+pub const MAX_ATTEMPTS: usize = 3;
 /// glibc's offset of `tid` in `struct pthread` on x86-64, tried first when calibrating.
 const GLIBC_PTHREAD_TID_OFFSET: u64 = 0x2d0;
 
@@ -37,30 +46,52 @@ pub struct SampleOptions {
     pub cpu_state: bool,
     /// Look up `threading` names.
     pub thread_names: bool,
+    /// The target is paused: what is read is consistent, no second look is needed.
+    pub paused: bool,
 }
 
-/// The sampler's reusable state: caches and scratch buffers, so that a sample allocates
-/// nothing once warmed up.
-pub struct StackReader {
-    pub codes: CodeCache,
-    cpu: CpuStates,
-    names: ThreadNames,
-    pending: Vec<PendingFrame>,
-    seen: HashSet<u64>,
-    thread_buf: Vec<u8>,
-    chunk_buf: Vec<u8>,
-    frame_buf: Vec<u8>,
-    /// Offset of the kernel tid inside glibc's `struct pthread` (≤3.10 only).
-    pthread_tid_offset: Option<u64>,
-    /// CPU states taken just before the target was paused, used by the next sample
-    /// (a paused thread's own state says only "stopped").
-    cpu_before_pause: Option<Vec<(u32, bool)>>,
-    /// For each thread of the current sample, its slice of `pending`.
-    thread_pending: Vec<std::ops::Range<usize>>,
-    /// The parts of the current thread's data stack copied into `chunk_buf`.
-    copies: Vec<ChunkCopy>,
-    /// Addresses learned by the first sample that stay put (see `read_header`).
-    anchors: Option<Anchors>,
+/// How many attempts the samples took, for the sampler's summary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttemptStats {
+    /// Samples read more than once because a stack moved or the plan missed.
+    pub retried: u64,
+    /// Thread stacks still moving after the last attempt (kept as read).
+    pub moving: u64,
+}
+
+/// What the last sample learned about one thread: what the next one reads in its batch.
+#[derive(Debug, Clone)]
+struct ThreadPlan {
+    tstate: u64,
+    /// ≤3.10: where the kernel tid sits in glibc's `struct pthread` (0 otherwise).
+    pthread_tid: u64,
+    /// 3.11/3.12: the `_PyCFrame` the thread state pointed to (0 otherwise).
+    cframe: u64,
+    /// Into `StackReader::plan_regions`.
+    regions: Range<usize>,
+}
+
+/// Where one planned thread's pieces are in this sample's batch.
+#[derive(Debug, Clone)]
+struct Batched {
+    tstate: RegionId,
+    /// The current-frame field behind the planned `_PyCFrame` (3.11/3.12).
+    cframe_frame: Option<RegionId>,
+    pthread_tid: Option<RegionId>,
+    /// Into `StackReader::batch_regions`, parallel to the plan's regions.
+    regions: Range<usize>,
+    /// The frame pointer read again after the frames.
+    trailer: RegionId,
+}
+
+/// Where the header's fields are in this sample's batch.
+#[derive(Debug, Clone, Copy)]
+struct HeaderIds {
+    interpreters_head: RegionId,
+    threads_head: RegionId,
+    next: RegionId,
+    /// The GIL's holder and lock flag, when its location is known.
+    gil: Option<(RegionId, RegionId)>,
 }
 
 /// The main interpreter's address and where its GIL's holder and lock flag are.
@@ -82,34 +113,48 @@ struct Header {
     gil_locked: bool,
 }
 
-/// Why a walk stopped early: the process itself (gone, no access) or a torn stack.
-#[derive(Debug)]
-enum WalkError {
-    Process(ReadError),
-    Torn(String),
+/// How one thread's read went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consistency {
+    /// All from the batch, and the frame pointer had not moved by the end.
+    OneInstant,
+    /// Some of it was read separately (a plan miss): not provably one instant's.
+    Pieced,
+    /// The frame pointer moved while the frames were read.
+    Moved,
 }
 
-impl From<ReadError> for WalkError {
-    fn from(e: ReadError) -> WalkError {
-        match e {
-            ReadError::BadAddress(_) => WalkError::Torn(e.to_string()),
-            other => WalkError::Process(other),
-        }
-    }
-}
-
-impl From<String> for WalkError {
-    fn from(s: String) -> WalkError {
-        WalkError::Torn(s)
-    }
-}
-
-/// A local copy of part of a thread's data stack, at `offset` in `chunk_buf`.
-#[derive(Debug, Clone, Copy)]
-struct ChunkCopy {
-    start: u64,
-    len: usize,
-    offset: usize,
+/// The sampler's reusable state: caches, the read plan and scratch buffers, so that a
+/// sample allocates nothing once warmed up.
+pub struct StackReader {
+    pub codes: CodeCache,
+    cpu: CpuStates,
+    names: ThreadNames,
+    pending: Vec<PendingFrame>,
+    thread_buf: Vec<u8>,
+    copies: Copies,
+    gather: Gather,
+    /// The plan for the next sample, one entry a thread, in thread-list order.
+    plans: Vec<ThreadPlan>,
+    plan_regions: Vec<PlannedRegion>,
+    /// The plan being learned by this sample (swapped in at its end).
+    next_plans: Vec<ThreadPlan>,
+    next_regions: Vec<PlannedRegion>,
+    batched: Vec<Batched>,
+    batch_regions: Vec<RegionId>,
+    /// This batch's fingerprint regions, parallel to `codes.planned()`.
+    code_regions: Vec<RegionId>,
+    /// Offset of the kernel tid inside glibc's `struct pthread` (≤3.10 only).
+    pthread_tid_offset: Option<u64>,
+    /// CPU states taken just before the target was paused, used by the next sample
+    /// (a paused thread's own state says only "stopped").
+    cpu_before_pause: Option<Vec<(u32, bool)>>,
+    /// For each thread of the current sample, its slice of `pending`.
+    thread_pending: Vec<Range<usize>>,
+    consistency: Vec<Consistency>,
+    /// Addresses learned by the first sample that stay put (see `read_header`).
+    anchors: Option<Anchors>,
+    pub attempts: AttemptStats,
 }
 
 impl StackReader {
@@ -119,15 +164,22 @@ impl StackReader {
             cpu: CpuStates::new(interp.pid),
             names: ThreadNames::new(),
             pending: Vec::with_capacity(256),
-            seen: HashSet::with_capacity(256),
             thread_buf: vec![0; interp.layout.thread_header_len()],
-            chunk_buf: Vec::with_capacity(64 << 10),
-            frame_buf: vec![0; interp.layout.frame_header_len()],
+            copies: Copies::default(),
+            gather: Gather::new(),
+            plans: Vec::new(),
+            plan_regions: Vec::new(),
+            next_plans: Vec::new(),
+            next_regions: Vec::new(),
+            batched: Vec::new(),
+            batch_regions: Vec::new(),
+            code_regions: Vec::new(),
             pthread_tid_offset: None,
             cpu_before_pause: None,
             thread_pending: Vec::with_capacity(16),
-            copies: Vec::with_capacity(8),
+            consistency: Vec::with_capacity(16),
             anchors: None,
+            attempts: AttemptStats::default(),
         }
     }
 
@@ -150,66 +202,31 @@ impl StackReader {
         opts: SampleOptions,
         out: &mut Vec<ThreadStack>,
     ) -> Result<()> {
-        let layout = &interp.layout;
-        let mem = &interp.mem;
         let fail = |e: ReadError| whole_sample_error(interp.pid, e);
-        let mut count = 0usize;
-        self.pending.clear();
-        self.thread_pending.clear();
-        let header = self.read_header(interp).map_err(fail)?;
-        let (gil_holder, gil_locked) = (header.gil_holder, header.gil_locked);
-        let mut interp_addr = header.interp;
-        let mut known = Some((header.threads_head, header.next));
-        let mut interps = 0;
-        while interp_addr != 0 && interps < MAX_INTERPRETERS {
-            interps += 1;
-            // The first interpreter's list head came with the header read.
-            let (head, next) = match known.take() {
-                Some(pair) => pair,
-                None => {
-                    let mut head = [0u8; 8];
-                    let mut next = [0u8; 8];
-                    let mut reqs = [
-                        (interp_addr + layout.interp_threads_head, &mut head[..]),
-                        (interp_addr + layout.interp_next, &mut next[..]),
-                    ];
-                    if mem.read_many(&mut reqs).map_err(fail)? < 2 {
-                        return Err(Error::Read(format!(
-                            "interpreter state at {interp_addr:#x} is unreadable"
-                        )));
-                    }
-                    (u64::from_le_bytes(head), u64::from_le_bytes(next))
-                }
-            };
-            let mut tstate = head;
-            let mut threads_here = 0;
-            while tstate != 0 && threads_here < MAX_THREADS {
-                threads_here += 1;
-                if out.len() <= count {
-                    out.push(ThreadStack::default());
-                }
-                let stack = &mut out[count];
-                stack.clear();
-                count += 1;
-                let first_pending = self.pending.len();
-                let result = self.read_thread(interp, tstate, stack);
-                self.thread_pending.push(first_pending..self.pending.len());
-                match result {
-                    Ok(next_tstate) => {
-                        stack.holds_gil = gil_locked && gil_holder == tstate;
-                        tstate = next_tstate;
-                    }
-                    Err(ReadError::BadAddress(a)) => {
-                        stack.error =
-                            Some(format!("thread state at {tstate:#x} unreadable at {a:#x}"));
-                        break;
-                    }
-                    Err(e) => return Err(fail(e)),
-                }
+        self.codes.begin_sample();
+        let attempts = if opts.paused { 1 } else { MAX_ATTEMPTS };
+        for attempt in 1..=attempts {
+            self.read_once(interp, out).map_err(fail)?;
+            let settled = self
+                .consistency
+                .iter()
+                .all(|c| *c == Consistency::OneInstant);
+            if settled || opts.paused {
+                break;
             }
-            interp_addr = next;
+            if attempt < attempts {
+                self.attempts.retried += u64::from(attempt == 1);
+                continue;
+            }
+            // Still moving after the last attempt: keep what it read (the functions are
+            // right; a line of a frame below the top may be one its caller had already
+            // moved past), and count it.
+            self.attempts.moving += self
+                .consistency
+                .iter()
+                .filter(|c| **c == Consistency::Moved)
+                .count() as u64;
         }
-        out.truncate(count);
         self.resolve_frames(interp, out).map_err(fail)?;
         if opts.cpu_state {
             let before = self.cpu_before_pause.take();
@@ -218,6 +235,10 @@ impl StackReader {
                     (Some(states), Some(tid)) => {
                         states.iter().find(|(t, _)| *t == tid).map(|(_, s)| *s)
                     }
+                    // The thread holding the GIL is running Python code: no need to ask
+                    // the kernel (a `pread` of its stat file, the dearest syscall of a
+                    // sample).
+                    (None, Some(_)) if stack.holds_gil => Some(true),
                     (None, Some(tid)) => self.cpu.on_cpu(tid),
                     (_, None) => None,
                 };
@@ -232,17 +253,189 @@ impl StackReader {
         Ok(())
     }
 
-    /// The first interpreter, its thread-list head and `next`, and the GIL state. After
-    /// the first sample the addresses involved are known (the main interpreter and its
-    /// GIL never move), so this is one batched read; if the runtime's interpreter list
-    /// no longer starts where it did, the addresses are learned again.
-    fn read_header(&mut self, interp: &Interpreter) -> Result<Header, ReadError> {
-        if let Some(a) = self.anchors {
-            if let Some(header) = read_anchored_header(interp, a)? {
-                return Ok(header);
-            }
+    /// One attempt: the batch read of the plan, then the thread list and every thread's
+    /// walk on its results, reading on the spot whatever the plan missed. Leaves the
+    /// threads in `out`, their frames in `pending`, how each went in `consistency`, and
+    /// the plan for next time in `plans`.
+    fn read_once(
+        &mut self,
+        interp: &Interpreter,
+        out: &mut Vec<ThreadStack>,
+    ) -> Result<(), ReadError> {
+        let layout = &interp.layout;
+        let mem = &interp.mem;
+        self.pending.clear();
+        self.thread_pending.clear();
+        self.consistency.clear();
+        self.next_plans.clear();
+        self.next_regions.clear();
+
+        let header_ids = self.build_batch(interp);
+        mem.gather(&mut self.gather)?;
+        for i in 0..self.code_regions.len() {
+            let addr = self.codes.planned()[i];
+            let header = self.gather.get(self.code_regions[i]);
+            self.codes.check_fingerprint(layout, addr, header);
         }
-        // First sample, or the interpreter list changed: learn the addresses again.
+
+        let header = match header_ids.and_then(|ids| self.batched_header(ids)) {
+            Some(h) => h,
+            None => self.read_header(interp)?,
+        };
+        let (gil_holder, gil_locked) = (header.gil_holder, header.gil_locked);
+        let mut count = 0usize;
+        let mut interp_addr = header.interp;
+        let mut known = Some((header.threads_head, header.next));
+        let mut interps = 0;
+        while interp_addr != 0 && interps < MAX_INTERPRETERS {
+            interps += 1;
+            // The first interpreter's list head came with the header.
+            let (head, next) = match known.take() {
+                Some(pair) => pair,
+                None => {
+                    let mut head = [0u8; 8];
+                    let mut next = [0u8; 8];
+                    let mut reqs = [
+                        (interp_addr + layout.interp_threads_head, &mut head[..]),
+                        (interp_addr + layout.interp_next, &mut next[..]),
+                    ];
+                    if mem.read_many(&mut reqs)? < 2 {
+                        return Err(ReadError::BadAddress(interp_addr));
+                    }
+                    (u64::from_le_bytes(head), u64::from_le_bytes(next))
+                }
+            };
+            let mut tstate = head;
+            let mut threads_here = 0;
+            while tstate != 0 && threads_here < MAX_THREADS {
+                threads_here += 1;
+                if out.len() <= count {
+                    out.push(ThreadStack::default());
+                }
+                let stack = &mut out[count];
+                stack.clear();
+                let first_pending = self.pending.len();
+                let result = self.read_thread(interp, tstate, count, stack);
+                count += 1;
+                self.thread_pending.push(first_pending..self.pending.len());
+                match result {
+                    Ok((next_tstate, consistency)) => {
+                        self.consistency.push(consistency);
+                        stack.holds_gil = gil_locked && gil_holder == tstate;
+                        tstate = next_tstate;
+                    }
+                    Err(ReadError::BadAddress(a)) => {
+                        self.consistency.push(Consistency::Pieced);
+                        stack.error =
+                            Some(format!("thread state at {tstate:#x} unreadable at {a:#x}"));
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            interp_addr = next;
+        }
+        out.truncate(count);
+        std::mem::swap(&mut self.plans, &mut self.next_plans);
+        std::mem::swap(&mut self.plan_regions, &mut self.next_regions);
+        Ok(())
+    }
+
+    /// Lays out this attempt's batch: the header (when its addresses are known), then for
+    /// every planned thread its state and current-frame field, then for each thread its
+    /// frames' regions followed by its frame pointer again, then the planned code objects'
+    /// fingerprints. Returns the header's regions.
+    fn build_batch(&mut self, interp: &Interpreter) -> Option<HeaderIds> {
+        let layout = &interp.layout;
+        self.gather.clear();
+        self.batched.clear();
+        self.batch_regions.clear();
+        self.code_regions.clear();
+        // Static data first (`_PyRuntime`, which holds the GIL up to 3.11), then the
+        // interpreter: fields near each other share an iovec.
+        let header = self.anchors.map(|a| {
+            let interpreters_head = self
+                .gather
+                .push(interp.runtime + layout.runtime_interpreters_head, 8);
+            let gil = (a.gil_holder != 0).then(|| {
+                (
+                    self.gather.push(a.gil_holder, 8),
+                    self.gather.push(a.gil_locked, 4),
+                )
+            });
+            let next = self.gather.push(a.interp + layout.interp_next, 8);
+            HeaderIds {
+                interpreters_head,
+                threads_head: self.gather.push(a.interp + layout.interp_threads_head, 8),
+                next,
+                gil,
+            }
+        });
+        let thread_len = layout.thread_header_len();
+        for plan in &self.plans {
+            let tstate = self.gather.push(plan.tstate, thread_len);
+            let cframe_frame = (plan.cframe != 0).then(|| {
+                self.gather
+                    .push(plan.cframe + layout.cframe_current_frame, 8)
+            });
+            let pthread_tid =
+                (plan.pthread_tid != 0).then(|| self.gather.push(plan.pthread_tid, 4));
+            self.batched.push(Batched {
+                tstate,
+                cframe_frame,
+                pthread_tid,
+                regions: 0..0,
+                trailer: tstate,
+            });
+        }
+        // Each thread's frames, and right after them its frame pointer again: the shorter
+        // the time between, the fewer moves go unseen.
+        for (plan, batched) in self.plans.iter().zip(self.batched.iter_mut()) {
+            let first = self.batch_regions.len();
+            for r in &self.plan_regions[plan.regions.clone()] {
+                self.batch_regions.push(self.gather.push(r.start, r.len));
+            }
+            batched.regions = first..self.batch_regions.len();
+            batched.trailer = match batched.cframe_frame {
+                Some(_) => self
+                    .gather
+                    .push(plan.cframe + layout.cframe_current_frame, 8),
+                None => self.gather.push(plan.tstate + layout.thread_frame, 8),
+            };
+        }
+        let header_len = self.codes.header_len();
+        for &addr in self.codes.planned() {
+            self.code_regions.push(self.gather.push(addr, header_len));
+        }
+        header
+    }
+
+    /// The header from the batch; `None` when it was not read or the runtime's
+    /// interpreter list no longer starts where it did.
+    fn batched_header(&self, ids: HeaderIds) -> Option<Header> {
+        let a = self.anchors?;
+        let word = |id: RegionId| self.gather.get(id).map(|b| b.u64_at(0));
+        if word(ids.interpreters_head)? != a.interp {
+            return None;
+        }
+        let (gil_holder, gil_locked) = match ids.gil {
+            None => (0, false),
+            Some((holder, locked)) => (word(holder)?, self.gather.get(locked)?.u32_at(0) != 0),
+        };
+        Some(Header {
+            interp: a.interp,
+            threads_head: word(ids.threads_head)?,
+            next: word(ids.next)?,
+            gil_holder,
+            gil_locked,
+        })
+    }
+
+    /// The first interpreter, its thread-list head and `next`, and the GIL state, learned
+    /// from `_PyRuntime` (the first sample, or when the interpreter list changed). The
+    /// addresses found are kept: the main interpreter and its GIL never move, so later
+    /// samples read the header in their batch.
+    fn read_header(&mut self, interp: &Interpreter) -> Result<Header, ReadError> {
         self.anchors = None;
         let layout = &interp.layout;
         let mem = &interp.mem;
@@ -270,17 +463,14 @@ impl StackReader {
             gil_holder,
             gil_locked,
         };
-        match read_anchored_header(interp, anchors)? {
-            Some(header) => {
-                self.anchors = Some(anchors);
-                Ok(header)
-            }
-            None => Err(ReadError::BadAddress(interp_addr)),
-        }
+        let header =
+            read_anchored_header(interp, anchors)?.ok_or(ReadError::BadAddress(interp_addr))?;
+        self.anchors = Some(anchors);
+        Ok(header)
     }
 
     /// Turns every thread's pending frames into frames with code ids and lines, after
-    /// one batched validation of all the sample's cached code objects.
+    /// validating the sample's cached code objects the batch did not cover.
     fn resolve_frames(
         &mut self,
         interp: &Interpreter,
@@ -315,16 +505,30 @@ impl StackReader {
         Ok(())
     }
 
-    /// Reads one thread state and its frames into `stack`; returns the next thread state.
+    /// Reads one thread state and its frames into `stack` (the `index`-th thread of this
+    /// sample), from the batch where the plan covered it; returns the next thread state
+    /// and how consistent the read was, and notes the plan for next time.
     fn read_thread(
         &mut self,
         interp: &Interpreter,
         tstate: u64,
+        index: usize,
         stack: &mut ThreadStack,
-    ) -> Result<u64, ReadError> {
+    ) -> Result<(u64, Consistency), ReadError> {
         let layout = &interp.layout;
         let mem = &interp.mem;
-        mem.read(tstate, &mut self.thread_buf)?;
+        let planned = self.find_plan(tstate, index);
+        let mut pieced = false;
+        let batched_state = planned
+            .and_then(|p| self.gather.get(self.batched[p].tstate))
+            .filter(|b| b.len() == self.thread_buf.len());
+        match batched_state {
+            Some(bytes) => self.thread_buf.copy_from_slice(bytes),
+            None => {
+                pieced = true;
+                mem.read(tstate, &mut self.thread_buf)?;
+            }
+        }
         let t = &self.thread_buf[..];
         let next = t.u64_at(layout.thread_next as usize);
         stack.python_thread_id = t.u64_at(layout.thread_id as usize);
@@ -338,201 +542,134 @@ impl StackReader {
         let top = layout
             .thread_datastack_top
             .map_or(0, |o| t.u64_at(o as usize));
-        stack.os_tid = match native_tid {
-            Some(tid) => Some(tid).filter(|tid| *tid != 0),
-            None => self.os_tid_from_pthread(interp, stack.python_thread_id),
+        let pthread = stack.python_thread_id;
+        let pthread_tid = self.pthread_tid_addr(native_tid, pthread);
+        let batched_tid = planned
+            .filter(|p| self.plans[*p].pthread_tid == pthread_tid)
+            .and_then(|p| self.batched[p].pthread_tid)
+            .and_then(|id| self.gather.get(id))
+            .map(|b| b.u32_at(0));
+        stack.os_tid = match (native_tid, batched_tid) {
+            (Some(tid), _) | (None, Some(tid)) => Some(tid).filter(|tid| *tid != 0),
+            (None, None) => self.os_tid_from_pthread(interp, pthread),
         };
+        // The tid's offset may have just been calibrated.
+        let pthread_tid = self.pthread_tid_addr(native_tid, pthread);
 
-        let walked = match layout.era {
-            Era::FrameObjects => self.walk_frame_objects(interp, frame_field),
-            Era::CFrame => {
-                let first = if frame_field == 0 {
-                    Ok(0)
-                } else {
-                    mem.read_u64(frame_field + layout.cframe_current_frame)
-                };
-                match first {
-                    Ok(f) => self.walk_interpreter_frames(interp, f, chunk, top),
-                    Err(e) => Err(e.into()),
+        // The frame pointer the walk starts from; 3.11/3.12 keep it in the `_PyCFrame`.
+        let cframe = if layout.era == Era::CFrame {
+            frame_field
+        } else {
+            0
+        };
+        let first = if layout.era != Era::CFrame || frame_field == 0 {
+            frame_field
+        } else {
+            let batched = planned
+                .filter(|p| self.plans[*p].cframe == cframe)
+                .and_then(|p| self.batched[p].cframe_frame)
+                .and_then(|id| self.gather.get(id))
+                .map(|b| b.u64_at(0));
+            match batched {
+                Some(f) => f,
+                None => {
+                    pieced = true;
+                    match mem.read_u64(frame_field + layout.cframe_current_frame) {
+                        Ok(f) => f,
+                        Err(ReadError::BadAddress(a)) => {
+                            stack.error = Some(format!(
+                                "stack torn while reading: address {a:#x} is not readable"
+                            ));
+                            let at = self.next_regions.len();
+                            self.next_plans.push(ThreadPlan {
+                                tstate,
+                                pthread_tid,
+                                cframe,
+                                regions: at..at,
+                            });
+                            return Ok((next, Consistency::Pieced));
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
             }
-            Era::CurrentFrame => self.walk_interpreter_frames(interp, frame_field, chunk, top),
         };
-        match walked {
-            Ok(()) => {}
+
+        // The frame pointer read again right after the frames, to see whether it moved.
+        // The walk starts from the first one: the frames copied after it was read are
+        // newer, and on 3.14+ a frame popped in between shows its cleared code pointer
+        // (starting from the later one, a frame copied just before it made a call would
+        // show as a caller that had not called yet).
+        let trailer = planned
+            .filter(|p| self.plans[*p].cframe == cframe)
+            .and_then(|p| self.gather.get(self.batched[p].trailer))
+            .map(|b| b.u64_at(0));
+        self.copies.clear();
+        if let Some(p) = planned {
+            let plan = &self.plans[p];
+            let batched = &self.batched[p];
+            for (r, id) in self.plan_regions[plan.regions.clone()]
+                .iter()
+                .zip(&self.batch_regions[batched.regions.clone()])
+            {
+                if self.gather.get(*id).is_some() {
+                    let offset = self.gather.offset(*id);
+                    self.copies.add_batched(r.start, r.len, offset, r.chunk);
+                }
+            }
+        }
+        let mut walk = FrameWalk {
+            layout,
+            mem,
+            batch: self.gather.buffer(),
+            copies: &mut self.copies,
+            pending: &mut self.pending,
+            missed: false,
+            loops: Default::default(),
+        };
+        let walked = walk.walk(first, chunk, top);
+        pieced |= walk.missed;
+        let plan_start = self.next_regions.len();
+        walk.plan(&mut self.next_regions);
+        let regions = plan_start..self.next_regions.len();
+        self.next_plans.push(ThreadPlan {
+            tstate,
+            pthread_tid,
+            cframe,
+            regions,
+        });
+        let torn = match walked {
+            Ok(()) => false,
             Err(WalkError::Process(e)) => return Err(e),
             Err(WalkError::Torn(why)) => {
-                stack.error = Some(format!("stack torn while reading: {why}"))
+                stack.error = Some(format!("stack torn while reading: {why}"));
+                true
             }
-        }
-        Ok(next)
-    }
-
-    /// ≤3.10: follow `f_back` through heap frame objects, one read per frame.
-    fn walk_frame_objects(&mut self, interp: &Interpreter, first: u64) -> Result<(), WalkError> {
-        let layout = &interp.layout;
-        let mut frame = first;
-        self.seen.clear();
-        while frame != 0 {
-            self.check_frame(frame)?;
-            interp.mem.read(frame, &mut self.frame_buf)?;
-            let f = &self.frame_buf[..];
-            let code = f.u64_at(layout.frame_code as usize);
-            let lasti = f.i32_at(layout.frame_lasti as usize) as i64;
-            let byte_offset = match layout.line_table {
-                LineTableFormat::Linetable310 if lasti >= 0 => lasti * 2,
-                _ => lasti,
-            };
-            if code == 0 {
-                return Err(WalkError::Torn(format!(
-                    "frame at {frame:#x} has no code object"
-                )));
-            }
-            self.pending.push(PendingFrame { code, byte_offset });
-            frame = f.u64_at(layout.frame_back as usize);
-        }
-        Ok(())
-    }
-
-    /// 3.11+: follow `previous` through interpreter frames, reading the used part of the
-    /// current data-stack chunk once and only the frames outside it one by one.
-    fn walk_interpreter_frames(
-        &mut self,
-        interp: &Interpreter,
-        first: u64,
-        chunk: u64,
-        top: u64,
-    ) -> Result<(), WalkError> {
-        let layout = &interp.layout;
-        let hdr = self.frame_buf.len() as u64;
-        self.copies.clear();
-        self.copy_chunk(interp, chunk, top, first);
-        let adaptive = layout.code_adaptive.unwrap_or(0);
-        let tag_mask = !layout.executable_tag_mask;
-        let mut frame = first;
-        let first_pending = self.pending.len();
-        self.seen.clear();
-        while frame != 0 {
-            self.check_frame(frame)?;
-            let mut at = self.find_copied(frame, hdr);
-            if at.is_none() && self.copy_older_chunk(interp, frame) {
-                at = self.find_copied(frame, hdr);
-            }
-            let f: &[u8] = match at {
-                Some(at) => &self.chunk_buf[at..at + hdr as usize],
-                None => {
-                    interp.mem.read(frame, &mut self.frame_buf)?;
-                    &self.frame_buf[..]
-                }
-            };
-            let previous = f.u64_at(layout.iframe_previous as usize);
-            let owner = f.u8_at(layout.iframe_owner as usize);
-            let is_shim = layout
-                .iframe_first_shim_owner
-                .is_some_and(|first_shim| owner >= first_shim);
-            if !is_shim {
-                let code = f.u64_at(layout.iframe_executable as usize) & tag_mask;
-                let instr = f.u64_at(layout.iframe_instr_ptr as usize);
-                // A frame with no code object has been popped since the thread state
-                // was read (3.14+ clears `f_executable` on return): the innermost frame
-                // that still lives is its caller, so carry on from there. Only the top
-                // of a stack can be in that state.
-                if code == 0 {
-                    if self.pending.len() == first_pending {
-                        frame = previous;
-                        continue;
-                    }
-                    return Err(WalkError::Torn(format!(
-                        "frame at {frame:#x} has no code object"
-                    )));
-                }
-                let byte_offset = (instr as i64).wrapping_sub((code + adaptive) as i64);
-                self.pending.push(PendingFrame { code, byte_offset });
-            }
-            frame = previous;
-        }
-        Ok(())
-    }
-
-    /// Where the `len` bytes at `addr` sit in `chunk_buf`, if a copy holds them.
-    fn find_copied(&self, addr: u64, len: u64) -> Option<usize> {
-        self.copies.iter().find_map(|c| {
-            (addr >= c.start && addr + len <= c.start + c.len as u64)
-                .then(|| c.offset + (addr - c.start) as usize)
-        })
-    }
-
-    /// Copies `[chunk, end)` of the current data-stack chunk, where `end` is the stack
-    /// top when the layout knows it, else the end of the current frame's header.
-    fn copy_chunk(&mut self, interp: &Interpreter, chunk: u64, top: u64, first: u64) {
-        if chunk == 0 || first < chunk {
-            return;
-        }
-        let frame_end = first + self.frame_buf.len() as u64;
-        let end = if top > chunk && top >= frame_end {
-            top
-        } else {
-            frame_end
         };
-        self.copy_region(interp, chunk, end);
-    }
-
-    /// A frame outside every copy: when it lies in the chunk before the oldest one copied
-    /// (a deep stack spills over several chunks), copy that chunk from its start up to
-    /// the frame, so the frames below it are local too. One read per chunk, not per frame.
-    fn copy_older_chunk(&mut self, interp: &Interpreter, frame: u64) -> bool {
-        let layout = &interp.layout;
-        let Some(last) = self.copies.last().copied() else {
-            return false;
+        // Did the frame pointer stay put while the frames were read?
+        let consistency = match trailer {
+            _ if torn => Consistency::Moved,
+            Some(f) if f != first => Consistency::Moved,
+            Some(_) if !pieced => Consistency::OneInstant,
+            _ => Consistency::Pieced,
         };
-        let header = &self.chunk_buf[last.offset..last.offset + last.len];
-        let older = header.u64_at(layout.chunk_previous as usize);
-        if older == 0 || frame <= older || frame - older > MAX_CHUNK_READ {
-            return false;
-        }
-        let before = self.copies.len();
-        self.copy_region(interp, older, frame + self.frame_buf.len() as u64);
-        // The copy must really be that chunk and hold the frame.
-        let Some(copy) = self.copies.get(before).copied() else {
-            return false;
-        };
-        let size =
-            self.chunk_buf[copy.offset..copy.offset + copy.len].u64_at(layout.chunk_size as usize);
-        if frame + self.frame_buf.len() as u64 > older + size {
-            self.copies.truncate(before);
-            return false;
-        }
-        true
+        Ok((next, consistency))
     }
 
-    /// Appends a copy of `[start, end)` of the target to `chunk_buf` (one read).
-    fn copy_region(&mut self, interp: &Interpreter, start: u64, end: u64) {
-        if end <= start || end - start > MAX_CHUNK_READ {
-            return;
+    /// Which plan entry is for thread state `tstate`, the `index`-th of this sample.
+    fn find_plan(&self, tstate: u64, index: usize) -> Option<usize> {
+        if self.plans.get(index).is_some_and(|p| p.tstate == tstate) {
+            return Some(index);
         }
-        let len = (end - start) as usize;
-        let offset = self.copies.last().map_or(0, |c| c.offset + c.len);
-        self.chunk_buf.resize(offset + len, 0);
-        if interp
-            .mem
-            .read(start, &mut self.chunk_buf[offset..offset + len])
-            .is_ok()
-        {
-            self.copies.push(ChunkCopy { start, len, offset });
-        }
+        self.plans.iter().position(|p| p.tstate == tstate)
     }
 
-    fn check_frame(&mut self, frame: u64) -> Result<(), String> {
-        if self.seen.len() >= MAX_DEPTH {
-            return Err(format!("stack deeper than {MAX_DEPTH} frames"));
+    /// Where the kernel tid of a ≤3.10 thread is (0: the thread state has it, or unknown).
+    fn pthread_tid_addr(&self, native_tid: Option<u32>, pthread: u64) -> u64 {
+        match (native_tid, self.pthread_tid_offset) {
+            (None, Some(off)) if pthread != 0 => pthread + off,
+            _ => 0,
         }
-        if frame % 8 != 0 {
-            return Err(format!("misaligned frame pointer {frame:#x}"));
-        }
-        if !self.seen.insert(frame) {
-            return Err(format!("frame {frame:#x} seen twice: the chain loops"));
-        }
-        Ok(())
     }
 
     /// ≤3.10 thread states have no kernel thread id; their `thread_id` is the address of

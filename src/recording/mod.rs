@@ -69,12 +69,11 @@
 //! whichever comes first (and on [`RecordingWriter::flush`], [`RecordingWriter::finish`] and
 //! drop). A `kill -9` therefore loses at most the samples of the last half second.
 
-mod fasthash;
 mod format;
 mod reader;
 mod writer;
 
-pub(crate) use fasthash::FastMap;
+pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
 

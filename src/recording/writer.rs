@@ -1,5 +1,7 @@
 //! Appends samples to a recording while the sampler runs. Interning keeps the per-sample
-//! cost to a few hash lookups per frame and a few bytes of output when nothing is new; new
+//! cost to a few bytes of output when nothing is new, and each thread's last stack is kept
+//! with its stack ids, so only the frames that changed since (the innermost ones, mostly)
+//! cost hash lookups; new
 //! strings, frames, stacks and threads are defined just before the tick that first uses
 //! them. Records collect in memory and go to disk as whole checksummed chunks.
 
@@ -27,6 +29,13 @@ struct CodeStrings {
     first_line: u32,
 }
 
+/// A thread's last stack, root first, and the stack id + 1 of each of its prefixes.
+#[derive(Default)]
+struct LastStack {
+    frames: Vec<RawFrame>,
+    stacks: Vec<u32>,
+}
+
 /// A thread's id in the file and the name it was defined with.
 struct ThreadEntry {
     id: u32,
@@ -52,6 +61,8 @@ pub struct RecordingWriter {
     last_flush_ns: u64,
     /// Reused per tick: (thread id, stack id + 1, flags).
     entries: Vec<(u32, u32, u8)>,
+    /// By thread id in the file.
+    last_stacks: Vec<LastStack>,
     finished: bool,
 }
 
@@ -73,6 +84,7 @@ impl RecordingWriter {
             last_tick_ns: 0,
             last_flush_ns: 0,
             entries: Vec::new(),
+            last_stacks: Vec::new(),
             finished: false,
         };
         let mut header = Vec::with_capacity(format::HEADER_LEN);
@@ -104,11 +116,7 @@ impl RecordingWriter {
         entries.clear();
         for thread in threads {
             let thread_id = self.intern_thread(thread);
-            let mut stack = 0u32;
-            for frame in thread.frames.iter().rev() {
-                let frame_id = self.intern_frame(*frame, codes);
-                stack = self.intern_stack(stack, frame_id) + 1;
-            }
+            let stack = self.intern_thread_stack(thread_id, &thread.frames, codes);
             let flags =
                 format::encode_flags(thread.holds_gil, thread.on_cpu, thread.error.is_some());
             entries.push((thread_id, stack, flags));
@@ -236,6 +244,38 @@ impl RecordingWriter {
         let id = self.frames.len() as u32;
         self.frames.insert(frame, id);
         id
+    }
+
+    /// The stack id + 1 of `frames` (innermost first; 0 for no frames), reusing what the
+    /// thread's last stack shares with it from the root.
+    fn intern_thread_stack(
+        &mut self,
+        thread_id: u32,
+        frames: &[RawFrame],
+        codes: &CodeTable,
+    ) -> u32 {
+        let index = thread_id as usize;
+        if self.last_stacks.len() <= index {
+            self.last_stacks.resize_with(index + 1, LastStack::default);
+        }
+        let mut last = std::mem::take(&mut self.last_stacks[index]);
+        let shared = last
+            .frames
+            .iter()
+            .zip(frames.iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        last.frames.truncate(shared);
+        last.stacks.truncate(shared);
+        let mut stack = last.stacks.last().copied().unwrap_or(0);
+        for frame in frames.iter().rev().skip(shared) {
+            let frame_id = self.intern_frame(*frame, codes);
+            stack = self.intern_stack(stack, frame_id) + 1;
+            last.frames.push(*frame);
+            last.stacks.push(stack);
+        }
+        self.last_stacks[index] = last;
+        stack
     }
 
     /// `parent` is the parent stack id + 1, or 0 for an outermost frame.

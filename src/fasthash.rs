@@ -1,12 +1,15 @@
-//! A small non-cryptographic hasher for the maps on hot paths: the writer's interning maps
-//! (looked up for every frame of every sample) and the report's per-stack tallies. Keys are
-//! small integers we made ourselves, so resistance to crafted collisions is not needed.
+//! A small non-cryptographic hasher for the maps on hot paths: the sampler's caches (code
+//! objects by address, open `/proc` files by thread), the writer's interning maps (looked up
+//! for every frame of every sample) and the report's per-stack tallies. Keys are addresses and
+//! small integers, so resistance to crafted collisions is not needed.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// A `HashMap` using [`WordHasher`].
 pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<WordHasher>>;
+/// A `HashSet` using [`WordHasher`].
+pub type FastSet<K> = std::collections::HashSet<K, BuildHasherDefault<WordHasher>>;
 
 /// Mixes each written word with a rotate, xor and multiply, then folds the well-mixed high
 /// bits down in `finish` (the table indexes buckets by the low bits).
