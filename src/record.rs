@@ -144,7 +144,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         blocking: req.sampler.blocking,
     };
     let mut writer = RecordingWriter::create(&recording_path, &meta)?;
-    let mut proc_watch = ProcWatch(pid);
+    let mut proc_watch = ProcWatch::new(pid);
     let watch: &mut dyn TargetWatch = match child.as_mut() {
         Some(c) => c,
         None => &mut proc_watch,

@@ -52,12 +52,18 @@ pub trait TargetWatch {
     fn exited(&mut self) -> bool;
 }
 
-/// Watches an attached process through `/proc/PID`.
-pub struct ProcWatch(pub u32);
+/// Watches an attached process through `/proc/PID/stat`.
+pub struct ProcWatch(crate::process::pause::ExitWatch);
+
+impl ProcWatch {
+    pub fn new(pid: u32) -> ProcWatch {
+        ProcWatch(crate::process::pause::ExitWatch::new(pid))
+    }
+}
 
 impl TargetWatch for ProcWatch {
     fn exited(&mut self) -> bool {
-        crate::process::pause::process_is_gone_or_exiting(self.0)
+        self.0.gone_or_exiting()
     }
 }
 

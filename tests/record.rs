@@ -297,3 +297,113 @@ fn record_of_a_command_that_cannot_start_says_so() {
     assert_eq!(out.status.code(), Some(9), "{stderr}");
     assert!(stderr.contains("could not start"), "{stderr}");
 }
+
+/// Attached to a steady two-thread program (one spins holding the GIL, one sleeps), a
+/// nonblocking recording reads each sample with one syscall (the plan of the last sample),
+/// every stack is exactly the program's, and the sleeping thread is idle.
+#[test]
+fn a_steady_program_costs_one_read_a_sample_and_every_stack_is_exact() {
+    for_each_python(|py| {
+        let mut target = spawn(py, "busy.py", &[]);
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(target.child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready");
+        assert_eq!(line.trim(), "ready", "{}", py.name);
+        let rec = target.host_path("steady.fsr");
+        let out = framescope(&[
+            "record",
+            "--pid",
+            &target.pid.to_string(),
+            "--duration",
+            "1",
+            "-o",
+            &rec.to_string_lossy(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", py.name);
+        let summary = stderr
+            .lines()
+            .find(|l| l.starts_with("framescope: "))
+            .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name));
+        let number_before = |word: &str| -> f64 {
+            let at = summary
+                .find(word)
+                .unwrap_or_else(|| panic!("{word}: {summary}"));
+            summary[..at]
+                .split_whitespace()
+                .last()
+                .and_then(|n| n.trim_start_matches('(').parse().ok())
+                .unwrap_or_else(|| panic!("{word}: {summary}"))
+        };
+        let samples = number_before(" samples,");
+        let reads = number_before(" reads/sample");
+        assert!(samples > 100.0, "{}: {summary}", py.name);
+        // Attaching, the first samples and the thread-name refresh each second read more.
+        assert!(
+            reads < 1.5,
+            "{}: {reads} reads a sample: {summary}",
+            py.name
+        );
+
+        let script = format!("{}/busy.py", target.inner_dir);
+        let collapsed = report(
+            &rec,
+            &["--format", "collapsed", "--idle", "--lines", "--threads"],
+        );
+        let (mut main, mut sleeper) = (0.0, 0.0);
+        for l in collapsed.lines() {
+            let (stack, count) = l.rsplit_once(' ').expect("stack and count");
+            let count: f64 = count.parse().expect("count");
+            let frames: Vec<&str> = stack.split(';').collect();
+            if frames[0].starts_with("MainThread ") {
+                let innermost = frames.get(2).copied().unwrap_or_default();
+                let spin_line = innermost
+                    .strip_prefix(&format!("spin ({script}:"))
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    .and_then(|n| n.parse::<u32>().ok());
+                assert!(
+                    frames.len() == 3
+                        && frames[1] == format!("<module> ({script}:20)")
+                        && spin_line.is_some_and(|n| (12..=15).contains(&n)),
+                    "{}: not the main thread's stack: {l}",
+                    py.name
+                );
+                main += count;
+            } else if frames[0].starts_with("sleeper ") {
+                let names: Vec<&str> = frames[1..]
+                    .iter()
+                    .map(|f| f.split(" (").next().unwrap_or_default())
+                    .collect();
+                assert_eq!(
+                    frames.last().copied(),
+                    Some(&*format!("sleeper ({script}:8)")),
+                    "{}: {l}",
+                    py.name
+                );
+                assert!(
+                    names.iter().any(|n| n.ends_with("_bootstrap")),
+                    "{}: {l}",
+                    py.name
+                );
+                sleeper += count;
+            } else {
+                panic!("{}: a thread that is not there: {l}", py.name);
+            }
+        }
+        assert_eq!(
+            main, samples,
+            "{}: every sample has the main thread",
+            py.name
+        );
+        assert_eq!(sleeper, samples, "{}: and the sleeper", py.name);
+        // Only the spinning thread is on a CPU.
+        let busy = report(&rec, &["--format", "collapsed", "--threads"]);
+        assert!(
+            busy.lines().all(|l| l.starts_with("MainThread ")) && !busy.is_empty(),
+            "{}: {busy}",
+            py.name
+        );
+    });
+}

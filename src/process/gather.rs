@@ -1,9 +1,10 @@
 //! Many remote regions read into one local buffer by as few `process_vm_readv` calls as the
 //! kernel allows (1024 iovecs a call): the sampler's way of taking a whole sample with one
 //! syscall. Each iovec costs the kernel about as much as a few KiB of copying (it looks up
-//! and pins the pages of every iovec on its own), so a region that starts at most
-//! [`MERGE_GAP`] bytes after the previous one ends joins that one's iovec: the bytes between
-//! two readable addresses that close lie on their own two pages, so are readable too.
+//! the mapping and pins the pages of every iovec on its own, and past 8 iovecs it allocates
+//! their array), so a region that starts less than a page after the previous one ends joins
+//! that one's iovec: every byte between two readable addresses less than a page apart lies
+//! on a page that holds one of them, so is readable too.
 //! Regions are read in the order pushed, which callers use to order reads in time. The
 //! buffer and the iovec arrays are kept from call to call, so a warmed-up gather allocates
 //! nothing. An iovec the kernel cannot read ends that call; the ones after it are tried
@@ -16,8 +17,8 @@ use super::memory::{ReadError, RemoteMemory, MAX_IOVECS};
 /// syscall, and a batch full of bad addresses is not worth finishing.
 const MAX_FAILED_REGIONS: usize = 4;
 
-/// Largest gap between two regions read by one iovec (well under a page: see above).
-pub const MERGE_GAP: u64 = 1024;
+/// Largest gap between two regions read by one iovec: less than a page (see above).
+pub const MERGE_GAP: u64 = 4095;
 
 /// One requested region: where it is in the target, where it lands in the buffer, and
 /// which span (iovec) reads it.

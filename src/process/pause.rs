@@ -133,11 +133,49 @@ impl Drop for Pause {
 /// True when the process no longer exists or is already a zombie (ptrace then fails with
 /// EPERM, which must not be mistaken for a permission problem).
 pub fn process_is_gone_or_exiting(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    match std::fs::read(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| matches!(state, 'Z' | 'X' | 'x')),
+        Ok(stat) => stat_says_exiting(&stat),
     }
+}
+
+/// [`process_is_gone_or_exiting`] asked again and again: the stat file stays open and is
+/// re-read with one `pread`.
+pub struct ExitWatch {
+    pid: u32,
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl ExitWatch {
+    pub fn new(pid: u32) -> ExitWatch {
+        ExitWatch {
+            pid,
+            file: None,
+            buf: vec![0; 1024],
+        }
+    }
+
+    pub fn gone_or_exiting(&mut self) -> bool {
+        use std::os::unix::fs::FileExt;
+        if self.file.is_none() {
+            self.file = std::fs::File::open(format!("/proc/{}/stat", self.pid)).ok();
+        }
+        let Some(file) = &self.file else {
+            return true;
+        };
+        match file.read_at(&mut self.buf, 0) {
+            Ok(n) if n > 0 => stat_says_exiting(&self.buf[..n]),
+            _ => true,
+        }
+    }
+}
+
+/// The state letter after the command name (which may hold any byte, ')' included).
+fn stat_says_exiting(stat: &[u8]) -> bool {
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    let state = stat[close + 1..].iter().find(|b| !b.is_ascii_whitespace());
+    matches!(state, Some(b'Z' | b'X' | b'x'))
 }

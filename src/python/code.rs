@@ -52,6 +52,8 @@ const RECENT_SAMPLES: u64 = 100;
 /// Most code objects planned: each is one more region of the batch (an iovec, unless it
 /// lies close to another).
 const MAX_RECENT: usize = 64;
+/// Every how many samples the planned set is pruned and sorted (or sooner when too big).
+const PRUNE_EVERY: u64 = 16;
 
 /// A frame found by the walker whose code is still to be resolved: the code object's
 /// address and the current instruction's byte offset into its bytecode.
@@ -73,6 +75,8 @@ pub struct CodeCache {
     /// The code objects used by the last [`RECENT_SAMPLES`] samples (at most
     /// [`MAX_RECENT`]): the ones whose fingerprints the next sample reads with the stacks.
     recent: Vec<u64>,
+    /// Something was added to `recent` since it was last sorted.
+    recent_grew: bool,
     // Scratch space reused across samples (no allocation once warmed up).
     unchecked: Vec<u64>,
     headers: Vec<u8>,
@@ -87,6 +91,7 @@ impl CodeCache {
             header_len: layout.code_header_len(),
             generation: 0,
             recent: Vec::new(),
+            recent_grew: false,
             unchecked: Vec::new(),
             headers: Vec::new(),
         }
@@ -95,6 +100,15 @@ impl CodeCache {
     /// Starts a sample: fingerprints checked before now must be checked again.
     pub fn begin_sample(&mut self) {
         self.generation += 1;
+        if self.generation % PRUNE_EVERY != 0 && self.recent.len() <= MAX_RECENT {
+            if self.recent_grew {
+                self.recent_grew = false;
+                self.recent.sort_unstable();
+                self.recent.dedup();
+            }
+            return;
+        }
+        self.recent_grew = false;
         // Keep the recently used ones that are still cached, the most recent if too many;
         // by address, so that neighbours share an iovec of the batch.
         let generation = self.generation;
@@ -176,6 +190,7 @@ impl CodeCache {
                     cached.checked = self.generation;
                     cached.used = self.generation;
                     self.recent.push(p.code);
+                    self.recent_grew = true;
                     self.entries.entry(p.code).or_insert(cached)
                 }
             };
@@ -212,6 +227,7 @@ impl CodeCache {
                 if entry.used != generation {
                     if entry.used + RECENT_SAMPLES < generation || entry.used == 0 {
                         self.recent.push(p.code);
+                        self.recent_grew = true;
                     }
                     entry.used = generation;
                     if entry.checked != generation {

@@ -36,6 +36,9 @@ const MAX_THREADS: usize = 4096;
 const MAX_INTERPRETERS: usize = 256;
 /// How often a nonblocking sample is read when its stacks keep moving under it.
 pub const MAX_ATTEMPTS: usize = 3;
+/// Every how many samples the runtime's interpreter list is checked for a new head (a
+/// subinterpreter created or gone); in between, the main interpreter found is read.
+const INTERPRETER_LIST_EVERY: u64 = 64;
 /// glibc's offset of `tid` in `struct pthread` on x86-64, tried first when calibrating.
 const GLIBC_PTHREAD_TID_OFFSET: u64 = 0x2d0;
 
@@ -87,7 +90,8 @@ struct Batched {
 /// Where the header's fields are in this sample's batch.
 #[derive(Debug, Clone, Copy)]
 struct HeaderIds {
-    interpreters_head: RegionId,
+    /// Read every [`INTERPRETER_LIST_EVERY`] samples only.
+    interpreters_head: Option<RegionId>,
     threads_head: RegionId,
     next: RegionId,
     /// The GIL's holder and lock flag, when its location is known.
@@ -154,6 +158,8 @@ pub struct StackReader {
     consistency: Vec<Consistency>,
     /// Addresses learned by the first sample that stay put (see `read_header`).
     anchors: Option<Anchors>,
+    /// Samples taken, for the checks made every so many samples.
+    samples: u64,
     pub attempts: AttemptStats,
 }
 
@@ -179,6 +185,7 @@ impl StackReader {
             thread_pending: Vec::with_capacity(16),
             consistency: Vec::with_capacity(16),
             anchors: None,
+            samples: 0,
             attempts: AttemptStats::default(),
         }
     }
@@ -204,6 +211,7 @@ impl StackReader {
     ) -> Result<()> {
         let fail = |e: ReadError| whole_sample_error(interp.pid, e);
         self.codes.begin_sample();
+        self.samples += 1;
         let attempts = if opts.paused { 1 } else { MAX_ATTEMPTS };
         for attempt in 1..=attempts {
             self.read_once(interp, out).map_err(fail)?;
@@ -353,10 +361,12 @@ impl StackReader {
         self.code_regions.clear();
         // Static data first (`_PyRuntime`, which holds the GIL up to 3.11), then the
         // interpreter: fields near each other share an iovec.
+        let check_list = self.samples % INTERPRETER_LIST_EVERY == 1;
         let header = self.anchors.map(|a| {
-            let interpreters_head = self
-                .gather
-                .push(interp.runtime + layout.runtime_interpreters_head, 8);
+            let interpreters_head = check_list.then(|| {
+                self.gather
+                    .push(interp.runtime + layout.runtime_interpreters_head, 8)
+            });
             let gil = (a.gil_holder != 0).then(|| {
                 (
                     self.gather.push(a.gil_holder, 8),
@@ -371,7 +381,7 @@ impl StackReader {
                 gil,
             }
         });
-        let thread_len = layout.thread_header_len();
+        let thread_len = self.thread_buf.len();
         for plan in &self.plans {
             let tstate = self.gather.push(plan.tstate, thread_len);
             let cframe_frame = (plan.cframe != 0).then(|| {
@@ -415,8 +425,10 @@ impl StackReader {
     fn batched_header(&self, ids: HeaderIds) -> Option<Header> {
         let a = self.anchors?;
         let word = |id: RegionId| self.gather.get(id).map(|b| b.u64_at(0));
-        if word(ids.interpreters_head)? != a.interp {
-            return None;
+        if let Some(head) = ids.interpreters_head {
+            if word(head)? != a.interp {
+                return None;
+            }
         }
         let (gil_holder, gil_locked) = match ids.gil {
             None => (0, false),
