@@ -51,8 +51,8 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         paused: blocking,
     };
     if blocking {
-        reader.note_cpu_states_before_pause(pid);
-        let _pause = Pause::new(pid)?;
+        let tids = reader.note_cpu_states_before_pause(pid);
+        let _pause = Pause::with_threads(pid, tids)?;
         reader.sample(&interp, opts, &mut threads)?;
     } else {
         reader.sample(&interp, opts, &mut threads)?;

@@ -107,8 +107,8 @@ pub fn run(
             break;
         }
         let taken = if config.blocking {
-            reader.note_cpu_states_before_pause(interp.pid);
-            match Pause::new(interp.pid) {
+            let tids = reader.note_cpu_states_before_pause(interp.pid);
+            match Pause::with_threads(interp.pid, tids) {
                 Ok(_pause) => reader.sample(interp, opts, &mut threads),
                 Err(e) => Err(e),
             }

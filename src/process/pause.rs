@@ -32,12 +32,15 @@ pub fn reaped_exit_status(pid: u32) -> Option<i32> {
 }
 
 impl Pause {
-    pub fn new(pid: u32) -> Result<Pause> {
+    /// Stops every thread of `pid`, starting from `tids`, a listing of its threads just
+    /// taken (empty: list them here), and listing again until no new thread shows.
+    pub fn with_threads(pid: u32, tids: Vec<u32>) -> Result<Pause> {
         let mut pause = Pause { seized: Vec::new() };
         let mut seen = HashSet::new();
+        let mut known = Some(tids).filter(|t| !t.is_empty());
         // Threads may start while we seize the others: repeat until no new one shows.
         loop {
-            let tids = thread_ids(pid);
+            let tids = known.take().unwrap_or_else(|| thread_ids(pid));
             if tids.is_empty() {
                 return Err(Error::ProcessExited { pid });
             }

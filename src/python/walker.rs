@@ -191,13 +191,17 @@ impl StackReader {
     }
 
     /// Records every thread's CPU state now, for the next sample to use; call it right
-    /// before pausing the target.
-    pub fn note_cpu_states_before_pause(&mut self, pid: u32) {
-        let states = crate::process::threads::thread_ids(pid)
-            .into_iter()
-            .filter_map(|tid| Some((tid, self.cpu.on_cpu(tid)?)))
+    /// before pausing the target. Returns the threads listed, for [`Pause::with_threads`].
+    ///
+    /// [`Pause::with_threads`]: crate::process::pause::Pause::with_threads
+    pub fn note_cpu_states_before_pause(&mut self, pid: u32) -> Vec<u32> {
+        let tids = crate::process::threads::thread_ids(pid);
+        let states = tids
+            .iter()
+            .filter_map(|&tid| Some((tid, self.cpu.on_cpu(tid)?)))
             .collect();
         self.cpu_before_pause = Some(states);
+        tids
     }
 
     /// Reads every thread of every interpreter into `out` (reusing its elements).
