@@ -158,12 +158,7 @@ fn dump_shows_exact_stacks_nonblocking() {
 fn dump_knows_who_holds_the_gil_and_who_is_on_cpu() {
     for_each_python(|py| {
         let mut target = spawn(py, "busy.py", &[]);
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(target.child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready");
-        assert_eq!(line.trim(), "ready");
+        target.wait_ready();
         std::thread::sleep(Duration::from_millis(200));
         let dump = dump_json(target.pid, &[]);
         let threads = dump["threads"].as_array().expect("threads");

@@ -114,17 +114,7 @@ fn attach_for_a_duration_leaves_the_target_running() {
         let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
         std::thread::sleep(Duration::from_millis(300));
         let svg = target.host_path("out.svg");
-        let out = framescope(&[
-            "record",
-            "--pid",
-            &target.pid.to_string(),
-            "--duration",
-            "1",
-            "-o",
-            &svg.to_string_lossy(),
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let stderr = record_attached_for_a_second(target.pid, &svg);
         assert!(stderr.contains("duration reached"), "{stderr}");
         let text = std::fs::read_to_string(&svg).expect("svg written");
         let options = roxmltree::ParsingOptions {
@@ -152,6 +142,22 @@ fn attach_for_a_duration_leaves_the_target_running() {
 }
 
 /// Starts `record --pid` in the background on a running target.
+/// `framescope record --pid PID --duration 1 -o OUT`, which must succeed; its stderr.
+fn record_attached_for_a_second(pid: u32, out: &std::path::Path) -> String {
+    let out = framescope(&[
+        "record",
+        "--pid",
+        &pid.to_string(),
+        "--duration",
+        "1",
+        "-o",
+        &out.to_string_lossy(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 fn record_in_background(pid: u32, out: &std::path::Path, extra: &[&str]) -> std::process::Child {
     bin()
         .args([
@@ -305,24 +311,9 @@ fn record_of_a_command_that_cannot_start_says_so() {
 fn a_steady_program_costs_one_read_a_sample_and_every_stack_is_exact() {
     for_each_python(|py| {
         let mut target = spawn(py, "busy.py", &[]);
-        let mut line = String::new();
-        use std::io::BufRead;
-        std::io::BufReader::new(target.child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("ready");
-        assert_eq!(line.trim(), "ready", "{}", py.name);
+        target.wait_ready();
         let rec = target.host_path("steady.fsr");
-        let out = framescope(&[
-            "record",
-            "--pid",
-            &target.pid.to_string(),
-            "--duration",
-            "1",
-            "-o",
-            &rec.to_string_lossy(),
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{}: {stderr}", py.name);
+        let stderr = record_attached_for_a_second(target.pid, &rec);
         let summary = stderr
             .lines()
             .find(|l| l.starts_with("framescope: "))

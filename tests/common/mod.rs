@@ -91,6 +91,17 @@ impl Target {
         self.host_dir.join(name)
     }
 
+    /// Reads the first line the program prints and checks that it says "ready".
+    pub fn wait_ready(&mut self) {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let stdout = self.child.stdout.as_mut().expect("stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the target prints a line");
+        assert_eq!(line.trim(), "ready", "the target's first line");
+    }
+
     /// Waits until `name` exists in the program's directory (the program writes it).
     pub fn wait_for_file(&mut self, name: &str, timeout: Duration) -> String {
         let path = self.host_path(name);
