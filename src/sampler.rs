@@ -1,5 +1,6 @@
 //! The fixed-rate loop: take a sample at every tick of an absolute schedule (no drift),
-//! count the ticks that were missed because a sample ran late, and stop on the duration,
+//! a tick the loop is a little late for at once, count the ticks that were missed because
+//! a sample (or a wake-up) ran a whole period late, and stop on the duration,
 //! on Ctrl-C / SIGTERM, or when the target exits. Each sample goes to a callback (the
 //! recording writer); the loop itself keeps nothing per sample.
 
@@ -151,12 +152,15 @@ pub fn run(
             last_status = after;
             print_status(&stats, after.duration_since(start));
         }
-        // Next tick on the absolute schedule; ticks already past are missed, not made up.
+        // Next tick on the absolute schedule. One we are late for by less than a period is
+        // taken at once (its sample carries its real time); ticks a whole period or more
+        // in the past are missed, not made up.
         deadline += period;
         if after > deadline {
             let behind = after.duration_since(deadline).as_nanos() / period.as_nanos().max(1);
-            stats.missed += behind as u64 + 1;
-            deadline += period * (behind as u32 + 1);
+            let behind = u32::try_from(behind).unwrap_or(u32::MAX);
+            stats.missed += u64::from(behind);
+            deadline += period * behind;
         }
         sleep_until(deadline);
     }
