@@ -308,7 +308,7 @@ fn print_summary(
         0.0
     };
     eprintln!(
-        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read; wrote {}",
+        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving; wrote {}",
         stats.samples,
         stats.missed,
         stats.errors,
@@ -317,6 +317,7 @@ fn print_summary(
         interp.version,
         per_sample,
         stats.reread,
+        stats.moving,
         output.display()
     );
     let options = RenderOptions {

@@ -34,6 +34,8 @@ pub struct SamplerStats {
     pub reads: u64,
     /// Samples read more than once because a stack moved while it was read (nonblocking).
     pub reread: u64,
+    /// Thread stacks still moving after the last read, kept as read (possibly torn).
+    pub moving: u64,
     pub elapsed: Duration,
     /// Why the loop ended.
     pub stopped_by: StopReason,
@@ -167,6 +169,7 @@ pub fn run(
     stats.elapsed = start.elapsed();
     stats.reads = interp.mem.syscalls() - reads_at_start;
     stats.reread = reader.attempts.retried;
+    stats.moving = reader.attempts.moving;
     if show_status {
         eprint!("\r\x1b[K");
     }

@@ -14,8 +14,10 @@
 //! reads each thread's frame pointer first and once more after its frames; if it moved,
 //! or the walk needed reads of its own, the stack is not one instant's, and the sample is
 //! read again (with the plan just learned), up to [`MAX_ATTEMPTS`] times. A stack that
-//! still moved then is reported as an error, not as a stack that never was. A paused
-//! target needs none of this.
+//! still moved then is kept as read and counted ([`AttemptStats::moving`]): its functions
+//! are right, a caller's line may be one it had already left (rejecting such stacks was
+//! measured to drop most samples of call-heavy code). A frame found freed or cleared in
+//! the middle of a stack makes it an error. A paused target needs none of this.
 
 use std::ops::Range;
 use std::sync::Arc;
