@@ -143,8 +143,7 @@ impl FrameWalk<'_> {
     fn walk_frame_objects(&mut self, first: u64) -> Result<(), WalkError> {
         let layout = self.layout;
         let hdr = layout.frame_header_len();
-        // `ob_refcnt` is the word before `ob_type` in every object header.
-        let refcnt_at = layout.ob_type.saturating_sub(8) as usize;
+        let refcnt_at = layout.ob_refcnt() as usize;
         let mut frame = first;
         while frame != 0 {
             self.loops.next(frame)?;

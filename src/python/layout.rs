@@ -620,6 +620,12 @@ impl Layout {
         })
     }
 
+    /// Offset of `ob_refcnt`: the word before `ob_type` in every object header of the
+    /// builds read here (the free-threaded layout, which differs, is refused at attach).
+    pub fn ob_refcnt(&self) -> u64 {
+        self.ob_type.saturating_sub(8)
+    }
+
     /// Bytes to read from a code object to see every field we use.
     pub fn code_header_len(&self) -> usize {
         let fields = [
