@@ -13,8 +13,8 @@
 
 use super::memory::{ReadError, RemoteMemory, MAX_IOVECS};
 
-/// Most regions given up on in one gather before the rest is left unread: each costs a
-/// syscall, and a batch full of bad addresses is not worth finishing.
+/// Most regions given up on in one gather (by default) before the rest is left unread:
+/// each costs a syscall, and a batch full of bad addresses is not worth finishing.
 const MAX_FAILED_REGIONS: usize = 4;
 
 /// Largest gap between two regions read by one iovec: less than a page (see above).
@@ -39,8 +39,11 @@ struct Span {
 }
 
 /// A batch of regions to read, and after [`RemoteMemory::gather`] their contents.
-#[derive(Default)]
 pub struct Gather {
+    /// Largest gap joined into one iovec (`None`: every region its own iovec).
+    merge_gap: Option<u64>,
+    /// Bad iovecs tolerated before the rest is left unread.
+    max_failures: usize,
     regions: Vec<Region>,
     spans: Vec<Span>,
     /// Whether each span was read completely by the last gather.
@@ -54,9 +57,36 @@ pub struct Gather {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegionId(usize);
 
+impl Default for Gather {
+    fn default() -> Gather {
+        Gather {
+            merge_gap: Some(MERGE_GAP),
+            max_failures: MAX_FAILED_REGIONS,
+            regions: Vec::new(),
+            spans: Vec::new(),
+            filled: Vec::new(),
+            buf: Vec::new(),
+            locals: Vec::new(),
+            remotes: Vec::new(),
+        }
+    }
+}
+
 impl Gather {
+    /// Close regions share an iovec: for addresses that are all expected to be readable
+    /// (one bad region takes its iovec's neighbours with it).
     pub fn new() -> Gather {
         Gather::default()
+    }
+
+    /// Every region its own iovec, up to `max_failures` bad ones: for pointers that may be
+    /// junk (a torn table), where one bad region must not cost a good neighbour.
+    pub fn separate(max_failures: usize) -> Gather {
+        Gather {
+            merge_gap: None,
+            max_failures,
+            ..Gather::default()
+        }
     }
 
     /// Forgets every region (keeping the storage).
@@ -78,9 +108,11 @@ impl Gather {
     /// before it (or together with the last one, when it is that close).
     pub fn push(&mut self, addr: u64, len: usize) -> RegionId {
         let end = addr.saturating_add(len as u64);
-        let joins = self.spans.last().filter(|s| {
-            let span_end = s.addr + s.len as u64;
-            addr >= s.addr && addr <= span_end + MERGE_GAP && end - s.addr <= u32::MAX as u64
+        let joins = self.merge_gap.and_then(|gap| {
+            self.spans.last().filter(|s| {
+                let span_end = s.addr + s.len as u64;
+                addr >= s.addr && addr <= span_end + gap && end - s.addr <= u32::MAX as u64
+            })
         });
         let (span, offset) = match joins.copied() {
             Some(s) => {
@@ -147,7 +179,7 @@ impl RemoteMemory {
         let mut next = 0;
         let mut failures = 0;
         let mut filled = 0;
-        while next < g.spans.len() && failures <= MAX_FAILED_REGIONS {
+        while next < g.spans.len() && failures <= g.max_failures {
             let batch = &g.spans[next..(next + MAX_IOVECS).min(g.spans.len())];
             g.locals.clear();
             g.remotes.clear();

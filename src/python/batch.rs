@@ -1,31 +1,42 @@
 //! Many small reads of the target in as few syscalls as possible, for code that follows
 //! many pointers at once (dict tables, attributes of every thread object): a [`Batch`]
-//! collects regions, reads them with `read_many`, and marks the ones at bad addresses as
-//! missing instead of failing the lot. Also batched reading of `str` objects (decoded as
-//! `objects.rs` decodes a single one).
+//! collects regions, reads them with one [`Gather`] (each region its own iovec, so a junk
+//! pointer costs only itself), and marks the ones at bad addresses as missing instead of
+//! failing the lot. Also batched reading of `str` objects (decoded as `objects.rs` decodes
+//! a single one).
 //!
-//! Not for the per-sample stack walk, which has its own, tighter reads.
+//! Not for the per-sample stack walk, which lays out its own gather (see `walker.rs`).
 
 use super::layout::Layout;
 use super::objects::{decode_str, str_head, str_head_len};
-use crate::process::{Bytes, ReadError, RemoteMemory};
+use crate::process::{Bytes, Gather, ReadError, RegionId, RemoteMemory};
 
 /// Bad addresses tolerated in one batch before the rest is given up as garbage, so a torn
 /// table of junk pointers costs a bounded number of syscalls.
 const MAX_FAILURES: usize = 16;
 
 /// Regions to read, then their contents.
-#[derive(Default)]
 pub struct Batch {
-    buf: Vec<u8>,
-    spans: Vec<Span>,
+    gather: Gather,
+    entries: Vec<Entry>,
 }
 
-struct Span {
-    addr: u64,
-    start: usize,
-    len: usize,
-    ok: bool,
+/// One pushed region: null pointers and empty regions are never worth a syscall.
+#[derive(Clone, Copy)]
+enum Entry {
+    Null,
+    Empty,
+    Read(RegionId),
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch {
+            // Up to MAX_FAILURES syscalls in all: the last bad region ends the reading.
+            gather: Gather::separate(MAX_FAILURES - 1),
+            entries: Vec::new(),
+        }
+    }
 }
 
 impl Batch {
@@ -35,75 +46,39 @@ impl Batch {
 
     /// Adds a region; returns its index for [`Batch::get`].
     pub fn push(&mut self, addr: u64, len: usize) -> usize {
-        let start = self.spans.last().map_or(0, |s| s.start + s.len);
-        self.spans.push(Span {
-            addr,
-            start,
-            len,
-            ok: false,
-        });
-        self.spans.len() - 1
+        let entry = match (addr, len) {
+            (0, _) => Entry::Null,
+            (_, 0) => Entry::Empty,
+            _ => Entry::Read(self.gather.push(addr, len)),
+        };
+        self.entries.push(entry);
+        self.entries.len() - 1
     }
 
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.entries.is_empty()
     }
 
     /// Reads every region. Only a process-level failure (gone, no permission) is an error;
     /// regions at bad addresses are simply missing afterwards.
     pub fn run(&mut self, mem: &RemoteMemory) -> Result<(), ReadError> {
-        let total = self.spans.last().map_or(0, |s| s.start + s.len);
-        self.buf.clear();
-        self.buf.resize(total, 0);
-        let mut first = 0;
-        let mut failures = 0;
-        while first < self.spans.len() && failures < MAX_FAILURES {
-            // Null pointers and empty regions are never worth a syscall.
-            let span = &mut self.spans[first];
-            if span.addr == 0 || span.len == 0 {
-                span.ok = span.addr != 0;
-                first += 1;
-                continue;
-            }
-            let end = self.spans[first..]
-                .iter()
-                .position(|s| s.addr == 0 || s.len == 0)
-                .map_or(self.spans.len(), |p| first + p);
-            let filled = {
-                let mut rest = &mut self.buf[self.spans[first].start..];
-                let mut reqs: Vec<(u64, &mut [u8])> = Vec::with_capacity(end - first);
-                for span in &self.spans[first..end] {
-                    let (head, tail) = rest.split_at_mut(span.len);
-                    reqs.push((span.addr, head));
-                    rest = tail;
-                }
-                match mem.read_many(&mut reqs) {
-                    Ok(n) => n,
-                    Err(ReadError::BadAddress(_)) => 0,
-                    Err(e) => return Err(e),
-                }
-            };
-            for span in &mut self.spans[first..first + filled] {
-                span.ok = true;
-            }
-            first += filled;
-            if first < end {
-                // The region at `first` stopped the kernel: skip it.
-                failures += 1;
-                first += 1;
-            }
+        if !self.gather.is_empty() {
+            mem.gather(&mut self.gather)?;
         }
         Ok(())
     }
 
     /// The bytes of region `i`, when it was read completely.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let s = self.spans.get(i).filter(|s| s.ok)?;
-        self.buf.get(s.start..s.start + s.len)
+        match self.entries.get(i)? {
+            Entry::Null => None,
+            Entry::Empty => Some(&[]),
+            Entry::Read(id) => self.gather.get(*id),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
 use crate::fasthash::FastMap;
-use crate::process::{Bytes, RemoteMemory};
+use crate::process::{Bytes, Gather, RegionId, RemoteMemory};
 
 /// The fields that identify a code object; a change means the address was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +79,8 @@ pub struct CodeCache {
     recent_grew: bool,
     // Scratch space reused across samples (no allocation once warmed up).
     unchecked: Vec<u64>,
-    headers: Vec<u8>,
+    fingerprints: Gather,
+    fingerprint_ids: Vec<RegionId>,
 }
 
 impl CodeCache {
@@ -93,7 +94,8 @@ impl CodeCache {
             recent: Vec::new(),
             recent_grew: false,
             unchecked: Vec::new(),
-            headers: Vec::new(),
+            fingerprints: Gather::new(),
+            fingerprint_ids: Vec::new(),
         }
     }
 
@@ -239,32 +241,24 @@ impl CodeCache {
         if self.unchecked.is_empty() {
             return Ok(());
         }
-        let n = self.header_len;
-        self.headers.resize(self.unchecked.len() * n, 0);
-        let mut requests: Vec<(u64, &mut [u8])> = self
-            .unchecked
-            .iter()
-            .copied()
-            .zip(self.headers.chunks_exact_mut(n))
-            .collect();
-        let filled = mem.read_many(&mut requests).map_err(|e| e.to_string())?;
-        for i in 0..self.unchecked.len() {
-            let addr = self.unchecked[i];
-            let header = (i < filled).then(|| &self.headers[i * n..(i + 1) * n]);
-            let same = header.is_some_and(|h| {
-                self.entries
-                    .get(&addr)
-                    .is_some_and(|c| c.fingerprint == Fingerprint::from_header(layout, h))
-            });
-            if same {
-                if let Some(entry) = self.entries.get_mut(&addr) {
-                    entry.checked = generation;
-                }
-            } else {
-                self.entries.remove(&addr);
+        // One syscall for all of them, by address so that neighbours share an iovec.
+        self.unchecked.sort_unstable();
+        let mut fingerprints = std::mem::take(&mut self.fingerprints);
+        fingerprints.clear();
+        self.fingerprint_ids.clear();
+        for &addr in &self.unchecked {
+            self.fingerprint_ids
+                .push(fingerprints.push(addr, self.header_len));
+        }
+        let read = mem.gather(&mut fingerprints).map_err(|e| e.to_string());
+        if read.is_ok() {
+            for i in 0..self.unchecked.len() {
+                let header = fingerprints.get(self.fingerprint_ids[i]);
+                self.check_fingerprint(layout, self.unchecked[i], header);
             }
         }
-        Ok(())
+        self.fingerprints = fingerprints;
+        read.map(|_| ())
     }
 
     fn decode(

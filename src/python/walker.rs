@@ -365,28 +365,10 @@ impl StackReader {
         self.batched.clear();
         self.batch_regions.clear();
         self.code_regions.clear();
-        // Static data first (`_PyRuntime`, which holds the GIL up to 3.11), then the
-        // interpreter: fields near each other share an iovec.
         let check_list = self.samples % INTERPRETER_LIST_EVERY == 1;
-        let header = self.anchors.map(|a| {
-            let interpreters_head = check_list.then(|| {
-                self.gather
-                    .push(interp.runtime + layout.runtime_interpreters_head, 8)
-            });
-            let gil = (a.gil_holder != 0).then(|| {
-                (
-                    self.gather.push(a.gil_holder, 8),
-                    self.gather.push(a.gil_locked, 4),
-                )
-            });
-            let next = self.gather.push(a.interp + layout.interp_next, 8);
-            HeaderIds {
-                interpreters_head,
-                threads_head: self.gather.push(a.interp + layout.interp_threads_head, 8),
-                next,
-                gil,
-            }
-        });
+        let header = self
+            .anchors
+            .map(|a| push_header(&mut self.gather, interp, a, check_list));
         let thread_len = self.thread_buf.len();
         for plan in &self.plans {
             let tstate = self.gather.push(plan.tstate, thread_len);
@@ -429,24 +411,7 @@ impl StackReader {
     /// The header from the batch; `None` when it was not read or the runtime's
     /// interpreter list no longer starts where it did.
     fn batched_header(&self, ids: HeaderIds) -> Option<Header> {
-        let a = self.anchors?;
-        let word = |id: RegionId| self.gather.get(id).map(|b| b.u64_at(0));
-        if let Some(head) = ids.interpreters_head {
-            if word(head)? != a.interp {
-                return None;
-            }
-        }
-        let (gil_holder, gil_locked) = match ids.gil {
-            None => (0, false),
-            Some((holder, locked)) => (word(holder)?, self.gather.get(locked)?.u32_at(0) != 0),
-        };
-        Some(Header {
-            interp: a.interp,
-            threads_head: word(ids.threads_head)?,
-            next: word(ids.next)?,
-            gil_holder,
-            gil_locked,
-        })
+        header_from(&self.gather, ids, self.anchors?)
     }
 
     /// The first interpreter, its thread-list head and `next`, and the GIL state, learned
@@ -481,8 +446,12 @@ impl StackReader {
             gil_holder,
             gil_locked,
         };
-        let header =
-            read_anchored_header(interp, anchors)?.ok_or(ReadError::BadAddress(interp_addr))?;
+        // One read of the header through the addresses found (a gather of its own: the
+        // sample's batch is still being used).
+        let mut g = Gather::new();
+        let ids = push_header(&mut g, interp, anchors, true);
+        mem.gather(&mut g)?;
+        let header = header_from(&g, ids, anchors).ok_or(ReadError::BadAddress(interp_addr))?;
         self.anchors = Some(anchors);
         Ok(header)
     }
@@ -718,38 +687,43 @@ fn calibrate_pthread_tid_offset(interp: &Interpreter, pthread: u64) -> Option<u6
         .find(|o| matches(*o) && buf.u32_at(*o as usize) > 1)
 }
 
-/// The header through known addresses, in one batched read; `None` when the runtime's
-/// interpreter list no longer starts at `a.interp` (or a read fell short).
-fn read_anchored_header(interp: &Interpreter, a: Anchors) -> Result<Option<Header>, ReadError> {
+/// Pushes the header's regions through known addresses: static data first (`_PyRuntime`,
+/// which holds the GIL up to 3.11), then the interpreter, so that fields near each other
+/// share an iovec. The runtime's interpreter list head only when `check_list`.
+fn push_header(g: &mut Gather, interp: &Interpreter, a: Anchors, check_list: bool) -> HeaderIds {
     let layout = &interp.layout;
-    let mut b = [[0u8; 8]; 5];
-    let [head, threads, next, holder, locked] = &mut b;
-    let mut reqs = [
-        (
-            interp.runtime + layout.runtime_interpreters_head,
-            &mut head[..],
-        ),
-        (a.interp + layout.interp_threads_head, &mut threads[..]),
-        (a.interp + layout.interp_next, &mut next[..]),
-        (a.gil_holder, &mut holder[..]),
-        (a.gil_locked, &mut locked[..4]),
-    ];
-    let want = if a.gil_holder == 0 { 3 } else { 5 };
-    let filled = interp.mem.read_many(&mut reqs[..want])?;
-    if filled < want || u64::from_le_bytes(b[0]) != a.interp {
-        return Ok(None);
+    let interpreters_head =
+        check_list.then(|| g.push(interp.runtime + layout.runtime_interpreters_head, 8));
+    let gil = (a.gil_holder != 0).then(|| (g.push(a.gil_holder, 8), g.push(a.gil_locked, 4)));
+    let next = g.push(a.interp + layout.interp_next, 8);
+    HeaderIds {
+        interpreters_head,
+        threads_head: g.push(a.interp + layout.interp_threads_head, 8),
+        next,
+        gil,
     }
-    Ok(Some(Header {
+}
+
+/// The header read by [`push_header`]'s regions; `None` when a read fell short or the
+/// runtime's interpreter list no longer starts at `a.interp`.
+fn header_from(g: &Gather, ids: HeaderIds, a: Anchors) -> Option<Header> {
+    let word = |id: RegionId| g.get(id).map(|b| b.u64_at(0));
+    if let Some(head) = ids.interpreters_head {
+        if word(head)? != a.interp {
+            return None;
+        }
+    }
+    let (gil_holder, gil_locked) = match ids.gil {
+        None => (0, false),
+        Some((holder, locked)) => (word(holder)?, g.get(locked)?.u32_at(0) != 0),
+    };
+    Some(Header {
         interp: a.interp,
-        threads_head: u64::from_le_bytes(b[1]),
-        next: u64::from_le_bytes(b[2]),
-        gil_holder: if want == 5 {
-            u64::from_le_bytes(b[3])
-        } else {
-            0
-        },
-        gil_locked: want == 5 && b[4][..4] != [0, 0, 0, 0],
-    }))
+        threads_head: word(ids.threads_head)?,
+        next: word(ids.next)?,
+        gil_holder,
+        gil_locked,
+    })
 }
 
 fn whole_sample_error(pid: u32, e: ReadError) -> Error {
