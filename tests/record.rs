@@ -8,7 +8,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{for_each_python, framescope, running_freely, spawn, table_rows, Python, ScenarioDir};
+use common::{
+    alone, among_others, for_each_python, framescope, running_freely, spawn, table_rows, Python,
+    ScenarioDir,
+};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_framescope"))
@@ -100,16 +103,19 @@ fn check_split(py: &Python, rate: &str, mode: &str) {
 
 #[test]
 fn record_a_command_and_match_its_own_time_split() {
+    let _cpu = alone();
     for_each_python(|py| check_split(py, "1000", "--nonblocking"));
 }
 
 #[test]
 fn record_a_command_blocking_at_200_hz() {
+    let _cpu = alone();
     for_each_python(|py| check_split(py, "200", "--blocking"));
 }
 
 #[test]
 fn attach_for_a_duration_leaves_the_target_running() {
+    let _cpu = among_others();
     for_each_python(|py| {
         let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
         std::thread::sleep(Duration::from_millis(300));
@@ -194,6 +200,7 @@ fn wait_with_timeout(
 
 #[test]
 fn ctrl_c_mid_recording_writes_everything_and_leaves_the_target_running() {
+    let _cpu = among_others();
     for_each_python(|py| {
         let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
         std::thread::sleep(Duration::from_millis(300));
@@ -231,6 +238,7 @@ fn ctrl_c_mid_recording_writes_everything_and_leaves_the_target_running() {
 
 #[test]
 fn kill_9_mid_recording_leaves_a_readable_recording() {
+    let _cpu = among_others();
     for_each_python(|py| {
         let target = spawn(py, "split.py", &["{dir}/unused.json", "0"]);
         std::thread::sleep(Duration::from_millis(300));
@@ -309,6 +317,7 @@ fn record_of_a_command_that_cannot_start_says_so() {
 /// every stack is exactly the program's, and the sleeping thread is idle.
 #[test]
 fn a_steady_program_costs_one_read_a_sample_and_every_stack_is_exact() {
+    let _cpu = among_others();
     for_each_python(|py| {
         let mut target = spawn(py, "busy.py", &[]);
         target.wait_ready();

@@ -34,6 +34,23 @@ impl Python {
     }
 }
 
+/// Tests of one binary run two at a time. A test that checks the profile's time split
+/// against the program's own clock takes the CPU to itself ([`alone`]): a second target
+/// spinning beside it on this 2-core machine delays the sampler exactly while the program
+/// is busy, and the split drifts by the scheduler's doing, not the profiler's. Every other
+/// test of such a binary takes [`among_others`], so that it waits while one runs alone.
+static CPU: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the CPU for this test alone until the guard is dropped.
+pub fn alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CPU.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Shares the CPU with the other tests that share it, not with one running [`alone`].
+pub fn among_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    CPU.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
