@@ -1003,7 +1003,9 @@ def soak(opts, targets, tools):
             start = time.monotonic()
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,
                                     stdin=subprocess.DEVNULL)
-        while True:
+        # Readings stop when the recording's time is up: framescope then reads its
+        # recording back for the closing table, which is not recording memory.
+        while time.monotonic() - start + every < seconds:
             time.sleep(every)
             rss = status_kb(proc.pid, "VmRSS")
             if rss is None:
