@@ -1,6 +1,7 @@
 //! Reads of another process's memory with `process_vm_readv`, one syscall per call, and a
-//! counter of those syscalls so the sampler can report reads per sample. A batch of many
-//! small reads (`read_many`) is still one syscall. Knows nothing about Python.
+//! counter of those syscalls so the sampler can report reads per sample. Many regions in
+//! one syscall go through [`super::Gather`], which builds on [`RemoteMemory::readv`] here.
+//! Knows nothing about Python.
 
 use std::cell::Cell;
 
@@ -78,50 +79,6 @@ impl RemoteMemory {
             Some(n) => Ok(n),
             None => Err(ReadError::BadAddress(addr)),
         }
-    }
-
-    /// Reads several regions with one syscall. Returns how many of the requests, counted
-    /// from the first, were filled completely (the kernel stops at the first bad one).
-    pub fn read_many(&self, requests: &mut [(u64, &mut [u8])]) -> Result<usize, ReadError> {
-        let mut filled = 0;
-        let mut locals: Vec<libc::iovec> = Vec::with_capacity(requests.len().min(MAX_IOVECS));
-        let mut remotes: Vec<libc::iovec> = Vec::with_capacity(requests.len().min(MAX_IOVECS));
-        for batch in requests.chunks_mut(MAX_IOVECS) {
-            locals.clear();
-            remotes.clear();
-            let mut want = 0usize;
-            for (addr, buf) in batch.iter_mut() {
-                locals.push(libc::iovec {
-                    iov_base: buf.as_mut_ptr().cast(),
-                    iov_len: buf.len(),
-                });
-                remotes.push(libc::iovec {
-                    iov_base: *addr as *mut libc::c_void,
-                    iov_len: buf.len(),
-                });
-                want += buf.len();
-            }
-            let n = match self.readv(&locals, &remotes)? {
-                Some(n) => n,
-                None if filled == 0 => {
-                    return Err(ReadError::BadAddress(batch.first().map_or(0, |r| r.0)))
-                }
-                None => return Ok(filled),
-            };
-            let mut left = n;
-            for (_, buf) in batch.iter() {
-                if left >= buf.len() {
-                    left -= buf.len();
-                    filled += 1;
-                } else {
-                    return Ok(filled);
-                }
-            }
-            if n < want {
-                return Ok(filled);
-            }
-        }
-        Ok(filled)
     }
 
     /// One `process_vm_readv` of `remotes` into `locals`: the bytes transferred, `None`
@@ -214,17 +171,14 @@ mod tests {
         mem.read(a.as_ptr() as u64, &mut out).unwrap();
         assert_eq!(&out, b"hello");
         assert_eq!(mem.read_u64(&b as *const u64 as u64).unwrap(), b);
-        let mut x = [0u8; 5];
-        let mut y = [0u8; 8];
         let before = mem.syscalls();
-        let mut reqs = [
-            (a.as_ptr() as u64, &mut x[..]),
-            (&b as *const u64 as u64, &mut y[..]),
-        ];
-        assert_eq!(mem.read_many(&mut reqs).unwrap(), 2);
+        let mut g = crate::process::Gather::separate(0);
+        let x = g.push(a.as_ptr() as u64, a.len());
+        let y = g.push(&b as *const u64 as u64, 8);
+        assert_eq!(mem.gather(&mut g).unwrap(), 2);
         assert_eq!(mem.syscalls() - before, 1);
-        assert_eq!(&x, b"hello");
-        assert_eq!(u64::from_le_bytes(y), b);
+        assert_eq!(g.get(x), Some(&b"hello"[..]));
+        assert_eq!(g.get(y).map(|y| y.u64_at(0)), Some(b));
     }
 
     #[test]
@@ -236,8 +190,11 @@ mod tests {
             Err(ReadError::BadAddress(_))
         ));
         let good = [1u8; 8];
-        let mut g = [0u8; 8];
-        let mut reqs = [(good.as_ptr() as u64, &mut g[..]), (16, &mut out[..])];
-        assert_eq!(mem.read_many(&mut reqs).unwrap(), 1);
+        let mut g = crate::process::Gather::separate(1);
+        let ok = g.push(good.as_ptr() as u64, 8);
+        let bad = g.push(16, 8);
+        assert_eq!(mem.gather(&mut g).unwrap(), 1);
+        assert_eq!(g.get(ok), Some(&good[..]));
+        assert_eq!(g.get(bad), None);
     }
 }

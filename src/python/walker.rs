@@ -140,6 +140,8 @@ pub struct StackReader {
     thread_buf: Vec<u8>,
     copies: Copies,
     gather: Gather,
+    /// Reads a subinterpreter's thread-list head and `next` (reused, like `gather`).
+    interp_gather: Gather,
     /// The plan for the next sample, one entry a thread, in thread-list order.
     plans: Vec<ThreadPlan>,
     plan_regions: Vec<PlannedRegion>,
@@ -175,6 +177,7 @@ impl StackReader {
             thread_buf: vec![0; interp.layout.thread_header_len()],
             copies: Copies::default(),
             gather: Gather::new(),
+            interp_gather: Gather::new(),
             plans: Vec::new(),
             plan_regions: Vec::new(),
             next_plans: Vec::new(),
@@ -307,16 +310,16 @@ impl StackReader {
             let (head, next) = match known.take() {
                 Some(pair) => pair,
                 None => {
-                    let mut head = [0u8; 8];
-                    let mut next = [0u8; 8];
-                    let mut reqs = [
-                        (interp_addr + layout.interp_threads_head, &mut head[..]),
-                        (interp_addr + layout.interp_next, &mut next[..]),
-                    ];
-                    if mem.read_many(&mut reqs)? < 2 {
-                        return Err(ReadError::BadAddress(interp_addr));
+                    // (A gather of its own: the sample's batch is still being used.)
+                    let g = &mut self.interp_gather;
+                    g.clear();
+                    let head = g.push(interp_addr + layout.interp_threads_head, 8);
+                    let next = g.push(interp_addr + layout.interp_next, 8);
+                    mem.gather(g)?;
+                    match (g.get(head), g.get(next)) {
+                        (Some(head), Some(next)) => (head.u64_at(0), next.u64_at(0)),
+                        _ => return Err(ReadError::BadAddress(interp_addr)),
                     }
-                    (u64::from_le_bytes(head), u64::from_le_bytes(next))
                 }
             };
             let mut tstate = head;

@@ -1,9 +1,9 @@
 //! Appends samples to a recording while the sampler runs. Interning keeps the per-sample
 //! cost to a few bytes of output when nothing is new, and each thread's last stack is kept
 //! with its stack ids, so only the frames that changed since (the innermost ones, mostly)
-//! cost hash lookups; new
-//! strings, frames, stacks and threads are defined just before the tick that first uses
-//! them. Records collect in memory and go to disk as whole checksummed chunks.
+//! cost hash lookups; new strings, frames, stacks and threads are defined just before the
+//! tick that first uses them. Records collect in memory and go to disk as whole
+//! checksummed chunks.
 
 use std::fs::File;
 use std::io::Write;
