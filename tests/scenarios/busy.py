@@ -1,4 +1,4 @@
-"""One thread burns CPU holding the GIL, another sleeps; prints "ready" when both run."""
+"""One thread burns CPU holding the GIL, another sleeps; spin() prints "ready" once both run."""
 import sys
 import threading
 import time
@@ -10,11 +10,11 @@ def sleeper():
 
 def spin():
     x = 0
+    print("ready", flush=True)  # from "ready" on, the main thread is inside spin()
     while True:
         x += 1
 
 
 threading.Thread(target=sleeper, name="sleeper", daemon=True).start()
 time.sleep(0.1)
-print("ready", flush=True)
 spin()
