@@ -120,6 +120,7 @@ fn check_exact_stacks(py: &Python, extra: &[&str]) {
         "función_β",
         "関数_𠀋",
         "decorated",
+        "__init__",
     ] {
         assert!(
             all.iter().any(|f| f.ends_with(needle)),

@@ -248,6 +248,8 @@ int main(void)
     FIELD("instr_ptr", _PyInterpreterFrame, prev_instr);
 #endif
     FIELD("owner", _PyInterpreterFrame, owner);
+    /* A generator's frame is never "incomplete" (see first_traceable in [code]). */
+    printf("generator_owner = %d\n", (int)FRAME_OWNED_BY_GENERATOR);
 #if PY_VERSION_HEX >= 0x030E0000
     /* Owners from this value up are not Python functions: the interpreter's own entry
      * frames and C-stack shims. */
@@ -277,6 +279,10 @@ int main(void)
 #if PY_VERSION_HEX >= 0x030B0000
     FIELD("qualname", PyCodeObject, co_qualname);
     FIELD("code_adaptive", PyCodeObject, co_code_adaptive);
+    /* A frame (not a generator's) whose instruction pointer is before this code unit has
+     * not started running its function yet: CPython leaves it out of tracebacks and
+     * f_back chains (the 3.13+ shim under a specialized __init__ call is one). */
+    FIELD("first_traceable", PyCodeObject, _co_firsttraceable);
 #else
     FIELD("code", PyCodeObject, co_code);
 #endif

@@ -40,6 +40,9 @@ struct CachedCode {
     id: CodeId,
     fingerprint: Fingerprint,
     lines: LineTable,
+    /// Byte offset a frame's instruction pointer must have reached for the frame to have
+    /// started (0 when unknown).
+    first_traceable_byte: i64,
     /// The sample (generation) in which the fingerprint was last found unchanged.
     checked: u64,
     /// The sample in which a frame last used this code object.
@@ -55,12 +58,21 @@ const MAX_RECENT: usize = 64;
 /// Every how many samples the planned set is pruned and sorted (or sooner when too big).
 const PRUNE_EVERY: u64 = 16;
 
+/// Most code units before a function's first traceable instruction (its `RESUME`) we
+/// believe: one per cell or free variable plus a few. A larger value is not that field.
+const MAX_FIRST_TRACEABLE: i64 = 4096;
+
 /// A frame found by the walker whose code is still to be resolved: the code object's
 /// address and the current instruction's byte offset into its bytecode.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingFrame {
     pub code: u64,
     pub byte_offset: i64,
+    /// 3.11+, not a generator's frame: it is left out while its instruction pointer is
+    /// before the code's first traceable instruction, as CPython does (such a frame has
+    /// been pushed but not started, like the shim 3.13+ runs a specialized `__init__`
+    /// call from).
+    pub may_be_unstarted: bool,
 }
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
@@ -176,12 +188,12 @@ impl CodeCache {
         out: &mut Vec<RawFrame>,
     ) -> Result<(), String> {
         // Consecutive frames often share a code object and an offset (recursion): the
-        // last one looked up is kept at hand.
-        let mut last: Option<(PendingFrame, RawFrame)> = None;
+        // last one looked up is kept at hand (`None`: a frame left out).
+        let mut last: Option<(PendingFrame, Option<RawFrame>)> = None;
         for p in pending {
             if let Some((lp, lf)) = last {
-                if lp.code == p.code && lp.byte_offset == p.byte_offset {
-                    out.push(lf);
+                if lp == *p {
+                    out.extend(lf);
                     continue;
                 }
             }
@@ -196,12 +208,16 @@ impl CodeCache {
                     self.entries.entry(p.code).or_insert(cached)
                 }
             };
+            if p.may_be_unstarted && p.byte_offset < entry.first_traceable_byte {
+                last = Some((*p, None));
+                continue;
+            }
             let frame = RawFrame {
                 code: entry.id,
                 line: entry.lines.line_at(p.byte_offset),
             };
             out.push(frame);
-            last = Some((*p, frame));
+            last = Some((*p, Some(frame)));
         }
         Ok(())
     }
@@ -284,6 +300,11 @@ impl CodeCache {
         let filename = read_str(mem, layout, fp.filename)?;
         let table = read_bytes(mem, layout, fp.linetable)?;
         let lines = LineTable::decode(layout.line_table, &table, fp.first_line);
+        let first_traceable_byte = layout
+            .code_first_traceable
+            .map(|at| i64::from(header.i32_at(at as usize)))
+            .filter(|units| (0..=MAX_FIRST_TRACEABLE).contains(units))
+            .map_or(0, |units| units * 2);
         let id = self.table.push(CodeInfo {
             name,
             qualname,
@@ -294,6 +315,7 @@ impl CodeCache {
             id,
             fingerprint: fp,
             lines,
+            first_traceable_byte,
             checked: 0,
             used: 0,
         })

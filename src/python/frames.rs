@@ -168,7 +168,11 @@ impl FrameWalk<'_> {
                     "frame at {frame:#x} has no code object"
                 )));
             }
-            self.pending.push(PendingFrame { code, byte_offset });
+            self.pending.push(PendingFrame {
+                code,
+                byte_offset,
+                may_be_unstarted: false,
+            });
             frame = back;
         }
         Ok(())
@@ -215,7 +219,11 @@ impl FrameWalk<'_> {
                     )));
                 }
                 let byte_offset = (instr as i64).wrapping_sub((code + adaptive) as i64);
-                self.pending.push(PendingFrame { code, byte_offset });
+                self.pending.push(PendingFrame {
+                    code,
+                    byte_offset,
+                    may_be_unstarted: layout.iframe_generator_owner != Some(owner),
+                });
             }
             frame = previous;
         }

@@ -125,8 +125,12 @@ impl Interpreter {
                 let table = table_for(&newest)
                     .and_then(|t| t.ok())
                     .ok_or_else(|| unsupported("built-in table missing".into()))?;
+                let mut layout = Layout::from_table(&newest, &table).map_err(unsupported)?;
+                // A private code-object field the debug offsets do not cover may have
+                // moved: rather show a version's not-yet-started frames than guess.
+                layout.code_first_traceable = None;
                 (
-                    Layout::from_table(&newest, &table).map_err(unsupported)?,
+                    layout,
                     format!("python-offsets/3.{NEWEST_TABLE_MINOR}.toml as a base"),
                 )
             }

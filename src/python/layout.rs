@@ -163,6 +163,8 @@ pub struct Layout {
     pub iframe_owner: u64,
     /// Frames whose owner is at least this are interpreter or C-stack entries, not Python.
     pub iframe_first_shim_owner: Option<u8>,
+    /// The owner value of a generator's (or coroutine's) frame (3.11+).
+    pub iframe_generator_owner: Option<u8>,
     /// Low bits of `f_executable` that are tags, not pointer (3.14+).
     pub executable_tag_mask: u64,
     pub chunk_previous: u64,
@@ -174,6 +176,9 @@ pub struct Layout {
     pub code_linetable: u64,
     /// Offset of the first instruction inside the code object (3.11+).
     pub code_adaptive: Option<u64>,
+    /// Offset of `_co_firsttraceable` (3.11+): the code unit a frame must have reached to
+    /// count as started (CPython leaves frames before it out of every stack it shows).
+    pub code_first_traceable: Option<u64>,
     pub ob_type: u64,
     pub var_size: u64,
     pub unicode_ascii_size: u64,
@@ -278,6 +283,7 @@ struct InterpreterFrameSection {
     instr_ptr: u64,
     owner: u64,
     first_shim_owner: Option<u8>,
+    generator_owner: Option<u8>,
     executable_tag_bits: Option<u64>,
 }
 #[derive(Debug, Deserialize)]
@@ -297,6 +303,7 @@ struct CodeSection {
     name: u64,
     qualname: Option<u64>,
     code_adaptive: Option<u64>,
+    first_traceable: Option<u64>,
     firstlineno: u64,
     linetable: u64,
 }
@@ -581,6 +588,7 @@ impl Layout {
             iframe_instr_ptr: iframe.map_or(0, |f| f.instr_ptr),
             iframe_owner: iframe.map_or(0, |f| f.owner),
             iframe_first_shim_owner: iframe.and_then(|f| f.first_shim_owner),
+            iframe_generator_owner: iframe.and_then(|f| f.generator_owner),
             executable_tag_mask: iframe.and_then(|f| f.executable_tag_bits).unwrap_or(0),
             chunk_previous: chunk.map_or(0, |c| c.previous),
             chunk_size: chunk.map_or(0, |c| c.size),
@@ -590,6 +598,7 @@ impl Layout {
             code_firstlineno: t.code.firstlineno,
             code_linetable: t.code.linetable,
             code_adaptive: t.code.code_adaptive,
+            code_first_traceable: t.code.first_traceable,
             ob_type: t.object.ob_type,
             var_size: t.object.var_size,
             unicode_ascii_size: t.unicode.ascii_size,
@@ -635,6 +644,7 @@ impl Layout {
             self.code_qualname.unwrap_or(0),
             self.code_linetable,
             self.code_firstlineno,
+            self.code_first_traceable.unwrap_or(0),
         ];
         fields.iter().max().map_or(0, |m| *m as usize + 8)
     }

@@ -6,7 +6,9 @@ writes them to TRUTH.json (every thread but itself) and ends. The other threads 
 parked until the process is killed. framescope's `dump` must then show exactly these
 stacks. The program covers: methods of nested classes, a non-ASCII function in a
 non-ASCII file, a generator, coroutines run by asyncio, a decorator, a lambda, recursion
-40 deep (and 300 deep, past one data-stack chunk), a Python key function called from C (`sorted`), named threads, the main thread.
+40 deep (and 300 deep, past one data-stack chunk), a Python key function called from C (`sorted`),
+an `__init__` run by a specialized constructor call (3.13+ puts a shim frame under it),
+named threads, the main thread.
 """
 import asyncio
 import functools
@@ -18,7 +20,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXPECTED_PARKED = 10  # threads below + the main thread
+EXPECTED_PARKED = 11  # threads below + the main thread
 parked = []
 parked_lock = threading.Lock()
 
@@ -92,6 +94,19 @@ def sort_with_callback():
     sorted([3, 2, 1], key=key_function)
 
 
+class Built:
+    def __init__(self, last):
+        if last:
+            park()
+
+
+def construct_many():
+    # Enough calls for the interpreter to specialize the call site (3.13+ then enters
+    # `__init__` through a shim frame of its own, which CPython does not list).
+    for i in range(200):
+        Built(i == 199)
+
+
 def load_non_ascii_module():
     path = os.path.join(HERE, "módulo_ñ.py")
     spec = importlib.util.spec_from_file_location("modulo_n", path)
@@ -155,6 +170,7 @@ def main():
         ("decorated-thread", decorated),
         ("lambda-thread", call_lambda),
         ("sorted-thread", sort_with_callback),
+        ("init-thread", construct_many),
         ("non-ascii-thread", non_ascii.función_β),
         ("wide-chars-ünï-名前", non_ascii.関数_𠀋),
         ("deep-thread", lambda: recurse(300)),  # spills over several data-stack chunks
