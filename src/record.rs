@@ -308,7 +308,7 @@ fn print_summary(
         0.0
     };
     eprintln!(
-        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving; wrote {}",
+        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving ({} with a caller off its call); wrote {}",
         stats.samples,
         stats.missed,
         stats.errors,
@@ -318,6 +318,7 @@ fn print_summary(
         per_sample,
         stats.reread,
         stats.moving,
+        stats.off_call,
         output.display()
     );
     let options = RenderOptions {

@@ -36,6 +36,8 @@ pub struct SamplerStats {
     pub reread: u64,
     /// Thread stacks still moving after the last read, kept as read (possibly torn).
     pub moving: u64,
+    /// Of those, stacks with a caller standing where it cannot have called (3.11+).
+    pub off_call: u64,
     pub elapsed: Duration,
     /// Why the loop ended.
     pub stopped_by: StopReason,
@@ -170,6 +172,7 @@ pub fn run(
     stats.reads = interp.mem.syscalls() - reads_at_start;
     stats.reread = reader.attempts.retried;
     stats.moving = reader.attempts.moving;
+    stats.off_call = reader.attempts.off_call;
     if show_status {
         eprint!("\r\x1b[K");
     }

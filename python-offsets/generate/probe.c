@@ -248,6 +248,11 @@ int main(void)
     FIELD("instr_ptr", _PyInterpreterFrame, prev_instr);
 #endif
     FIELD("owner", _PyInterpreterFrame, owner);
+#if PY_VERSION_HEX < 0x030C0000
+    /* 3.11: set on a frame the interpreter was entered with from C (3.12+ put a shim
+     * frame under it instead). */
+    FIELD("is_entry", _PyInterpreterFrame, is_entry);
+#endif
     /* A generator's frame is never "incomplete" (see first_traceable in [code]). */
     printf("generator_owner = %d\n", (int)FRAME_OWNED_BY_GENERATOR);
 #if PY_VERSION_HEX >= 0x030E0000

@@ -5,6 +5,7 @@
 //! same syscall as the stacks ([`CodeCache::planned`], [`CodeCache::check_fingerprint`]);
 //! whatever that did not cover is validated in one more batched read.
 
+use super::callsites::{CallSites, OpcodeKind, Standing, MAX_CODE_UNITS};
 use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
@@ -43,6 +44,8 @@ struct CachedCode {
     /// Byte offset a frame's instruction pointer must have reached for the frame to have
     /// started (0 when unknown).
     first_traceable_byte: i64,
+    /// The instructions a caller may stand on (`None`: not checked).
+    call_sites: Option<CallSites>,
     /// The sample (generation) in which the fingerprint was last found unchanged.
     checked: u64,
     /// The sample in which a frame last used this code object.
@@ -73,6 +76,9 @@ pub struct PendingFrame {
     /// been pushed but not started, like the shim 3.13+ runs a specialized `__init__`
     /// call from).
     pub may_be_unstarted: bool,
+    /// The frame was entered from C (a shim under it, 3.11's `is_entry`, every frame
+    /// before 3.11): its caller may stand on any instruction.
+    pub called_from_c: bool,
 }
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
@@ -197,16 +203,11 @@ impl CodeCache {
                     continue;
                 }
             }
-            let entry = match self.entries.get(&p.code) {
-                Some(entry) => entry,
-                None => {
-                    let mut cached = self.decode(mem, layout, p.code)?;
-                    cached.checked = self.generation;
-                    cached.used = self.generation;
-                    self.recent.push(p.code);
-                    self.recent_grew = true;
-                    self.entries.entry(p.code).or_insert(cached)
-                }
+            if !self.entries.contains_key(&p.code) {
+                self.decode_into_cache(mem, layout, p.code)?;
+            }
+            let Some(entry) = self.entries.get(&p.code) else {
+                continue;
             };
             if p.may_be_unstarted && p.byte_offset < entry.first_traceable_byte {
                 last = Some((*p, None));
@@ -277,6 +278,95 @@ impl CodeCache {
         read.map(|_| ())
     }
 
+    /// Decodes the code object at `addr` unless it is cached (an error: it is not one, or
+    /// not readable, so the frame naming it was torn or garbage).
+    pub fn decode_into_cache(
+        &mut self,
+        mem: &RemoteMemory,
+        layout: &Layout,
+        addr: u64,
+    ) -> Result<(), String> {
+        if self.entries.contains_key(&addr) {
+            return Ok(());
+        }
+        let mut cached = self.decode(mem, layout, addr)?;
+        cached.checked = self.generation;
+        cached.used = self.generation;
+        self.recent.push(addr);
+        self.recent_grew = true;
+        self.entries.insert(addr, cached);
+        Ok(())
+    }
+
+    /// Whether `caller` can stand where it does with `callee` (which it called, the
+    /// interpreter pushing it) running: on an instruction that pushes frames. A caller
+    /// whose code is not cached or not checkable passes, as does one not started yet; an
+    /// instruction that may have been specialized since its code was scanned is looked
+    /// at again in the target (one small read).
+    pub fn caller_is_plausible(
+        &mut self,
+        mem: &RemoteMemory,
+        layout: &Layout,
+        callee: &PendingFrame,
+        caller: &PendingFrame,
+    ) -> bool {
+        if callee.called_from_c {
+            return true;
+        }
+        let Some(entry) = self.entries.get_mut(&caller.code) else {
+            return true;
+        };
+        if caller.may_be_unstarted && caller.byte_offset < entry.first_traceable_byte {
+            return true;
+        }
+        let (Some(sites), Some(facts), Some(adaptive)) = (
+            entry.call_sites.as_mut(),
+            layout.bytecode.as_ref(),
+            layout.code_adaptive,
+        ) else {
+            return true;
+        };
+        match sites.standing(caller.byte_offset.div_euclid(2)) {
+            Standing::AtCall => true,
+            Standing::Elsewhere => false,
+            Standing::Recheck { opcode_unit } => {
+                let at = caller.code + adaptive + 2 * u64::from(opcode_unit);
+                let mut opcode = [0u8; 1];
+                if mem.read(at, &mut opcode).is_err() {
+                    return true;
+                }
+                match facts.kind(opcode[0]) {
+                    OpcodeKind::Pushing => {
+                        sites.now_pushing(opcode_unit);
+                        true
+                    }
+                    OpcodeKind::Hidden => true,
+                    OpcodeKind::Other | OpcodeKind::MayBecomePushing => false,
+                }
+            }
+        }
+    }
+
+    /// Reads and scans the bytecode of the code object at `addr` (3.11+, when the
+    /// version's opcode facts are known).
+    fn call_sites_of(
+        &self,
+        mem: &RemoteMemory,
+        layout: &Layout,
+        addr: u64,
+        header: &[u8],
+    ) -> Option<CallSites> {
+        let facts = layout.bytecode.as_ref()?;
+        let adaptive = layout.code_adaptive?;
+        let units = usize::try_from(header.u64_at(layout.var_size as usize)).ok()?;
+        if units == 0 || units > MAX_CODE_UNITS {
+            return None;
+        }
+        let mut code = vec![0u8; 2 * units];
+        mem.read(addr + adaptive, &mut code).ok()?;
+        CallSites::scan(facts, &code)
+    }
+
     fn decode(
         &mut self,
         mem: &RemoteMemory,
@@ -316,6 +406,7 @@ impl CodeCache {
             fingerprint: fp,
             lines,
             first_traceable_byte,
+            call_sites: self.call_sites_of(mem, layout, addr, &header),
             checked: 0,
             used: 0,
         })

@@ -172,6 +172,7 @@ impl FrameWalk<'_> {
                 code,
                 byte_offset,
                 may_be_unstarted: false,
+                called_from_c: true,
             });
             frame = back;
         }
@@ -204,7 +205,14 @@ impl FrameWalk<'_> {
             let is_shim = layout
                 .iframe_first_shim_owner
                 .is_some_and(|first_shim| owner >= first_shim);
-            if !is_shim {
+            if is_shim {
+                // 3.12+: the frame above a shim was entered from C.
+                if self.pending.len() > first_pending {
+                    if let Some(above) = self.pending.last_mut() {
+                        above.called_from_c = true;
+                    }
+                }
+            } else {
                 // A frame with no code object has been popped since the thread state
                 // was read (3.14+ clears `f_executable` on return): the innermost frame
                 // that still lives is its caller, so carry on from there. Only the top
@@ -219,10 +227,14 @@ impl FrameWalk<'_> {
                     )));
                 }
                 let byte_offset = (instr as i64).wrapping_sub((code + adaptive) as i64);
+                let entry = layout
+                    .iframe_is_entry
+                    .is_some_and(|at| f.u8_at(at as usize) != 0);
                 self.pending.push(PendingFrame {
                     code,
                     byte_offset,
                     may_be_unstarted: layout.iframe_generator_owner != Some(owner),
+                    called_from_c: entry,
                 });
             }
             frame = previous;

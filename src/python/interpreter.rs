@@ -129,6 +129,8 @@ impl Interpreter {
                 // A private code-object field the debug offsets do not cover may have
                 // moved: rather show a version's not-yet-started frames than guess.
                 layout.code_first_traceable = None;
+                // Opcodes are renumbered between versions.
+                layout.bytecode = None;
                 (
                     layout,
                     format!("python-offsets/3.{NEWEST_TABLE_MINOR}.toml as a base"),

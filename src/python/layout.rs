@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 
+use super::callsites::{BytecodeFacts, BytecodeSection};
 use super::version::Version;
 
 /// How a version links its frames, which decides the walk.
@@ -165,6 +166,8 @@ pub struct Layout {
     pub iframe_first_shim_owner: Option<u8>,
     /// The owner value of a generator's (or coroutine's) frame (3.11+).
     pub iframe_generator_owner: Option<u8>,
+    /// 3.11: the flag of a frame the interpreter was entered with from C.
+    pub iframe_is_entry: Option<u64>,
     /// Low bits of `f_executable` that are tags, not pointer (3.14+).
     pub executable_tag_mask: u64,
     pub chunk_previous: u64,
@@ -212,6 +215,9 @@ pub struct Layout {
     pub dict_table: Option<DictKeysLayout>,
     /// 3.11+.
     pub managed_dict: Option<ManagedDictLayout>,
+    /// 3.11+: the version's instruction lengths and kinds, for checking where callers
+    /// stand (`None`: not checked).
+    pub bytecode: Option<BytecodeFacts>,
 }
 
 /// One `python-offsets/X.Y.toml` as written by the generator.
@@ -240,6 +246,7 @@ pub struct OffsetsTable {
     module: Option<ModuleSection>,
     heap_type: Option<HeapTypeSection>,
     instance: Option<InstanceSection>,
+    bytecode: Option<BytecodeSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,6 +291,7 @@ struct InterpreterFrameSection {
     owner: u64,
     first_shim_owner: Option<u8>,
     generator_owner: Option<u8>,
+    is_entry: Option<u64>,
     executable_tag_bits: Option<u64>,
 }
 #[derive(Debug, Deserialize)]
@@ -589,6 +597,7 @@ impl Layout {
             iframe_owner: iframe.map_or(0, |f| f.owner),
             iframe_first_shim_owner: iframe.and_then(|f| f.first_shim_owner),
             iframe_generator_owner: iframe.and_then(|f| f.generator_owner),
+            iframe_is_entry: iframe.and_then(|f| f.is_entry),
             executable_tag_mask: iframe.and_then(|f| f.executable_tag_bits).unwrap_or(0),
             chunk_previous: chunk.map_or(0, |c| c.previous),
             chunk_size: chunk.map_or(0, |c| c.size),
@@ -599,6 +608,11 @@ impl Layout {
             code_linetable: t.code.linetable,
             code_adaptive: t.code.code_adaptive,
             code_first_traceable: t.code.first_traceable,
+            bytecode: t
+                .bytecode
+                .as_ref()
+                .map(BytecodeFacts::from_section)
+                .transpose()?,
             ob_type: t.object.ob_type,
             var_size: t.object.var_size,
             unicode_ascii_size: t.unicode.ascii_size,
@@ -645,6 +659,7 @@ impl Layout {
             self.code_linetable,
             self.code_firstlineno,
             self.code_first_traceable.unwrap_or(0),
+            self.var_size,
         ];
         fields.iter().max().map_or(0, |m| *m as usize + 8)
     }
@@ -657,7 +672,7 @@ impl Layout {
                 self.iframe_previous,
                 self.iframe_executable,
                 self.iframe_instr_ptr,
-                self.iframe_owner,
+                self.iframe_owner.max(self.iframe_is_entry.unwrap_or(0)),
             ],
         };
         fields.iter().max().map_or(0, |m| *m as usize + 8)

@@ -4,6 +4,7 @@
 
 pub mod attrs;
 pub mod batch;
+pub mod callsites;
 pub mod code;
 pub mod copies;
 pub mod debug_offsets;

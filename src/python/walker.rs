@@ -38,6 +38,10 @@ const MAX_THREADS: usize = 4096;
 const MAX_INTERPRETERS: usize = 256;
 /// How often a nonblocking sample is read when its stacks keep moving under it.
 pub const MAX_ATTEMPTS: usize = 3;
+/// How often it is read when a caller on a stack stands off its call, or its walk met a
+/// frame freed or cleared: a copy made while the stack changed, which a re-read most
+/// often gets right.
+pub const MAX_ATTEMPTS_OFF_CALL: usize = 16;
 /// Every how many samples the runtime's interpreter list is checked for a new head (a
 /// subinterpreter created or gone); in between, the main interpreter found is read.
 const INTERPRETER_LIST_EVERY: u64 = 64;
@@ -62,6 +66,8 @@ pub struct AttemptStats {
     pub retried: u64,
     /// Thread stacks still moving after the last attempt (kept as read).
     pub moving: u64,
+    /// Of those, stacks with a caller standing off a call (copied while it changed).
+    pub off_call: u64,
 }
 
 /// What the last sample learned about one thread: what the next one reads in its batch.
@@ -128,6 +134,14 @@ enum Consistency {
     Pieced,
     /// The frame pointer moved while the frames were read.
     Moved,
+    /// The walk met a frame freed or cleared while it was read (an error for now).
+    Torn,
+    /// A caller stands on an instruction that cannot have pushed the frame above it (3.11+,
+    /// see `callsites.rs`): its slot was copied before it made the call or after the
+    /// frame above returned, yet the frame pointer ended where it started.
+    CallerOffCall,
+    /// As [`Consistency::CallerOffCall`], and the frame pointer moved too.
+    MovedOffCall,
 }
 
 /// The sampler's reusable state: caches, the read plan and scratch buffers, so that a
@@ -221,28 +235,45 @@ impl StackReader {
         let fail = |e: ReadError| whole_sample_error(interp.pid, e);
         self.codes.begin_sample();
         self.samples += 1;
-        let attempts = if opts.paused { 1 } else { MAX_ATTEMPTS };
-        for attempt in 1..=attempts {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             self.read_once(interp, out).map_err(fail)?;
-            let settled = self
-                .consistency
-                .iter()
-                .all(|c| *c == Consistency::OneInstant);
-            if settled || opts.paused {
+            if opts.paused {
                 break;
             }
-            if attempt < attempts {
+            self.check_stacks(interp);
+            let count = |which: Consistency| {
+                self.consistency.iter().filter(|c| **c == which).count() as u64
+            };
+            let off_call = count(Consistency::CallerOffCall) + count(Consistency::MovedOffCall);
+            let torn = count(Consistency::Torn);
+            if off_call == 0 && count(Consistency::OneInstant) == self.consistency.len() as u64 {
+                break;
+            }
+            let limit = if off_call + torn > 0 {
+                MAX_ATTEMPTS_OFF_CALL
+            } else {
+                MAX_ATTEMPTS
+            };
+            if attempt < limit {
                 self.attempts.retried += u64::from(attempt == 1);
                 continue;
             }
             // Still moving after the last attempt: keep what it read (the functions are
-            // right; a line of a frame below the top may be one its caller had already
-            // moved past), and count it.
-            self.attempts.moving += self
-                .consistency
-                .iter()
-                .filter(|c| **c == Consistency::Moved)
-                .count() as u64;
+            // right; a caller's line may be one it had already moved past), and count it;
+            // but a stack that moved and has a caller off its call is not one the program
+            // ever had (3.11+), so it is an error.
+            self.attempts.moving += count(Consistency::Moved) + off_call + torn;
+            self.attempts.off_call += off_call;
+            for (stack, c) in out.iter_mut().zip(&self.consistency) {
+                if *c == Consistency::MovedOffCall {
+                    stack.error.get_or_insert_with(|| {
+                        format!("stack kept changing while read ({attempt} reads)")
+                    });
+                }
+            }
+            break;
         }
         self.resolve_frames(interp, out).map_err(fail)?;
         if opts.cpu_state {
@@ -356,6 +387,49 @@ impl StackReader {
         std::mem::swap(&mut self.plans, &mut self.next_plans);
         std::mem::swap(&mut self.plan_regions, &mut self.next_regions);
         Ok(())
+    }
+
+    /// Marks every thread whose stack was copied while it changed though its walk went
+    /// through: a frame names something that is not a code object, or (3.11+) a caller
+    /// stands where it cannot have called, even if the frame pointer ended where it
+    /// started. Decodes the code objects met for the first time on the way.
+    fn check_stacks(&mut self, interp: &Interpreter) {
+        let (mem, layout) = (&interp.mem, &interp.layout);
+        for (range, consistency) in self.thread_pending.iter().zip(self.consistency.iter_mut()) {
+            let Some(frames) = self.pending.get(range.clone()) else {
+                continue;
+            };
+            let mut previous = 0;
+            let garbage = frames.iter().any(|f| {
+                let new = f.code != previous;
+                previous = f.code;
+                new && self.codes.decode_into_cache(mem, layout, f.code).is_err()
+            });
+            if garbage {
+                *consistency = Consistency::Torn;
+                continue;
+            }
+            if layout.bytecode.is_none() {
+                continue;
+            }
+            // A recursion repeats one (callee, caller) pair: it is checked once.
+            let mut last: Option<(&PendingFrame, &PendingFrame)> = None;
+            for pair in frames.windows(2) {
+                let (callee, caller) = (&pair[0], &pair[1]);
+                if last.is_some_and(|(a, b)| a == callee && b == caller) {
+                    continue;
+                }
+                last = Some((callee, caller));
+                if !self.codes.caller_is_plausible(mem, layout, callee, caller) {
+                    *consistency = if *consistency == Consistency::Moved {
+                        Consistency::MovedOffCall
+                    } else {
+                        Consistency::CallerOffCall
+                    };
+                    break;
+                }
+            }
+        }
     }
 
     /// Lays out this attempt's batch: the header (when its addresses are known), then for
@@ -638,7 +712,7 @@ impl StackReader {
         };
         // Did the frame pointer stay put while the frames were read?
         let consistency = match trailer {
-            _ if torn => Consistency::Moved,
+            _ if torn => Consistency::Torn,
             Some(f) if f != first => Consistency::Moved,
             Some(_) if !pieced => Consistency::OneInstant,
             _ => Consistency::Pieced,

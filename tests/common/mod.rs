@@ -143,7 +143,7 @@ impl Drop for Target {
     }
 }
 
-/// A fresh directory holding a copy of tests/scenarios, visible to one interpreter
+/// A fresh directory holding a copy of tests/scenarios and tests/bench, visible to one interpreter
 /// (inside its chroot when it has one); removed on drop.
 pub struct ScenarioDir {
     /// As the host sees it.
@@ -165,9 +165,12 @@ impl ScenarioDir {
             PathBuf::from(&inner)
         };
         std::fs::create_dir_all(&host).expect("create scenario dir");
-        for entry in std::fs::read_dir(repo().join("tests/scenarios")).expect("scenarios") {
-            let entry = entry.expect("entry");
-            std::fs::copy(entry.path(), host.join(entry.file_name())).expect("copy scenario");
+        // The benchmark's targets too (churn.py's stacks are checked by a test).
+        for from in ["tests/scenarios", "tests/bench"] {
+            for entry in std::fs::read_dir(repo().join(from)).expect("scenarios") {
+                let entry = entry.expect("entry");
+                std::fs::copy(entry.path(), host.join(entry.file_name())).expect("copy scenario");
+            }
         }
         ScenarioDir { host, inner }
     }
@@ -193,7 +196,7 @@ impl Drop for ScenarioDir {
     }
 }
 
-/// Copies tests/scenarios into a fresh directory the interpreter can see and runs
+/// Copies tests/scenarios (and tests/bench) into a fresh directory the interpreter can see and runs
 /// `script` there with `args` (`{dir}` in an argument becomes that directory).
 pub fn spawn(py: &Python, script: &str, args: &[&str]) -> Target {
     let dir = ScenarioDir::new(py);
