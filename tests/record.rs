@@ -531,3 +531,36 @@ fn a_stack_that_changes_all_the_time_is_never_recorded_torn_on_3_11_and_later() 
         );
     });
 }
+
+/// Every thread of stacks.py parked in a shape of its own (generators, coroutines, a
+/// specialized `__init__`, property and `__getitem__`, calls from C, a 300-deep recursion):
+/// nonblocking samples of it read once each, and framescope's torn-stack checks never
+/// reject one (a check that did would re-read every sample, and keep or drop it).
+#[test]
+fn parked_threads_of_every_shape_pass_the_torn_stack_checks() {
+    let _cpu = among_others();
+    for_each_python(|py| {
+        let mut target = spawn(py, "stacks.py", &["{dir}/truth.json"]);
+        target.wait_for_file("truth.json", Duration::from_secs(30));
+        let rec = target.host_path("parked.fsr");
+        let stderr = record_attached_for_a_second(target.pid, &rec);
+        let summary = stderr
+            .lines()
+            .find(|l| l.starts_with("framescope: "))
+            .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name));
+        for needle in [
+            " 0 errors",
+            " 0 kept still moving (0 with a caller off its call)",
+        ] {
+            assert!(summary.contains(needle), "{}: {needle}: {summary}", py.name);
+        }
+        // The first sample learns the plan and is read again; no other is.
+        let rereads: u64 = summary
+            .split(" re-read,")
+            .next()
+            .and_then(|s| s.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{}: {summary}", py.name));
+        assert!(rereads <= 2, "{}: {summary}", py.name);
+    });
+}

@@ -161,9 +161,9 @@ impl CallSites {
         }
     }
 
-    /// The instruction at `opcode_unit` was found specialized into one that pushes frames:
-    /// no need to look again.
-    pub fn now_pushing(&mut self, opcode_unit: u32) {
+    /// The instruction at `opcode_unit` was found specialized into one that pushes frames
+    /// (or instrumented): it counts as a call from now on, without looking again.
+    pub fn stop_rechecking(&mut self, opcode_unit: u32) {
         if let Some(s) = self.spans.iter_mut().find(|s| s.opcode_unit == opcode_unit) {
             s.maybe = false;
         }
@@ -216,7 +216,7 @@ mod tests {
     fn a_specialized_load_stops_being_rechecked() {
         let mut sites = CallSites::scan(&facts(), &code(&[3, 0, 1])).unwrap();
         assert_eq!(sites.standing(1), Standing::Recheck { opcode_unit: 0 });
-        sites.now_pushing(0);
+        sites.stop_rechecking(0);
         assert_eq!(sites.standing(1), Standing::AtCall);
     }
 

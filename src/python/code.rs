@@ -336,11 +336,12 @@ impl CodeCache {
                     return true;
                 }
                 match facts.kind(opcode[0]) {
-                    OpcodeKind::Pushing => {
-                        sites.now_pushing(opcode_unit);
+                    // Specialized into a frame-pushing one, or instrumented (its true
+                    // opcode is elsewhere): taken as a call from now on.
+                    OpcodeKind::Pushing | OpcodeKind::Hidden => {
+                        sites.stop_rechecking(opcode_unit);
                         true
                     }
-                    OpcodeKind::Hidden => true,
                     OpcodeKind::Other | OpcodeKind::MayBecomePushing => false,
                 }
             }

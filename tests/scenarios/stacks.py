@@ -7,7 +7,9 @@ parked until the process is killed. framescope's `dump` must then show exactly t
 stacks. The program covers: methods of nested classes, a non-ASCII function in a
 non-ASCII file, a generator, coroutines run by asyncio, a decorator, a lambda, recursion
 40 deep (and 300 deep, past one data-stack chunk), a Python key function called from C (`sorted`),
-an `__init__` run by a specialized constructor call (3.13+ puts a shim frame under it),
+an `__init__` run by a specialized constructor call (3.13+ puts a shim frame under it), a
+property, a `__getitem__` and a generator loop run often enough to be specialized (3.12+
+then push their frames without a C call in between),
 named threads, the main thread.
 """
 import asyncio
@@ -20,7 +22,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXPECTED_PARKED = 11  # threads below + the main thread
+EXPECTED_PARKED = 14  # threads below + the main thread
 parked = []
 parked_lock = threading.Lock()
 
@@ -107,6 +109,47 @@ def construct_many():
         Built(i == 199)
 
 
+class Lookups:
+    def __init__(self):
+        self.reads = 0
+
+    @property
+    def prop(self):
+        self.reads += 1
+        if self.reads == 200:
+            park()
+        return self.reads
+
+    def __getitem__(self, i):
+        if i == 199:
+            park()
+        return i
+
+
+def read_property_often():
+    lookups = Lookups()
+    for _ in range(200):
+        lookups.prop
+
+
+def subscript_often():
+    lookups = Lookups()
+    for i in range(200):
+        lookups[i]
+
+
+def counting():
+    for i in range(200):
+        if i == 199:
+            park()
+        yield i
+
+
+def loop_over_generator():
+    for _ in counting():
+        pass
+
+
 def load_non_ascii_module():
     path = os.path.join(HERE, "módulo_ñ.py")
     spec = importlib.util.spec_from_file_location("modulo_n", path)
@@ -171,6 +214,9 @@ def main():
         ("lambda-thread", call_lambda),
         ("sorted-thread", sort_with_callback),
         ("init-thread", construct_many),
+        ("property-thread", read_property_often),
+        ("getitem-thread", subscript_often),
+        ("generator-loop-thread", loop_over_generator),
         ("non-ascii-thread", non_ascii.función_β),
         ("wide-chars-ünï-名前", non_ascii.関数_𠀋),
         ("deep-thread", lambda: recurse(300)),  # spills over several data-stack chunks
