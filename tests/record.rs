@@ -542,6 +542,8 @@ fn parked_threads_of_every_shape_pass_the_torn_stack_checks() {
     for_each_python(|py| {
         let mut target = spawn(py, "stacks.py", &["{dir}/truth.json"]);
         target.wait_for_file("truth.json", Duration::from_secs(30));
+        // The reporter thread ends right after writing the truth: let it be gone.
+        std::thread::sleep(Duration::from_millis(500));
         let rec = target.host_path("parked.fsr");
         let stderr = record_attached_for_a_second(target.pid, &rec);
         let summary = stderr
