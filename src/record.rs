@@ -308,7 +308,7 @@ fn print_summary(
         0.0
     };
     eprintln!(
-        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving ({} with a caller off its call); wrote {}",
+        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving, {} dropped with a caller off its call; wrote {}",
         stats.samples,
         stats.missed,
         stats.errors,

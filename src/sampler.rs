@@ -36,7 +36,8 @@ pub struct SamplerStats {
     pub reread: u64,
     /// Thread stacks still moving after the last read, kept as read (possibly torn).
     pub moving: u64,
-    /// Of those, stacks with a caller standing where it cannot have called (3.11+).
+    /// Thread stacks that moved and had a caller off its call after the last read
+    /// (3.11+; errors).
     pub off_call: u64,
     pub elapsed: Duration,
     /// Why the loop ended.

@@ -124,6 +124,7 @@ fn check_exact_stacks(py: &Python, extra: &[&str]) {
         "prop",
         "__getitem__",
         "counting",
+        "catching",
     ] {
         assert!(
             all.iter().any(|f| f.ends_with(needle)),

@@ -552,7 +552,7 @@ fn parked_threads_of_every_shape_pass_the_torn_stack_checks() {
             .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name));
         for needle in [
             " 0 errors",
-            " 0 kept still moving (0 with a caller off its call)",
+            " 0 kept still moving, 0 dropped with a caller off its call",
         ] {
             assert!(summary.contains(needle), "{}: {needle}: {summary}", py.name);
         }

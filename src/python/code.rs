@@ -77,7 +77,7 @@ pub struct PendingFrame {
     /// call from).
     pub may_be_unstarted: bool,
     /// The frame was entered from C (a shim under it, 3.11's `is_entry`, every frame
-    /// before 3.11): its caller may stand on any instruction.
+    /// before 3.11) or is a generator's: its caller may stand on any instruction.
     pub called_from_c: bool,
 }
 

@@ -227,13 +227,18 @@ impl FrameWalk<'_> {
                     )));
                 }
                 let byte_offset = (instr as i64).wrapping_sub((code + adaptive) as i64);
-                let entry = layout
-                    .iframe_is_entry
-                    .is_some_and(|at| f.u8_at(at as usize) != 0);
+                // Entered from C (3.11's flag), or a generator's frame: `throw()` into a
+                // `yield from`/`await` chain links each delegating frame straight onto the
+                // current one, whatever instruction that stands on.
+                let generator = layout.iframe_generator_owner == Some(owner);
+                let entry = generator
+                    || layout
+                        .iframe_is_entry
+                        .is_some_and(|at| f.u8_at(at as usize) != 0);
                 self.pending.push(PendingFrame {
                     code,
                     byte_offset,
-                    may_be_unstarted: layout.iframe_generator_owner != Some(owner),
+                    may_be_unstarted: !generator,
                     called_from_c: entry,
                 });
             }

@@ -13,11 +13,16 @@
 //! **Torn stacks.** Without pausing, the target keeps running while we read. The batch
 //! reads each thread's frame pointer first and once more after its frames; if it moved,
 //! or the walk needed reads of its own, the stack is not one instant's, and the sample is
-//! read again (with the plan just learned), up to [`MAX_ATTEMPTS`] times. A stack that
-//! still moved then is kept as read and counted ([`AttemptStats::moving`]): its functions
-//! are right, a caller's line may be one it had already left (rejecting such stacks was
-//! measured to drop most samples of call-heavy code). A frame found freed or cleared in
-//! the middle of a stack makes it an error. A paused target needs none of this.
+//! read again (with the plan just learned), up to [`MAX_ATTEMPTS`] times. Each stack is
+//! also checked: every frame must name a code object, and on 3.11+ every caller must
+//! stand on an instruction that can have pushed the frame above it (`callsites.rs`). A
+//! stack failing a check makes it up to [`MAX_ATTEMPTS_SUSPECT`] reads, unless it reads
+//! the same twice with its frame pointer still (then it is steady and taken as it is). A
+//! stack that still moved after the last read is kept as read and counted
+//! ([`AttemptStats::moving`]), its functions right, a caller's line possibly one it had
+//! just left; one that moved and had a caller off its call is an error
+//! ([`AttemptStats::off_call`]), and so is one whose walk met a frame freed or cleared.
+//! A paused target needs none of this.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -38,10 +43,10 @@ const MAX_THREADS: usize = 4096;
 const MAX_INTERPRETERS: usize = 256;
 /// How often a nonblocking sample is read when its stacks keep moving under it.
 pub const MAX_ATTEMPTS: usize = 3;
-/// How often it is read when a caller on a stack stands off its call, or its walk met a
-/// frame freed or cleared: a copy made while the stack changed, which a re-read most
+/// How often it is read when a stack fails a check (a caller off its call, a frame freed
+/// or naming no code object): a copy made while the stack changed, which a re-read most
 /// often gets right.
-pub const MAX_ATTEMPTS_OFF_CALL: usize = 16;
+pub const MAX_ATTEMPTS_SUSPECT: usize = 16;
 /// Every how many samples the runtime's interpreter list is checked for a new head (a
 /// subinterpreter created or gone); in between, the main interpreter found is read.
 const INTERPRETER_LIST_EVERY: u64 = 64;
@@ -66,7 +71,8 @@ pub struct AttemptStats {
     pub retried: u64,
     /// Thread stacks still moving after the last attempt (kept as read).
     pub moving: u64,
-    /// Of those, stacks with a caller standing off a call (copied while it changed).
+    /// Thread stacks that moved and had a caller off its call after the last attempt
+    /// (errors).
     pub off_call: u64,
 }
 
@@ -134,14 +140,19 @@ enum Consistency {
     Pieced,
     /// The frame pointer moved while the frames were read.
     Moved,
-    /// The walk met a frame freed or cleared while it was read (an error for now).
+}
+
+/// What the checks after a nonblocking read found wrong with one thread's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Suspicion {
+    None,
+    /// The walk failed (a frame freed or cleared while read, the thread state gone), or a
+    /// frame names something that is not a code object.
     Torn,
     /// A caller stands on an instruction that cannot have pushed the frame above it (3.11+,
-    /// see `callsites.rs`): its slot was copied before it made the call or after the
-    /// frame above returned, yet the frame pointer ended where it started.
-    CallerOffCall,
-    /// As [`Consistency::CallerOffCall`], and the frame pointer moved too.
-    MovedOffCall,
+    /// see `callsites.rs`): its slot was copied before it made the call, or after the
+    /// frame above returned.
+    OffCall,
 }
 
 /// The sampler's reusable state: caches, the read plan and scratch buffers, so that a
@@ -174,6 +185,13 @@ pub struct StackReader {
     /// For each thread of the current sample, its slice of `pending`.
     thread_pending: Vec<Range<usize>>,
     consistency: Vec<Consistency>,
+    /// Parallel to `consistency`.
+    suspicion: Vec<Suspicion>,
+    /// The previous attempt of this sample: its frames, each thread's slice of them and
+    /// its suspicion (a suspect stack read twice the same, unmoved, is taken as steady).
+    previous_pending: Vec<PendingFrame>,
+    previous_ranges: Vec<Range<usize>>,
+    previous_suspicion: Vec<Suspicion>,
     /// Addresses learned by the first sample that stay put (see `read_header`).
     anchors: Option<Anchors>,
     /// Samples taken, for the checks made every so many samples.
@@ -203,6 +221,10 @@ impl StackReader {
             cpu_before_pause: None,
             thread_pending: Vec::with_capacity(16),
             consistency: Vec::with_capacity(16),
+            suspicion: Vec::with_capacity(16),
+            previous_pending: Vec::new(),
+            previous_ranges: Vec::new(),
+            previous_suspicion: Vec::new(),
             anchors: None,
             samples: 0,
             attempts: AttemptStats::default(),
@@ -236,6 +258,7 @@ impl StackReader {
         self.codes.begin_sample();
         self.samples += 1;
         let mut attempt = 0;
+        self.previous_ranges.clear();
         loop {
             attempt += 1;
             self.read_once(interp, out).map_err(fail)?;
@@ -243,34 +266,39 @@ impl StackReader {
                 break;
             }
             self.check_stacks(interp);
-            let count = |which: Consistency| {
-                self.consistency.iter().filter(|c| **c == which).count() as u64
-            };
-            let off_call = count(Consistency::CallerOffCall) + count(Consistency::MovedOffCall);
-            let torn = count(Consistency::Torn);
-            if off_call == 0 && count(Consistency::OneInstant) == self.consistency.len() as u64 {
+            self.accept_repeated_suspects();
+            let settled = self
+                .consistency
+                .iter()
+                .all(|c| *c == Consistency::OneInstant)
+                && self.suspicion.iter().all(|s| *s == Suspicion::None);
+            if settled {
                 break;
             }
-            let limit = if off_call + torn > 0 {
-                MAX_ATTEMPTS_OFF_CALL
+            let limit = if self.suspicion.iter().any(|s| *s != Suspicion::None) {
+                MAX_ATTEMPTS_SUSPECT
             } else {
                 MAX_ATTEMPTS
             };
             if attempt < limit {
                 self.attempts.retried += u64::from(attempt == 1);
+                self.remember_attempt();
                 continue;
             }
             // Still moving after the last attempt: keep what it read (the functions are
             // right; a caller's line may be one it had already moved past), and count it;
             // but a stack that moved and has a caller off its call is not one the program
             // ever had (3.11+), so it is an error.
-            self.attempts.moving += count(Consistency::Moved) + off_call + torn;
-            self.attempts.off_call += off_call;
-            for (stack, c) in out.iter_mut().zip(&self.consistency) {
-                if *c == Consistency::MovedOffCall {
-                    stack.error.get_or_insert_with(|| {
-                        format!("stack kept changing while read ({attempt} reads)")
-                    });
+            for ((stack, c), s) in out.iter_mut().zip(&self.consistency).zip(&self.suspicion) {
+                match (c, s) {
+                    (Consistency::Moved, Suspicion::OffCall) => {
+                        self.attempts.off_call += 1;
+                        stack.error.get_or_insert_with(|| {
+                            format!("stack kept changing while read ({attempt} reads)")
+                        });
+                    }
+                    (Consistency::Moved, _) => self.attempts.moving += 1,
+                    _ => {}
                 }
             }
             break;
@@ -315,6 +343,7 @@ impl StackReader {
         self.pending.clear();
         self.thread_pending.clear();
         self.consistency.clear();
+        self.suspicion.clear();
         self.next_plans.clear();
         self.next_regions.clear();
 
@@ -366,14 +395,23 @@ impl StackReader {
                 let result = self.read_thread(interp, tstate, count, stack);
                 count += 1;
                 self.thread_pending.push(first_pending..self.pending.len());
+                self.suspicion.push(Suspicion::None);
                 match result {
                     Ok((next_tstate, consistency)) => {
                         self.consistency.push(consistency);
+                        if stack.error.is_some() {
+                            if let Some(s) = self.suspicion.last_mut() {
+                                *s = Suspicion::Torn;
+                            }
+                        }
                         stack.holds_gil = gil_locked && gil_holder == tstate;
                         tstate = next_tstate;
                     }
                     Err(ReadError::BadAddress(a)) => {
                         self.consistency.push(Consistency::Pieced);
+                        if let Some(s) = self.suspicion.last_mut() {
+                            *s = Suspicion::Torn;
+                        }
                         stack.error =
                             Some(format!("thread state at {tstate:#x} unreadable at {a:#x}"));
                         break;
@@ -389,13 +427,51 @@ impl StackReader {
         Ok(())
     }
 
+    /// A suspect stack whose frame pointer did not move and which this attempt read exactly
+    /// as the last one did is taken as it is: a steady stack the checks cannot place (a
+    /// frame deeper than we follow, a call site another thread has since re-specialized,
+    /// an interpreter path the opcode tables do not know), not a torn one.
+    fn accept_repeated_suspects(&mut self) {
+        for i in 0..self.suspicion.len() {
+            if self.suspicion[i] == Suspicion::None || self.consistency[i] == Consistency::Moved {
+                continue;
+            }
+            let (Some(before), Some(now)) = (
+                self.previous_ranges
+                    .get(i)
+                    .and_then(|r| self.previous_pending.get(r.clone())),
+                self.thread_pending
+                    .get(i)
+                    .and_then(|r| self.pending.get(r.clone())),
+            ) else {
+                continue;
+            };
+            if self.previous_suspicion.get(i) == Some(&self.suspicion[i]) && before == now {
+                self.suspicion[i] = Suspicion::None;
+            }
+        }
+    }
+
+    /// Keeps this attempt's frames for [`StackReader::accept_repeated_suspects`].
+    fn remember_attempt(&mut self) {
+        self.previous_pending.clear();
+        self.previous_pending.extend_from_slice(&self.pending);
+        self.previous_ranges.clear();
+        self.previous_ranges.extend_from_slice(&self.thread_pending);
+        self.previous_suspicion.clear();
+        self.previous_suspicion.extend_from_slice(&self.suspicion);
+    }
+
     /// Marks every thread whose stack was copied while it changed though its walk went
     /// through: a frame names something that is not a code object, or (3.11+) a caller
     /// stands where it cannot have called, even if the frame pointer ended where it
     /// started. Decodes the code objects met for the first time on the way.
     fn check_stacks(&mut self, interp: &Interpreter) {
         let (mem, layout) = (&interp.mem, &interp.layout);
-        for (range, consistency) in self.thread_pending.iter().zip(self.consistency.iter_mut()) {
+        for (range, suspicion) in self.thread_pending.iter().zip(self.suspicion.iter_mut()) {
+            if *suspicion != Suspicion::None {
+                continue;
+            }
             let Some(frames) = self.pending.get(range.clone()) else {
                 continue;
             };
@@ -406,7 +482,7 @@ impl StackReader {
                 new && self.codes.decode_into_cache(mem, layout, f.code).is_err()
             });
             if garbage {
-                *consistency = Consistency::Torn;
+                *suspicion = Suspicion::Torn;
                 continue;
             }
             if layout.bytecode.is_none() {
@@ -421,11 +497,7 @@ impl StackReader {
                 }
                 last = Some((callee, caller));
                 if !self.codes.caller_is_plausible(mem, layout, callee, caller) {
-                    *consistency = if *consistency == Consistency::Moved {
-                        Consistency::MovedOffCall
-                    } else {
-                        Consistency::CallerOffCall
-                    };
+                    *suspicion = Suspicion::OffCall;
                     break;
                 }
             }
@@ -702,17 +774,16 @@ impl StackReader {
             cframe,
             regions,
         });
-        let torn = match walked {
-            Ok(()) => false,
+        // A torn walk leaves its error on the stack (the sampler's checks re-read it).
+        match walked {
+            Ok(()) => {}
             Err(WalkError::Process(e)) => return Err(e),
             Err(WalkError::Torn(why)) => {
                 stack.error = Some(format!("stack torn while reading: {why}"));
-                true
             }
-        };
+        }
         // Did the frame pointer stay put while the frames were read?
         let consistency = match trailer {
-            _ if torn => Consistency::Torn,
             Some(f) if f != first => Consistency::Moved,
             Some(_) if !pieced => Consistency::OneInstant,
             _ => Consistency::Pieced,

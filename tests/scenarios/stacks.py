@@ -9,7 +9,9 @@ non-ASCII file, a generator, coroutines run by asyncio, a decorator, a lambda, r
 40 deep (and 300 deep, past one data-stack chunk), a Python key function called from C (`sorted`),
 an `__init__` run by a specialized constructor call (3.13+ puts a shim frame under it), a
 property, a `__getitem__` and a generator loop run often enough to be specialized (3.12+
-then push their frames without a C call in between),
+then push their frames without a C call in between), a handler reached by `throw()` through
+two `yield from`s (3.12+ links the middle generator's frame onto the outer one, which
+stands on its `yield`, with no C call in between),
 named threads, the main thread.
 """
 import asyncio
@@ -22,7 +24,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-EXPECTED_PARKED = 14  # threads below + the main thread
+EXPECTED_PARKED = 15  # threads below + the main thread
 parked = []
 parked_lock = threading.Lock()
 
@@ -150,6 +152,28 @@ def loop_over_generator():
         pass
 
 
+def catching():
+    try:
+        yield 1
+    except KeyError:
+        park()
+    yield 2
+
+
+def delegating():
+    yield from catching()
+
+
+def delegating_twice():
+    yield from delegating()
+
+
+def throw_through_delegation():
+    generator = delegating_twice()
+    next(generator)
+    generator.throw(KeyError)
+
+
 def load_non_ascii_module():
     path = os.path.join(HERE, "módulo_ñ.py")
     spec = importlib.util.spec_from_file_location("modulo_n", path)
@@ -217,6 +241,7 @@ def main():
         ("property-thread", read_property_often),
         ("getitem-thread", subscript_often),
         ("generator-loop-thread", loop_over_generator),
+        ("throw-thread", throw_through_delegation),
         ("non-ascii-thread", non_ascii.función_β),
         ("wide-chars-ünï-名前", non_ascii.関数_𠀋),
         ("deep-thread", lambda: recurse(300)),  # spills over several data-stack chunks
