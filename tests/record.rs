@@ -149,6 +149,26 @@ fn attach_for_a_duration_leaves_the_target_running() {
 
 /// Starts `record --pid` in the background on a running target.
 /// `framescope record --pid PID --duration 1 -o OUT`, which must succeed; its stderr.
+/// The summary line framescope's `record` ends with on stderr.
+fn summary_line<'a>(py: &Python, stderr: &'a str) -> &'a str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("framescope: "))
+        .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name))
+}
+
+/// The number just before `word` in a summary line (`(` stripped: "(1.0 reads/sample").
+fn number_before(summary: &str, word: &str) -> f64 {
+    let at = summary
+        .find(word)
+        .unwrap_or_else(|| panic!("{word}: {summary}"));
+    summary[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.trim_start_matches('(').parse().ok())
+        .unwrap_or_else(|| panic!("{word}: {summary}"))
+}
+
 fn record_attached_for_a_second(pid: u32, out: &std::path::Path) -> String {
     let out = framescope(&[
         "record",
@@ -323,22 +343,9 @@ fn a_steady_program_costs_one_read_a_sample_and_every_stack_is_exact() {
         target.wait_ready();
         let rec = target.host_path("steady.fsr");
         let stderr = record_attached_for_a_second(target.pid, &rec);
-        let summary = stderr
-            .lines()
-            .find(|l| l.starts_with("framescope: "))
-            .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name));
-        let number_before = |word: &str| -> f64 {
-            let at = summary
-                .find(word)
-                .unwrap_or_else(|| panic!("{word}: {summary}"));
-            summary[..at]
-                .split_whitespace()
-                .last()
-                .and_then(|n| n.trim_start_matches('(').parse().ok())
-                .unwrap_or_else(|| panic!("{word}: {summary}"))
-        };
-        let samples = number_before(" samples,");
-        let reads = number_before(" reads/sample");
+        let summary = summary_line(py, &stderr);
+        let samples = number_before(summary, " samples,");
+        let reads = number_before(summary, " reads/sample");
         assert!(samples > 100.0, "{}: {summary}", py.name);
         // Attaching, the first samples and the thread-name refresh each second read more.
         assert!(
@@ -453,20 +460,8 @@ fn a_stack_that_changes_all_the_time_is_never_recorded_torn_on_3_11_and_later() 
         ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{}: {stderr}", py.name);
-        let summary = stderr
-            .lines()
-            .find(|l| l.starts_with("framescope: "))
-            .unwrap_or_else(|| panic!("{}: no summary: {stderr}", py.name));
-        let count_before = |word: &str| -> u64 {
-            let at = summary
-                .find(word)
-                .unwrap_or_else(|| panic!("{word}: {summary}"));
-            summary[..at]
-                .split_whitespace()
-                .last()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("{word}: {summary}"))
-        };
+        let summary = summary_line(py, &stderr);
+        let count_before = |word: &str| number_before(summary, word) as u64;
         let (samples, errors) = (count_before(" samples,"), count_before(" errors"));
         assert!(samples > 1000, "{}: {summary}", py.name);
 
@@ -546,10 +541,7 @@ fn parked_threads_of_every_shape_pass_the_torn_stack_checks() {
         std::thread::sleep(Duration::from_millis(500));
         let rec = target.host_path("parked.fsr");
         let stderr = record_attached_for_a_second(target.pid, &rec);
-        let summary = stderr
-            .lines()
-            .find(|l| l.starts_with("framescope: "))
-            .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name));
+        let summary = summary_line(py, &stderr);
         for needle in [
             " 0 errors",
             " 0 kept still moving, 0 dropped with a caller off its call",
@@ -557,12 +549,7 @@ fn parked_threads_of_every_shape_pass_the_torn_stack_checks() {
             assert!(summary.contains(needle), "{}: {needle}: {summary}", py.name);
         }
         // The first sample learns the plan and is read again; no other is.
-        let rereads: u64 = summary
-            .split(" re-read,")
-            .next()
-            .and_then(|s| s.split_whitespace().last())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{}: {summary}", py.name));
-        assert!(rereads <= 2, "{}: {summary}", py.name);
+        let rereads = number_before(summary, " re-read,");
+        assert!(rereads <= 2.0, "{}: {summary}", py.name);
     });
 }

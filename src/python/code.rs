@@ -203,9 +203,7 @@ impl CodeCache {
                     continue;
                 }
             }
-            if !self.entries.contains_key(&p.code) {
-                self.decode_into_cache(mem, layout, p.code)?;
-            }
+            self.decode_into_cache(mem, layout, p.code)?;
             let Some(entry) = self.entries.get(&p.code) else {
                 continue;
             };
