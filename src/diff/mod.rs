@@ -48,20 +48,38 @@ pub const GATE_FAILED: i32 = 1;
 /// fails, one sentence per offending function on standard error. Returns the exit status
 /// (0, or [`GATE_FAILED`]).
 pub fn run(args: &DiffArgs) -> Result<i32> {
-    let options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
-    let load = LoadOptions {
+    let mut options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
+    let mut load = LoadOptions {
         view: options.view.clone(),
+        clock_required: options.clock_asked.is_some(),
         collapsed_rate: options.collapsed_rate,
     };
     let mut warn = |w: String| eprintln!("framescope: warning: {w}");
-    let read = |paths: &[std::path::PathBuf], warn: &mut dyn FnMut(String)| {
-        paths
-            .iter()
-            .map(|p| input::load(p, &load, warn))
-            .collect::<Result<Vec<Run>>>()
+    let read = |load: &LoadOptions, warn: &mut dyn FnMut(String)| {
+        let mut side = |paths: &[std::path::PathBuf]| {
+            paths
+                .iter()
+                .map(|p| input::load(p, load, warn))
+                .collect::<Result<Vec<Run>>>()
+        };
+        Ok::<_, crate::error::Error>((side(&options.base)?, side(&options.head)?))
     };
-    let base = read(&options.base, &mut warn)?;
-    let head = read(&options.head, &mut warn)?;
+    let (mut base, mut head) = read(&load, &mut warn)?;
+    // By default CPU time; when some input has none, every input is compared on wall time.
+    let without_cpu = base
+        .iter()
+        .chain(&head)
+        .filter(|r| r.clock != options.view.clock)
+        .count();
+    if without_cpu > 0 {
+        warn(format!(
+            "{without_cpu} of the inputs have no CPU times (collapsed stacks, or recordings \
+             made before framescope 0.2); comparing wall time"
+        ));
+        load.view.clock = crate::report::profile::Clock::Wall;
+        options.view.clock = load.view.clock;
+        (base, head) = read(&load, &mut |_| {})?;
+    }
 
     if let (Some(_), Method::None { why }) = (
         options.fail_on_regression,
@@ -110,6 +128,7 @@ fn settings(options: &DiffOptions) -> Settings {
         resamples: options.resamples,
         fail_on_regression: options.fail_on_regression,
         normalize: options.normalize,
+        clock: options.view.clock,
     }
 }
 

@@ -164,9 +164,9 @@ fn shared_prefixes_and_repeated_stacks_are_stored_once() {
         "four names, the file and the thread name"
     );
     assert_eq!(rec.threads.len(), 1);
-    // A tick of one thread: tag, time delta (3 bytes), interval (3 bytes), count, thread,
-    // stack, flags.
-    assert!(size < 1000 * 11 + 400, "{size} bytes for 1000 samples");
+    // A tick of one thread: tag, time delta (3 bytes), interval (4 bytes: 10 ms), count,
+    // thread, stack, flags.
+    assert!(size < 1000 * 12 + 400, "{size} bytes for 1000 samples");
 }
 
 #[test]

@@ -80,6 +80,8 @@ pub struct RecordingWriter {
     last_flush_ns: u64,
     /// Sequence number of the next chunk.
     next_chunk: u64,
+    /// One period of the META's rate, in ns, when it is a usable rate.
+    period_ns: Option<u64>,
     /// Reused per tick.
     entries: Vec<Entry>,
     /// By thread id in the file.
@@ -105,6 +107,9 @@ impl RecordingWriter {
             last_tick_ns: 0,
             last_flush_ns: 0,
             next_chunk: 0,
+            period_ns: (meta.rate_hz.is_finite() && meta.rate_hz > 0.0)
+                .then(|| (1e9 / meta.rate_hz).round() as u64)
+                .filter(|&p| p > 0),
             entries: Vec::new(),
             last_stacks: Vec::new(),
             finished: false,
@@ -124,15 +129,18 @@ impl RecordingWriter {
         Ok(writer)
     }
 
-    /// Records one tick at `elapsed_ns` (ns since the recording started), standing for the
-    /// wall time since the previous tick; see [`RecordingWriter::write_tick`].
+    /// Records one tick at `elapsed_ns` (ns since the recording started), standing for one
+    /// period of the META's rate (the gap since the previous tick when the rate is not
+    /// usable); see [`RecordingWriter::write_tick`].
     pub fn write_sample(
         &mut self,
         elapsed_ns: u64,
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Result<()> {
-        let interval_ns = elapsed_ns.saturating_sub(self.last_tick_ns);
+        let interval_ns = self
+            .period_ns
+            .unwrap_or_else(|| elapsed_ns.saturating_sub(self.last_tick_ns));
         self.write_tick(
             TickTime {
                 elapsed_ns,
