@@ -331,6 +331,15 @@ fn print_summary(
         stats.off_call,
         output.display()
     );
+    if stats.coarse_cpu_threads > 0 {
+        eprintln!(
+            "framescope: note: CPU time of {} threads came from /proc/PID/task/TID/schedstat, \
+             which the kernel updates only every scheduler tick and at context switches: \
+             perf events were not permitted (run as root, or with CAP_PERFMON, or lower \
+             kernel.perf_event_paranoid to 1)",
+            stats.coarse_cpu_threads
+        );
+    }
     let options = RenderOptions {
         limit: Some(15),
         ..req.render.clone()

@@ -17,10 +17,15 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_framescope"))
 }
 
+/// A report of the recording at `path`, on the wall clock unless `extra` names one: these
+/// tests count samples and check shares of real time.
 fn report(path: &std::path::Path, extra: &[&str]) -> String {
     let path = path.to_string_lossy();
     let mut args = vec!["report", &*path];
     args.extend_from_slice(extra);
+    if !extra.contains(&"--clock") {
+        args.extend_from_slice(&["--clock", "wall"]);
+    }
     let out = framescope(&args);
     assert!(
         out.status.success(),

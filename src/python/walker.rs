@@ -244,6 +244,12 @@ impl StackReader {
         self.cpu_clock = Some(CpuClock::start(pid));
     }
 
+    /// Threads whose CPU time came from the kernel's coarse account (schedstat) because
+    /// perf events were not permitted.
+    pub fn coarse_cpu_threads(&self) -> u64 {
+        self.cpu_clock.as_ref().map_or(0, |c| c.coarse)
+    }
+
     /// Records every thread's CPU state now, for the next sample to use; call it right
     /// before pausing the target. Returns the threads listed, for [`Pause::with_threads`].
     ///
