@@ -86,6 +86,10 @@ pub struct RecordArgs {
     /// comparison: work that repeats at the sampling rate can then hide from the samples.
     #[arg(long)]
     pub no_jitter: bool,
+    /// Leave the sampling thread at normal priority. By default it asks for nice -10 where
+    /// permitted (root, CAP_SYS_NICE), so a busy machine delays its samples less.
+    #[arg(long)]
+    pub normal_priority: bool,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
     /// collapsed stacks. Default: a recording named after the pid in this directory.
     #[arg(long, short)]

@@ -87,6 +87,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
             blocking: args.blocking,
             status_line: true,
             jitter: !args.no_jitter,
+            boost: !args.normal_priority,
         },
         output: args.output,
         format,
