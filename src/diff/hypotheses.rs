@@ -19,9 +19,12 @@ use super::identity::Identities;
 use super::input::Run;
 
 /// How much of its time a caller may spend outside its callee, in every run, and still be
-/// the same hypothesis: 1%. Within it the two tests differ by no more than that share of
-/// the data, so their p-values are all but equal (and the group takes the largest).
-pub const TOLERANCE: f64 = 0.01;
+/// the same hypothesis: 2%. Within it the two tests differ by no more than that share of
+/// the data, so their p-values are all but equal (and the group takes the largest), and no
+/// member can have changed on its own by as much as a gate's threshold (5% by default).
+/// Measured: pass-through frames of a Python benchmark spend 0.3 to 1.5% of their time
+/// outside the frame they call (the call itself, a loop's own bookkeeping).
+pub const TOLERANCE: f64 = 0.02;
 
 /// The same-time groups of the tested functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +221,7 @@ mod tests {
     #[test]
     fn a_long_chain_does_not_drift_past_its_leader() {
         // f0 ⊃ f1 ⊃ … ⊃ f5, each spending 0.6% of its time outside the next: neighbours are
-        // within 1%, the chain is not.
+        // within 2%, the chain is not.
         let stacks: Vec<(Vec<u32>, f64)> = (0..6u32)
             .map(|depth| {
                 let path: Vec<u32> = (0..=depth).rev().collect();
@@ -231,8 +234,8 @@ mod tests {
         // Cumulative time of f_d: the innermost's second plus the own time of f_d..f4.
         let values: Vec<Vec<f64>> = (0..6).map(|d| vec![1.0 + 0.006 * (5 - d) as f64]).collect();
         let g = same_time_groups(&refs, &ids(6, 1), &[0, 1, 2, 3, 4, 5], &values);
-        // Leaders f0, f2 (1.2% below f0), f4 (1.2% below f2).
-        assert_eq!(g.of, [0, 0, 1, 1, 2, 2], "{g:?}");
-        assert_eq!(g.count, 3);
+        // Leaders f0 and f4 (2.3% below f0); f5 is 0.6% below f4.
+        assert_eq!(g.of, [0, 0, 0, 0, 1, 1], "{g:?}");
+        assert_eq!(g.count, 2);
     }
 }
