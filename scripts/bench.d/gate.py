@@ -536,3 +536,10 @@ def print_tables(plan, clocks, results):
             if secs:
                 print("Unchanged runs of ~%g s, clock %s: %.2f to %.2f s (median %.2f) per run."
                       % (L["seconds"], name, min(secs), max(secs), statistics.median(secs)))
+            pairs = [(r["hypotheses"], r["functions"]) for r in L["clocks"][name]["same_3v3"]
+                     if r.get("hypotheses") is not None and r.get("functions")]
+            if pairs:
+                print("Hypotheses the correction counted (3 vs 3, unchanged, ~%g s, clock %s): "
+                      "median %g, for a median of %g functions tested."
+                      % (L["seconds"], name, statistics.median(h for h, _ in pairs),
+                         statistics.median(f for _, f in pairs)))
