@@ -587,3 +587,61 @@ fn pass_through_frames_do_not_move_the_verdicts() {
     }
     assert_eq!(row_of(&d, "runner_0").q, row_of(&c, "harness_0").q);
 }
+
+/// The same-time groups of every function of `base` and `head` runs, by name.
+fn groups_of(base: &[Run], head: &[Run]) -> Vec<(String, u32)> {
+    let matched = compare::match_runs(base, head);
+    let totals: Vec<_> = matched
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(r, run)| super::aggregate::run_totals(run, r, &matched.ids))
+        .collect();
+    let tested: Vec<usize> = (0..matched.ids.functions.len()).collect();
+    let values: Vec<Vec<f64>> = tested
+        .iter()
+        .map(|&f| totals.iter().map(|t| t.cum[f]).collect())
+        .collect();
+    let g = super::hypotheses::same_time_groups(&matched.runs, &matched.ids, &tested, &values);
+    let mut named: Vec<(String, u32)> = tested
+        .iter()
+        .map(|&f| (matched.ids.functions[f].qualname.clone(), g.of[f]))
+        .collect();
+    named.sort();
+    named
+}
+
+#[test]
+fn a_caller_that_only_calls_is_one_hypothesis_with_its_callee() {
+    // main -> wrap -> work (wrap spends 0.5% outside work); main -> twin, as long as work
+    // in every run but beside it, not under it.
+    let one = |work: f64| {
+        run(&[
+            ("main;wrap;work", work),
+            ("main;wrap", work * 0.005),
+            ("main;twin", work),
+        ])
+    };
+    let groups = groups_of(&[one(1.0), one(1.1)], &[one(1.2), one(0.9)]);
+    let group = |name: &str| groups.iter().find(|(n, _)| n == name).unwrap().1;
+    assert_eq!(group("wrap"), group("work"), "{groups:?}");
+    assert_ne!(group("twin"), group("work"), "{groups:?}");
+    assert_ne!(group("main"), group("work"), "{groups:?}");
+}
+
+#[test]
+fn a_long_chain_does_not_drift_past_its_leader() {
+    // f0 > f1 > ... > f5, each spending 0.6% of a second outside the next: neighbours are
+    // within 2%, the chain is not.
+    let stacks: Vec<(String, f64)> = (0..6)
+        .map(|depth| {
+            let path: Vec<String> = (0..=depth).map(|d| format!("f{d}")).collect();
+            (path.join(";"), if depth == 5 { 1.0 } else { 0.006 })
+        })
+        .collect();
+    let borrowed: Vec<(&str, f64)> = stacks.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+    let groups = groups_of(&[run(&borrowed)], &[run(&borrowed)]);
+    // Leaders f0 and f4 (2.3% below f0); f5 is 0.6% below f4.
+    let of: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
+    assert_eq!(of, [0, 0, 0, 0, 1, 1], "{groups:?}");
+}
