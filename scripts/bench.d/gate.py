@@ -9,7 +9,8 @@ more run lengths (CPU seconds of the unchanged program: 1 and 3 by default). Eac
 recording of every slowdown and a few unchanged ones), so drifts of the machine meet
 every condition alike. The hogs then stop, and `framescope diff --fail-on-regression 5%`
 compares those recordings for each clock (`--clock cpu` and `--clock wall`: a recording
-carries both):
+carries both), each also with `--normalize` (shares of each run's time: a busy machine
+slows whole runs, on both clocks):
 
   - false alarms: single runs against single runs, and 3 runs against 3, all unchanged;
     pairs and sextuples are distinct draws from the unchanged recordings (each recording
@@ -115,12 +116,12 @@ class Plan:
     def recordings(self):
         return self.nulls + self.runs * len(self.levels)
 
-    def diffs(self, clocks):
-        """(single-run diffs, 3 vs 3 diffs) per run length, all clocks."""
+    def diffs(self, views):
+        """(single-run diffs, 3 vs 3 diffs) per run length, all views."""
         triples = len(power_triples(self.runs))
         single = self.comparisons + self.runs * len(self.levels)
         replicate = self.comparisons + triples * len(self.levels)
-        return single * len(clocks), replicate * len(clocks)
+        return single * len(views), replicate * len(views)
 
 
 def parse_list(text, kind):
@@ -233,12 +234,26 @@ def plain_bh_offenders(doc):
             and (r.get("cum_change_percent") or 0) > GATE_PERCENT]
 
 
-def diff(fs, clock, base, head, out):
+def view_name(view):
+    clock, normalize = view
+    return (clock or "default") + (" --normalize" if normalize else "")
+
+
+def view_label(view):
+    clock, normalize = view
+    text = "--clock %s" % clock if clock else "diff's default clock"
+    return "`%s`" % (text + " --normalize") if normalize else ("`%s`" % text if clock else text)
+
+
+def diff(fs, view, base, head, out):
     """One gate; returns a dict: failed, caught, plain_failed, plain_caught, flagged
     (any function called slower or faster), run seconds, or error."""
+    clock, normalize = view
     argv = [fs, "diff"]
     if clock:
         argv += ["--clock", clock]
+    if normalize:
+        argv.append("--normalize")
     argv += ["--base"] + base + ["--head"] + head + [
         "--fail-on-regression", "%g%%" % GATE_PERCENT, "--format", "json", "-o", out]
     start = time.monotonic()
@@ -293,17 +308,18 @@ def run(opts, fs, repo, python, workdir, preexec):
     clocks = ["cpu", "wall"] if has_clock(fs) else [None]
     if clocks == [None]:
         log("   gate: this framescope has no --clock; comparing with diff's default (wall) only")
+    views = [(c, n) for c in clocks for n in (False, True)]
     script = os.path.join(repo, "tests", "bench", "gatework.py")
     out_dir = os.path.join(workdir, "gate")
     os.makedirs(out_dir, exist_ok=True)
     rng = random.Random(SEED)
     log("== gate: %s, %d CPU hogs, runs of %s s CPU, %d unchanged recordings and %d per "
-        "slowdown (%s%%) per length, %d comparisons of unchanged code per kind, clocks %s"
+        "slowdown (%s%%) per length, %d comparisons of unchanged code per kind; compared: %s"
         % (python, plan.hogs, ",".join("%g" % s for s in plan.seconds), plan.nulls, plan.runs,
            ",".join(map(str, plan.levels)), plan.comparisons,
-           ",".join(c or "default" for c in clocks)))
+           ", ".join(view_name(v) for v in views)))
     started = time.monotonic()
-    results = {"plan": vars(plan), "clocks": clocks, "lengths": []}
+    results = {"plan": vars(plan), "views": [view_name(v) for v in views], "lengths": []}
     # Bound the hogs generously: the full plan takes well under an hour.
     hogs = Hogs(plan.hogs, 2 * 3600, preexec).start()
     recordings = {}
@@ -313,7 +329,7 @@ def run(opts, fs, repo, python, workdir, preexec):
         for seconds in plan.seconds:
             rounds, ratio = calibrate(fs, python, script, seconds, "   gate: %g s:" % seconds)
             sizes.append((seconds, rounds, ratio))
-        estimate = estimate_seconds(plan, sizes, clocks)
+        estimate = estimate_seconds(plan, sizes, views)
         log("   gate: estimated %.0f min (recording %.0f, comparing %.0f)"
             % (sum(estimate) / 60, estimate[0] / 60, estimate[1] / 60))
         if plan.tiny:
@@ -344,11 +360,11 @@ def run(opts, fs, repo, python, workdir, preexec):
 
     for seconds, _, _ in sizes:
         results["lengths"].append(
-            compare_length(fs, plan, seconds, clocks, recordings, out_dir, rng))
+            compare_length(fs, plan, seconds, views, recordings, out_dir, rng))
     results["took_s"] = time.monotonic() - started
     results["recording_s"] = recorded
-    print_tables(plan, clocks, results)
-    took = [r["took"] for L in results["lengths"] for c in L["clocks"].values()
+    print_tables(plan, views, results)
+    took = [r["took"] for L in results["lengths"] for c in L["views"].values()
             for r in all_results(c)]
     log("   gate: done in %.0f s (estimated %.0f s); %d diffs, %.2f s each on average"
         % (results["took_s"], sum(estimate), len(took), sum(took) / max(len(took), 1)))
@@ -371,27 +387,28 @@ def full_estimate(sizes):
                                   gate_hogs=None)
     full = Plan(defaults)
     ratio = statistics.median(r for _, _, r in sizes)
-    est = estimate_seconds(full, [(s, None, ratio) for s in full.seconds], ["cpu", "wall"])
+    views = [(c, n) for c in ("cpu", "wall") for n in (False, True)]
+    est = estimate_seconds(full, [(s, None, ratio) for s in full.seconds], views)
     log("   gate: the full section (runs of %s s, %d recordings per length, %d diffs) would "
         "take about %.0f min here (recording %.0f, comparing %.0f)"
         % (",".join("%g" % s for s in full.seconds), full.recordings(),
-           sum(full.diffs(["cpu", "wall"])) * len(full.seconds), sum(est) / 60, est[0] / 60,
+           sum(full.diffs(views)) * len(full.seconds), sum(est) / 60, est[0] / 60,
            est[1] / 60))
     return sum(est) / 60
 
 
-def estimate_seconds(plan, sizes, clocks):
+def estimate_seconds(plan, sizes, views):
     """(recording, comparing) seconds: each run takes its CPU seconds times the measured
     wall/CPU ratio plus 0.4 s of start-up and writing; a single-run diff (9999 bootstrap
     resamples) 0.1 s plus 0.1 s per second of run, a 3 vs 3 diff 0.1 s plus 0.05 s per
     second of run (measured: 0.04 s per diff of 0.3 s runs, with the hogs stopped)."""
     rec = sum(plan.recordings() * (s * ratio + 0.4) for s, _, ratio in sizes)
-    single, replicate = plan.diffs(clocks)
+    single, replicate = plan.diffs(views)
     cmp = sum(single * (0.1 + 0.1 * s) + replicate * (0.1 + 0.05 * s) for s, _, _ in sizes)
     return rec, cmp
 
 
-def compare_length(fs, plan, seconds, clocks, recordings, out_dir, rng):
+def compare_length(fs, plan, seconds, views, recordings, out_dir, rng):
     tag = "%gs" % seconds
     same = [recordings[(seconds, "same", 0, i)] for i in range(plan.nulls)]
     by_block = {}
@@ -400,22 +417,22 @@ def compare_length(fs, plan, seconds, clocks, recordings, out_dir, rng):
     singles = null_comparisons(plan.nulls, plan.comparisons, 1, rng)
     sextuples = null_comparisons(plan.nulls, plan.comparisons, 3, rng)
     triples = power_triples(plan.runs)
-    out = {"seconds": seconds, "clocks": {}}
+    out = {"seconds": seconds, "views": {}}
     counter = itertools.count()
 
-    def one(clock, base, head):
+    def one(view, base, head):
         path = os.path.join(out_dir, "%s-diff-%05d.json" % (tag, next(counter)))
-        r = diff(fs, clock, base, head, path)
+        r = diff(fs, view, base, head, path)
         if "error" in r:
             log("   gate: diff failed: %s" % r["error"])
         return r
 
-    for clock in clocks:
+    for view in views:
         c = {"same_single": [], "same_3v3": [], "power_single": {}, "power_3v3": {}}
         for b, h in singles:
-            c["same_single"].append(one(clock, [same[b[0]][0]], [same[h[0]][0]]))
+            c["same_single"].append(one(view, [same[b[0]][0]], [same[h[0]][0]]))
         for b, h in sextuples:
-            c["same_3v3"].append(one(clock, [same[i][0] for i in b], [same[i][0] for i in h]))
+            c["same_3v3"].append(one(view, [same[i][0] for i in b], [same[i][0] for i in h]))
         for k, level in enumerate(plan.levels):
             heads = [recordings[(seconds, "slower", level, i)] for i in range(plan.runs)]
 
@@ -424,16 +441,16 @@ def compare_length(fs, plan, seconds, clocks, recordings, out_dir, rng):
                 nulls = by_block[block]
                 return nulls[k % len(nulls)]
 
-            c["power_single"][level] = [one(clock, [base_of(i)], [heads[i][0]])
+            c["power_single"][level] = [one(view, [base_of(i)], [heads[i][0]])
                                         for i in range(plan.runs)]
-            c["power_3v3"][level] = [one(clock, [base_of(i) for i in t], [heads[i][0] for i in t])
+            c["power_3v3"][level] = [one(view, [base_of(i) for i in t], [heads[i][0] for i in t])
                                      for t in triples]
         errors = sum("error" in r for kind in ("same_single", "same_3v3") for r in c[kind])
-        log("   gate: %s runs, clock %s: %d false alarms of %d single, %d of %d 3 vs 3%s"
-            % (tag, clock or "default", count(c["same_single"], "failed"), len(singles),
+        log("   gate: %s runs, %s: %d false alarms of %d single, %d of %d 3 vs 3%s"
+            % (tag, view_name(view), count(c["same_single"], "failed"), len(singles),
                count(c["same_3v3"], "failed"), len(sextuples),
                "; %d diffs failed" % errors if errors else ""))
-        out["clocks"][clock or "default"] = c
+        out["views"][view_name(view)] = c
     return out
 
 
@@ -453,7 +470,7 @@ def smallest(levels, per_level, key):
     return best
 
 
-def print_tables(plan, clocks, results):
+def print_tables(plan, views, results):
     lengths = results["lengths"]
     heads = ["~%g s runs" % L["seconds"] for L in lengths]
     print("\n## The CI gate on a busy machine (%d CPU hogs; gatework.py; `--fail-on-regression %g%%`)\n"
@@ -465,22 +482,21 @@ def print_tables(plan, clocks, results):
           "independent trials. `render_month` holds about 40%% of the run; a catch is the "
           "gate failing and naming it or a function it works through.\n"
           % (plan.nulls, plan.runs))
-    for clock in clocks:
-        name = clock or "default"
-        label = "`--clock %s`" % clock if clock else "diff's default clock"
-        print("### %s\n" % label)
+    for view in views:
+        name = view_name(view)
+        print("### %s\n" % view_label(view))
         print("False alarms (gate failed on identical code):\n")
         print("| comparison | " + " | ".join(heads) + " |")
         print("|---|" + "---|" * len(heads))
         for kind, what in (("same_single", "single runs"), ("same_3v3", "3 vs 3 runs")):
             cells = []
             for L in lengths:
-                rs = L["clocks"][name][kind]
+                rs = L["views"][name][kind]
                 cells.append("%d of %d" % (count(rs, "failed"), len(rs)))
             print("| %s | %s |" % (what, " | ".join(cells)))
             cells = []
             for L in lengths:
-                rs = L["clocks"][name][kind]
+                rs = L["views"][name][kind]
                 cells.append("%d of %d" % (count(rs, "plain_failed"), len(rs)))
             print("| %s, plain Benjamini-Hochberg | %s |" % (what, " | ".join(cells)))
         print("\nCaught (of %d) when `render_month` is slower by:\n" % plan.runs)
@@ -493,30 +509,31 @@ def print_tables(plan, clocks, results):
         for level in plan.levels:
             cells = []
             for _, L, kind in cols:
-                rs = L["clocks"][name][kind][level]
+                rs = L["views"][name][kind][level]
                 plain = count(rs, "plain_caught")
                 got = count(rs, "caught")
                 cells.append("%d of %d" % (got, len(rs)) + (" (plain BH %d)" % plain if plain != got else ""))
             print("| %d%% | %s |" % (level, " | ".join(cells)))
         print()
     print("Smallest slowdown of `render_month` caught every time (at it and every larger one):\n")
-    print("| clock | runs of | single runs | 3 vs 3 runs |")
+    print("| compared | runs of | single runs | 3 vs 3 runs |")
     print("|---|---|---|---|")
-    for clock in clocks:
-        name = clock or "default"
+    for view in views:
+        name = view_name(view)
         for L in lengths:
             cells = []
             for kind in ("power_single", "power_3v3"):
-                s = smallest(plan.levels, L["clocks"][name][kind], "caught")
+                s = smallest(plan.levels, L["views"][name][kind], "caught")
                 cells.append("%d%%" % s if s is not None else
                              "not reliably, even at %d%%" % max(plan.levels))
             print("| %s | ~%g s | %s |" % (name, L["seconds"], " | ".join(cells)))
     print()
-    for clock in clocks:
+    for view in views:
+        clock, normalize = view
         if clock not in ("cpu", None):
             continue
         for L in lengths:
-            c = L["clocks"][clock or "default"]
+            c = L["views"][view_name(view)]
             alarms = count(c["same_3v3"], "failed")
             n = len(c["same_3v3"])
             if 20 not in c["power_3v3"]:
@@ -526,20 +543,22 @@ def print_tables(plan, clocks, results):
             ok = caught == total and alarms * 80 <= max(n, 1)
             print("Goal (3 vs 3, %s, ~%g s runs: +20%% caught 9 of 9, at most 1 false alarm in 80): "
                   "%d of %d caught, %d false alarms of %d: %s."
-                  % ("CPU clock" if clock else "default clock", L["seconds"], caught, total,
+                  % (view_label(view), L["seconds"], caught, total,
                      alarms, n, "reached" if ok else "not reached"))
     print()
-    for clock in clocks:
-        name = clock or "default"
+    for view in views:
+        if view[1]:
+            continue  # --normalize scales every run to the base's time
+        name = view_name(view)
         for L in lengths:
-            secs = [s for r in L["clocks"][name]["same_single"] if "seconds" in r for s in r["seconds"]]
+            secs = [s for r in L["views"][name]["same_single"] if "seconds" in r for s in r["seconds"]]
             if secs:
-                print("Unchanged runs of ~%g s, clock %s: %.2f to %.2f s (median %.2f) per run."
+                print("Unchanged runs of ~%g s, %s: %.2f to %.2f s (median %.2f) per run."
                       % (L["seconds"], name, min(secs), max(secs), statistics.median(secs)))
-            pairs = [(r["hypotheses"], r["functions"]) for r in L["clocks"][name]["same_3v3"]
+            pairs = [(r["hypotheses"], r["functions"]) for r in L["views"][name]["same_3v3"]
                      if r.get("hypotheses") is not None and r.get("functions")]
             if pairs:
-                print("Hypotheses the correction counted (3 vs 3, unchanged, ~%g s, clock %s): "
+                print("Hypotheses the correction counted (3 vs 3, unchanged, ~%g s, %s): "
                       "median %g, for a median of %g functions tested."
                       % (L["seconds"], name, statistics.median(h for h, _ in pairs),
                          statistics.median(f for _, f in pairs)))
