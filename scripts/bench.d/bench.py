@@ -19,6 +19,8 @@ What it measures, in this order:
   5. torn stacks: framescope nonblocking at 10 kHz on tests/bench/churn.py, whose depth
      changes all the time; every stack read back is checked against the program's shape.
 `--soak` instead records for a long time and reports framescope's RSS at intervals.
+`--only gate` (never run unless asked: it keeps CPU hogs busy for a quarter of an hour)
+measures the CI gate's false alarms and power with CPU hogs running (gate.py).
 
 Austin's binary needs a newer glibc than the host's, so it runs inside the Debian
 unstable chroot of the interpreter matrix. The harness keeps one helper process in a
@@ -46,6 +48,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import gate
 
 CLONE_NEWNS = 0x00020000
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -1179,6 +1183,18 @@ def torn_markdown(add, meta, torn):
                                                    row["impossible"], row["errors"], row["error_pct"]))
 
 
+def bench_gate(opts, env, interps, workdir):
+    """The CI gate's false alarms and power with CPU hogs running (gate.py)."""
+    if opts.gate_python not in interps or interps[opts.gate_python][0] != "/":
+        raise Failure("gate: %s is not a host interpreter of the matrix (scripts/provision "
+                      "--list)" % opts.gate_python)
+    try:
+        return gate.run(opts, env["BENCH_FRAMESCOPE"], env["BENCH_REPO"],
+                        interps[opts.gate_python][1], workdir, die_with_parent())
+    except gate.Failure as e:
+        raise Failure("gate: %s" % e)
+
+
 # --- main --------------------------------------------------------------------------------------
 
 def parse_args():
@@ -1195,11 +1211,26 @@ def parse_args():
     p.add_argument("--versions", help="comma-separated matrix names (default: %s)" % ",".join(FULL_VERSIONS))
     p.add_argument("--depths", help="comma-separated recursion depths (default 5,50,200)")
     p.add_argument("--tools", default="framescope,py-spy,austin", help="which profilers")
-    p.add_argument("--only", help="comma-separated sections: persample,strace,slowdown,post,torn")
+    p.add_argument("--only", help="comma-separated sections: persample,strace,slowdown,post,torn "
+                                  "(the default), and gate (only when named)")
     p.add_argument("--duration", type=int, help="seconds per profiler run (2; quick 1)")
     p.add_argument("--repeats", type=int, help="repeats of each profiler run (2; quick 1)")
     p.add_argument("--slowdown-python", default="pyenv-3.12", help="matrix name for slowdown and soak")
     p.add_argument("--out", help="directory for recordings, logs and results.json")
+    g = p.add_argument_group("gate", "the CI gate's false alarms and power with CPU hogs "
+                                     "running (--only gate; docs/bench.md)")
+    g.add_argument("--gate-tiny", action="store_true",
+                   help="a check of the harness in a minute or two: 0.3 s runs, 6 unchanged "
+                        "recordings, 3 per slowdown, slowdowns 20,100, 6 comparisons")
+    g.add_argument("--gate-seconds", help="CPU seconds per run, comma-separated (1,3)")
+    g.add_argument("--gate-levels", help="slowdowns of render_month in percent (10,20,30,50,100)")
+    g.add_argument("--gate-runs", type=int, help="recordings per slowdown and run length (9)")
+    g.add_argument("--gate-nulls", type=int,
+                   help="recordings of unchanged code per run length (60)")
+    g.add_argument("--gate-comparisons", type=int,
+                   help="comparisons of unchanged code per kind: single runs, 3 vs 3 (80)")
+    g.add_argument("--gate-hogs", type=int, help="CPU hogs running while recording (2)")
+    g.add_argument("--gate-python", default="pyenv-3.12", help="matrix name of the interpreter")
     args = p.parse_args()
     q = args.quick
     args.versions = args.versions.split(",") if args.versions else (QUICK_VERSIONS if q else FULL_VERSIONS)
@@ -1214,9 +1245,20 @@ def parse_args():
     args.torn_seconds = 2 if q else 10
     sections = ["persample", "strace", "slowdown", "post", "torn"]
     args.sections = args.only.split(",") if args.only else sections
-    unknown = [x for x in args.sections if x not in sections]
+    unknown = [x for x in args.sections if x not in sections + ["gate"]]
     if unknown:
-        p.error("--only: no section %s (there are %s)" % (", ".join(unknown), ", ".join(sections)))
+        p.error("--only: no section %s (there are %s)" % (", ".join(unknown),
+                                                         ", ".join(sections + ["gate"])))
+    for name in ("gate_runs", "gate_nulls", "gate_comparisons", "gate_hogs"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value <= 1000:
+            p.error("--%s must be between 0 and 1000" % name.replace("_", "-"))
+    try:
+        for text, kind in ((args.gate_seconds, float), (args.gate_levels, int)):
+            if text and any(not 0 < kind(x) <= 1000 for x in text.split(",")):
+                raise ValueError
+    except ValueError:
+        p.error("--gate-seconds and --gate-levels take positive numbers, comma-separated")
     unknown = [t for t in args.tools if t not in ("framescope", "py-spy", "austin")]
     if unknown:
         p.error("--tools: no profiler %s (there are framescope, py-spy, austin)" % ", ".join(unknown))
@@ -1226,7 +1268,11 @@ def parse_args():
 def main():
     opts = parse_args()
     if os.environ.get("BENCH_PARSE_ONLY"):
-        return 0  # scripts/bench checks the options before it builds anything
+        # scripts/bench checks the options before it builds anything, and needs neither
+        # py-spy nor Austin for the gate alone.
+        if opts.sections == ["gate"] and not opts.soak:
+            print("gate-only")
+        return 0
     env = os.environ
     repo = env["BENCH_REPO"]
     workdir = opts.out or os.path.join(
@@ -1234,7 +1280,8 @@ def main():
     os.makedirs(workdir, exist_ok=True)
     interps = interpreters(repo)
     meta = machine()
-    meta.update(mode="soak" if opts.soak else "quick" if opts.quick else "full",
+    meta.update(mode="soak" if opts.soak else "gate" if opts.sections == ["gate"]
+                else "quick" if opts.quick else "full",
                 duration=opts.duration,
                 repeats=opts.repeats, framescope=env.get("BENCH_FRAMESCOPE_VERSION", "?"),
                 pyspy=env.get("BENCH_PYSPY_VERSION", "?"), austin=env.get("BENCH_AUSTIN_VERSION", "?"),
@@ -1250,6 +1297,7 @@ def main():
     sid = env.get("BENCH_SID")
     need_chroot = (any(interps[v][0] != "/" for v in versions)
                    or ("austin" in opts.tools and env.get("BENCH_AUSTIN")))
+    need_chroot = need_chroot and opts.sections != ["gate"]
     binds = set()
     for v in versions:
         root, python = interps[v]
@@ -1287,6 +1335,12 @@ def main():
         results["soak"] = soak(opts, targets, tools)
         save(workdir, results)
         return 0
+    if opts.sections == ["gate"]:
+        results["gate"] = bench_gate(opts, env, interps, workdir)
+        save(workdir, results)
+        log("bench: done in %.0f s; raw results in %s/results.json"
+            % (time.monotonic() - started, workdir))
+        return 0
 
     agg, labels, ratio_rows, strace, slow, post, torn = {}, [], [], None, None, None, None
     if "persample" in opts.sections:
@@ -1312,6 +1366,8 @@ def main():
     if "torn" in opts.sections:
         torn = bench_torn(opts, targets, tools, versions)
         results["torn"] = torn
+    if "gate" in opts.sections:
+        results["gate"] = bench_gate(opts, env, interps, workdir)
     save(workdir, results)
     table = readme_table(meta, agg, versions, opts.depths, labels, ratio_rows, slow, post, torn, strace)
     results["markdown"] = table

@@ -3,13 +3,15 @@
 //! is chosen from the inputs: Welch's t-test on per-run values when both sides have
 //! replicate runs, a block bootstrap when a side has a single recording, none when a side
 //! has a single collapsed-stack file (no time order to resample). p-values are adjusted
-//! across the functions tested with Benjamini-Hochberg. Renderers and the gate only read a
-//! [`Comparison`]; nothing here formats text.
+//! across the functions tested with Benjamini-Hochberg, each same-time group of nested
+//! functions ([`super::hypotheses`]) counted as one hypothesis. Renderers and the gate only
+//! read a [`Comparison`]; nothing here formats text.
 
 use std::path::PathBuf;
 
 use super::aggregate::{self, RunTotals};
 use super::bootstrap::{self, Observed, SideWindows};
+use super::hypotheses;
 use super::identity::{self, Function, Identities};
 use super::input::{window_count, InputKind, Run};
 use super::options::SortBy;
@@ -88,8 +90,11 @@ pub struct Row {
     pub cum_change_percent: Option<f64>,
     /// The cumulative change's interval and p-value, when a test was possible.
     pub estimate: Option<Estimate>,
-    /// The Benjamini-Hochberg adjusted p-value.
+    /// The Benjamini-Hochberg adjusted p-value of its same-time group.
     pub q: Option<f64>,
+    /// The same-time group whose hypothesis its test counted as (numbered from 0, the
+    /// outermost group first), when a test was possible.
+    pub group: Option<u32>,
     pub significant: bool,
     pub verdict: Verdict,
 }
@@ -140,7 +145,13 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// Functions left out for being below the minimum share on both sides.
     pub hidden: usize,
+    /// How many hypotheses the correction counted (same-time groups of the functions
+    /// tested), when a test was possible.
+    pub hypotheses: Option<usize>,
 }
+
+/// The multiple-comparison correction, as named in JSON.
+pub const CORRECTION: &str = "benjamini-hochberg-same-time-groups";
 
 impl Comparison {
     /// How many rows have each verdict: slower, faster, unchanged, new, gone.
@@ -249,9 +260,16 @@ pub fn compare(
         matched.ids.functions.len(),
         settings.normalize.then_some(base_seconds),
     );
-    let q = estimates
-        .as_ref()
-        .map(|e| stats::benjamini_hochberg(&e.iter().map(|e| e.p).collect::<Vec<_>>()));
+    let groups = estimates.as_ref().map(|_| {
+        let values: Vec<Vec<f64>> = shown
+            .iter()
+            .map(|&f| totals.iter().map(|r| r.cum[f]).collect())
+            .collect();
+        hypotheses::same_time_groups(&matched.runs, &matched.ids, &shown, &values)
+    });
+    let q = estimates.as_ref().zip(groups.as_ref()).map(|(e, g)| {
+        stats::grouped_benjamini_hochberg(&e.iter().map(|e| e.p).collect::<Vec<_>>(), &g.of)
+    });
 
     let mut rows: Vec<Row> = shown
         .iter()
@@ -261,6 +279,7 @@ pub fn compare(
             let h = measure(head_totals, head_seconds, f);
             let estimate = estimates.as_ref().map(|e| e[t]);
             let q = q.as_ref().map(|q| q[t]);
+            let group = groups.as_ref().map(|g| g.of[t]);
             let significant = q.is_some_and(|q| q <= settings.alpha);
             let cum_change_percent = percent_change(b.cum_seconds, h.cum_seconds);
             let seen = |t: &[RunTotals]| t.iter().any(|r| r.cum_samples[f] > 0);
@@ -283,6 +302,7 @@ pub fn compare(
                 cum_change_percent,
                 estimate,
                 q,
+                group,
                 significant,
                 verdict,
             }
@@ -297,6 +317,7 @@ pub fn compare(
         settings,
         rows,
         hidden,
+        hypotheses: groups.map(|g| g.count),
     }
 }
 

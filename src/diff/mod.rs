@@ -9,8 +9,8 @@
 //! files ─► input (recordings via report::Profile; collapsed stacks via collapsed)
 //!       ─► identity (the same function across runs: qualname + file, lines ignored)
 //!       ─► aggregate (own and cumulative time per function per run, report's tally rule)
-//!       ─► compare (means, shares, Welch / block bootstrap / none, Benjamini-Hochberg,
-//!                   verdicts)
+//!       ─► compare (means, shares, Welch / block bootstrap / none, Benjamini-Hochberg
+//!                   over same-time groups (hypotheses), verdicts)
 //!       ─► render (table, markdown, json) · flamegraph (inferno, differential) · gate
 //! ```
 //!
@@ -22,6 +22,7 @@ pub mod collapsed;
 pub mod compare;
 pub mod flamegraph;
 pub mod gate;
+pub mod hypotheses;
 pub mod identity;
 pub mod input;
 pub mod options;

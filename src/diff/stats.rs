@@ -1,7 +1,8 @@
 //! The statistics of a diff that need no resampling: Welch's t-test on per-run values (the
 //! test when both sides have replicate runs) and the Benjamini-Hochberg adjustment that
-//! keeps the share of false discoveries among hundreds of functions at the chosen rate.
-//! The block bootstrap for single runs lives in [`super::bootstrap`].
+//! keeps the share of false discoveries among hundreds of functions at the chosen rate,
+//! counting each same-time group of nested functions ([`super::hypotheses`]) once. The
+//! block bootstrap for single runs lives in [`super::bootstrap`].
 
 use super::student;
 
@@ -75,6 +76,30 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     q
 }
 
+/// Benjamini-Hochberg over groups of functions that are one hypothesis: a group's p-value
+/// is the largest of its members' (the weakest evidence among near-identical tests), the
+/// adjustment counts each group once (m = the number of groups), and every member gets its
+/// group's q. `group[i]` is the group of `p[i]`, numbered densely from 0. With every function
+/// in a group of its own this is [`benjamini_hochberg`].
+pub fn grouped_benjamini_hochberg(p: &[f64], group: &[u32]) -> Vec<f64> {
+    let groups = group.iter().map(|&g| g as usize + 1).max().unwrap_or(0);
+    let mut group_p = vec![f64::NEG_INFINITY; groups];
+    for (&g, &p) in group.iter().zip(p) {
+        let slot = &mut group_p[g as usize];
+        *slot = slot.max(if p.is_nan() { 1.0 } else { p });
+    }
+    // A number no member claimed stays out of the count.
+    let present: Vec<usize> = (0..groups)
+        .filter(|&g| group_p[g] > f64::NEG_INFINITY)
+        .collect();
+    let q_present = benjamini_hochberg(&present.iter().map(|&g| group_p[g]).collect::<Vec<_>>());
+    let mut q_of = vec![1.0; groups];
+    for (&g, &q) in present.iter().zip(&q_present) {
+        q_of[g] = q;
+    }
+    group.iter().map(|&g| q_of[g as usize]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +133,23 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{q:?}");
         }
         assert!(benjamini_hochberg(&[]).is_empty());
+    }
+
+    #[test]
+    fn grouped_benjamini_hochberg_counts_a_group_once() {
+        // Three copies of a null question (group 0) and one real change (group 1): plain BH
+        // counts four hypotheses, the grouped one two.
+        let p = [0.40, 0.41, 0.42, 0.02];
+        let plain = benjamini_hochberg(&p);
+        assert!((plain[3] - 0.08).abs() < 1e-12, "{plain:?}");
+        let q = grouped_benjamini_hochberg(&p, &[0, 0, 0, 1]);
+        assert!((q[3] - 0.04).abs() < 1e-12, "{q:?}");
+        // The group's p is its largest member's; its q is shared.
+        assert_eq!(q[0], q[1]);
+        assert_eq!(q[1], q[2]);
+        assert!((q[0] - 0.42).abs() < 1e-12, "{q:?}");
+        // Groups of one: the plain procedure.
+        assert_eq!(grouped_benjamini_hochberg(&p, &[0, 1, 2, 3]), plain);
+        assert!(grouped_benjamini_hochberg(&[], &[]).is_empty());
     }
 }

@@ -46,6 +46,8 @@ struct JsonMethod {
     description: String,
     confidence: f64,
     correction: &'static str,
+    /// Hypotheses the correction counted: same-time groups of the functions tested.
+    hypotheses: Option<usize>,
     alpha: f64,
     threshold_percent: f64,
     min_share_percent: f64,
@@ -88,6 +90,7 @@ struct JsonRow<'a> {
     ci_high_seconds: Option<f64>,
     p: Option<f64>,
     q: Option<f64>,
+    group: Option<u32>,
     significant: bool,
 }
 
@@ -112,7 +115,8 @@ pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
             clock: c.settings.clock.name(),
             description: describe_method(c),
             confidence: crate::diff::stats::CONFIDENCE,
-            correction: "benjamini-hochberg",
+            correction: crate::diff::compare::CORRECTION,
+            hypotheses: c.hypotheses,
             alpha: c.settings.alpha,
             threshold_percent: c.settings.threshold,
             min_share_percent: c.settings.min_share,
@@ -196,6 +200,7 @@ fn row(r: &Row) -> JsonRow<'_> {
         ci_high_seconds: r.estimate.map(|e| e.high),
         p: r.estimate.map(|e| e.p),
         q: r.q,
+        group: r.group,
         significant: r.significant,
     }
 }

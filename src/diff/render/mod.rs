@@ -131,8 +131,14 @@ pub fn describe_side(side: &Side) -> String {
 pub fn describe_method(c: &Comparison) -> String {
     let s = &c.settings;
     let tested = c.rows.len();
+    let hypotheses = match c.hypotheses {
+        Some(h) if h < tested => format!(
+            "{h} hypotheses: the {tested} functions shown, nested ones that carry the same time counted once"
+        ),
+        _ => format!("the {tested} functions shown"),
+    };
     let rules = format!(
-        "95% confidence intervals; Benjamini-Hochberg q <= {} across the {tested} functions shown; slower or faster needs a change of at least {}%",
+        "95% confidence intervals; Benjamini-Hochberg q <= {} across {hypotheses}; slower or faster needs a change of at least {}%",
         s.alpha,
         trim(s.threshold)
     );
