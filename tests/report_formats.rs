@@ -84,6 +84,7 @@ fn write_recording(path: &Path) -> Recording {
             on_cpu: Some(true),
             frames: shapes[(i % 4) as usize].clone(),
             error: None,
+            truncated: false,
         };
         let worker = ThreadStack {
             os_tid: Some(101),
@@ -93,6 +94,7 @@ fn write_recording(path: &Path) -> Recording {
             on_cpu: Some(i % 5 != 0),
             frames: shapes[((i / 3) % 4) as usize].clone(),
             error: (i % 97 == 0).then(|| "torn read".to_string()),
+            truncated: false,
         };
         let sleeper = ThreadStack {
             os_tid: None,
@@ -105,6 +107,7 @@ fn write_recording(path: &Path) -> Recording {
                 line: 327,
             }],
             error: None,
+            truncated: false,
         };
         // 5 ms apart, with a stall now and then.
         let t = i * 5_000_000 + (i / 500) * 40_000_000;

@@ -73,6 +73,11 @@ pub struct ThreadStack {
     /// Set when this thread's stack could not be read consistently; `frames` then holds
     /// whatever was read before the problem (possibly nothing).
     pub error: Option<String>,
+    /// The stack was deeper than the walk follows ([`MAX_DEPTH`]): `frames` holds its
+    /// innermost frames, the older ones were not read.
+    ///
+    /// [`MAX_DEPTH`]: super::frames::MAX_DEPTH
+    pub truncated: bool,
 }
 
 impl ThreadStack {
@@ -84,5 +89,6 @@ impl ThreadStack {
         self.on_cpu = None;
         self.frames.clear();
         self.error = None;
+        self.truncated = false;
     }
 }

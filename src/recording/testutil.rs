@@ -83,6 +83,7 @@ impl Synth {
             on_cpu: Some(true),
             frames: self.frames(spec),
             error: None,
+            truncated: false,
         }
     }
 }
