@@ -15,6 +15,12 @@ const MAX_DEPTH: usize = 4096;
 /// The recursion the deep tests make, deeper than `MAX_DEPTH`.
 const DEPTH: usize = 5000;
 
+/// Gives a target that has just said "ready" time to reach the line it then stays on (it
+/// says so from the line before).
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(300));
+}
+
 /// The line of hostile.py that holds `marker` in a comment.
 fn line_of(marker: &str) -> u64 {
     let text = include_str!("scenarios/hostile.py");
@@ -97,6 +103,7 @@ fn a_stack_deeper_than_the_limit_keeps_its_innermost_frames_in_dump() {
     for_each_python(|py| {
         let mut target = spawn(py, "hostile.py", &["deep", &DEPTH.to_string()]);
         target.wait_ready();
+        settle();
         for mode in [&[][..], &["--nonblocking"][..]] {
             let (dump, _) = dump_json(py, target.pid, mode);
             let main = main_thread(&dump, target.pid);
@@ -167,6 +174,7 @@ fn a_stack_deeper_than_the_limit_keeps_its_innermost_frames_in_a_recording() {
     for_each_python(|py| {
         let mut target = spawn(py, "hostile.py", &["deep", &DEPTH.to_string()]);
         target.wait_ready();
+        settle();
         let script = format!("{}/hostile.py", target.inner_dir);
         let call = format!("recurse ({script}:{})", line_of("CALL_LINE"));
         let sleep = format!("recurse ({script}:{})", line_of("SLEEP_LINE"));
@@ -260,6 +268,7 @@ fn names_longer_than_the_limit_are_shortened_with_a_marker() {
     for_each_python(|py| {
         let mut target = spawn(py, "hostile.py", &["longname", &LONG.to_string()]);
         target.wait_ready();
+        settle();
         let kept = |c: &str, n: usize| format!("{}…[+{} chars]", c.repeat(n), LONG - n);
         let function = kept(if py.minor() >= 11 { "q" } else { "f" }, 65_536);
         for mode in [&[][..], &["--nonblocking"][..]] {
