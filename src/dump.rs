@@ -27,6 +27,8 @@ pub struct DumpThread {
     pub holds_gil: bool,
     pub on_cpu: Option<bool>,
     pub error: Option<String>,
+    /// The stack was deeper than framescope follows: `frames` are its innermost ones.
+    pub truncated: bool,
     /// Innermost first.
     pub frames: Vec<DumpFrame>,
 }
@@ -42,6 +44,7 @@ pub struct DumpFrame {
 
 /// Reads all threads of `pid` once.
 pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
+    let pid = crate::process::status::process_to_profile(pid)?;
     let interp = Interpreter::attach(pid)?;
     let mut reader = StackReader::new(&interp);
     let mut threads = Vec::new();
@@ -80,6 +83,7 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
         holds_gil: t.holds_gil,
         on_cpu: t.on_cpu,
         error: t.error.clone(),
+        truncated: t.truncated,
         frames: t
             .frames
             .iter()
@@ -129,6 +133,13 @@ pub fn render_text(report: &DumpReport) -> String {
         }
         for f in &t.frames {
             let _ = writeln!(s, "    {} ({}:{})", f.function, f.file, f.line);
+        }
+        if t.truncated {
+            let _ = writeln!(
+                s,
+                "    ... older frames not shown (stack deeper than {} frames)",
+                crate::python::MAX_DEPTH
+            );
         }
     }
     s

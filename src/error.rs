@@ -20,6 +20,8 @@ pub enum Error {
     },
     /// The process exited while we were reading it (exit 7).
     ProcessExited { pid: u32 },
+    /// The process has exited and its parent has not reaped it yet (exit 7).
+    Zombie { pid: u32, parent: u32 },
     /// A recording or input file that cannot be used (exit 8).
     BadFile { path: String, why: String },
     /// The command to profile could not be started (exit 9).
@@ -45,7 +47,7 @@ impl Error {
             Error::PermissionDenied { .. } => 4,
             Error::NotPython { .. } => 5,
             Error::UnsupportedPython { .. } => 6,
-            Error::ProcessExited { .. } => 7,
+            Error::ProcessExited { .. } | Error::Zombie { .. } => 7,
             Error::BadFile { .. } => 8,
             Error::SpawnFailed { .. } => 9,
             Error::Io { .. } => 10,
@@ -82,6 +84,7 @@ impl fmt::Display for Error {
                 "process {pid} runs CPython {version}, which framescope cannot read: {why} (supported: CPython 3.8 to 3.15, and newer versions whose _Py_DebugOffsets keep the 3.13-3.15 shape)"
             ),
             Error::ProcessExited { pid } => write!(f, "process {pid} exited while framescope was reading it"),
+            Error::Zombie { pid, parent } => write!(f, "process {pid} is a zombie: it has exited and its parent (pid {parent}) has not reaped it yet, so there is nothing left to profile"),
             Error::BadFile { path, why } => write!(f, "{path}: {why}"),
             Error::SpawnFailed { command, why } => write!(f, "could not start `{command}`: {why}"),
             Error::Usage(msg) => write!(f, "{msg}"),

@@ -79,7 +79,10 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     }
 
     let (pid, mut child, command) = match &req.target {
-        Target::Pid(pid) => (*pid, None, read_cmdline(*pid)),
+        Target::Pid(pid) => {
+            let pid = crate::process::status::process_to_profile(*pid)?;
+            (pid, None, read_cmdline(pid))
+        }
         Target::Command(argv) => {
             let (program, args) = argv.split_first().ok_or_else(|| {
                 Error::Usage("record needs a command after `--`, or --pid".into())
@@ -193,6 +196,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         errors: stats.errors,
         duration_ns: stats.elapsed.as_nanos() as u64,
         target_exit_code: command_exit,
+        truncated_stacks: stats.truncated,
     })?;
     writer.finish()?;
 
@@ -318,7 +322,7 @@ fn print_summary(
         0.0
     };
     eprintln!(
-        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving, {} dropped with a caller off its call; wrote {}",
+        "framescope: {} samples, {} missed, {} errors in {:.2}s ({why}); pid {}, CPython {}, {:.1} reads/sample, {} re-read, {} kept still moving, {} dropped with a caller off its call, {} truncated to their innermost {} frames; wrote {}",
         stats.samples,
         stats.missed,
         stats.errors,
@@ -329,6 +333,8 @@ fn print_summary(
         stats.reread,
         stats.moving,
         stats.off_call,
+        stats.truncated,
+        crate::python::MAX_DEPTH,
         output.display()
     );
     if stats.coarse_cpu_threads > 0 {

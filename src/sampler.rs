@@ -48,6 +48,8 @@ pub struct SamplerStats {
     /// Thread stacks that moved and had a caller off its call after the last read
     /// (3.11+; errors).
     pub off_call: u64,
+    /// Thread stacks deeper than the walk follows, kept as their innermost frames.
+    pub truncated: u64,
     pub elapsed: Duration,
     /// Why the loop ended.
     pub stopped_by: StopReason,
@@ -208,6 +210,7 @@ pub fn run(
                 };
                 stats.samples += 1;
                 stats.errors += threads.iter().filter(|t| t.error.is_some()).count() as u64;
+                stats.truncated += threads.iter().filter(|t| t.truncated).count() as u64;
                 on_sample(time, &threads, &reader.codes.table)?;
             }
             Err(Error::ProcessExited { .. }) | Err(Error::NoSuchProcess { .. }) => {

@@ -1,5 +1,6 @@
 //! The target as an operating-system process: remote memory reads (batched and counted),
-//! its mapped files and their ELF symbols, pausing it, and its threads' CPU state.
+//! its mapped files and their ELF symbols, pausing it, its threads' CPU state, and what
+//! its pid names (a process, a thread of one, a zombie).
 //! Nothing here knows about Python.
 
 pub mod elf;
@@ -7,6 +8,7 @@ pub mod gather;
 pub mod maps;
 pub mod memory;
 pub mod pause;
+pub mod status;
 pub mod threads;
 
 pub use gather::{Gather, RegionId};

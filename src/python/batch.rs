@@ -8,7 +8,7 @@
 //! Not for the per-sample stack walk, which lays out its own gather (see `walker.rs`).
 
 use super::layout::Layout;
-use super::objects::{decode_str, str_head, str_head_len};
+use super::objects::{decode_str, shortened, str_head, str_head_len};
 use crate::process::{Bytes, Gather, ReadError, RegionId, RemoteMemory};
 
 /// Bad addresses tolerated in one batch before the rest is given up as garbage, so a torn
@@ -82,7 +82,8 @@ impl Batch {
     }
 }
 
-/// Longest str read by [`read_strs`], in code points.
+/// Longest str read whole by [`read_strs`], in code points; a longer one keeps this many
+/// and a marker saying how many more there were.
 pub const MAX_STR_CHARS: u64 = 4096;
 
 /// A str read from the target, with its type (to check against a known str's type).
@@ -109,16 +110,14 @@ pub fn read_strs(
     let mut texts = Batch::new();
     let mut pending = Vec::with_capacity(addrs.len());
     for (i, addr) in addrs.iter().enumerate() {
-        let head = heads.get(i).and_then(|h| {
-            Some((
-                str_head(layout, h, MAX_STR_CHARS).ok()?,
-                h.u64_at(layout.ob_type as usize),
-            ))
-        });
+        let head = heads
+            .get(i)
+            .and_then(|h| Some((str_head(layout, h).ok()?, h.u64_at(layout.ob_type as usize))));
         match head {
             Some((h, ob_type)) if want_chars.is_none_or(|w| w == h.length) => {
-                let slot = texts.push(addr + h.data_offset(layout), h.data_len());
-                pending.push(Some((h, ob_type, slot)));
+                let (kept, dropped) = h.keep(MAX_STR_CHARS);
+                let slot = texts.push(addr + h.data_offset(layout), kept.data_len());
+                pending.push(Some((kept, dropped, ob_type, slot)));
             }
             _ => pending.push(None),
         }
@@ -127,10 +126,10 @@ pub fn read_strs(
     Ok(pending
         .into_iter()
         .map(|p| {
-            let (h, ob_type, slot) = p?;
+            let (h, dropped, ob_type, slot) = p?;
             Some(RemoteStr {
                 ob_type,
-                text: decode_str(h, texts.get(slot)?)?,
+                text: shortened(decode_str(h, texts.get(slot)?)?, dropped),
             })
         })
         .collect())

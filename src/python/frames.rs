@@ -11,8 +11,13 @@ use super::copies::Copies;
 use super::layout::{Era, Layout, LineTableFormat};
 use crate::process::{Bytes, ReadError, RemoteMemory};
 
-/// Deepest stack we follow before calling it garbage.
+/// Most Python frames kept of one stack: a deeper stack keeps its innermost `MAX_DEPTH`
+/// frames and is marked truncated.
 pub const MAX_DEPTH: usize = 4096;
+/// Most frame pointers followed (3.12+ adds a C-entry shim frame per call from C, so a
+/// stack of `MAX_DEPTH` Python frames can take up to twice as many): the walk stops there
+/// too, as truncated.
+const MAX_POINTERS: usize = 2 * MAX_DEPTH + 2;
 /// Largest span of a data-stack chunk we read in one go.
 const MAX_CHUNK_READ: u64 = 1 << 20;
 /// How far past the top of the stack the next sample's copy of the chunk reaches, so a
@@ -61,6 +66,8 @@ pub struct FrameWalk<'a> {
     /// Set when the walk had to read something the batch did not bring.
     pub missed: bool,
     pub loops: LoopCheck,
+    /// Set when the walk stopped at [`MAX_DEPTH`] frames with older ones left unread.
+    pub truncated: bool,
 }
 
 /// Finds a loop in a chain of frame pointers in O(1) memory (Brent's method: the pointer
@@ -82,10 +89,16 @@ impl LoopCheck {
         };
     }
 
+    /// Pointers taken so far.
+    fn depth(&self) -> usize {
+        self.depth
+    }
+
     /// Takes the next pointer of the chain: an error when it is bad or the chain loops.
+    /// The caller stops before [`MAX_POINTERS`]; past it, the chain is garbage.
     fn next(&mut self, frame: u64) -> Result<(), String> {
-        if self.depth >= MAX_DEPTH {
-            return Err(format!("stack deeper than {MAX_DEPTH} frames"));
+        if self.depth >= MAX_POINTERS {
+            return Err(format!("frame chain longer than {MAX_POINTERS} pointers"));
         }
         if frame % 8 != 0 {
             return Err(format!("misaligned frame pointer {frame:#x}"));
@@ -110,6 +123,7 @@ impl FrameWalk<'_> {
     /// top (3.11+, 0 when unknown).
     pub fn walk(&mut self, first: u64, chunk: u64, top: u64) -> Result<(), WalkError> {
         self.loops.reset();
+        self.truncated = false;
         match self.layout.era {
             Era::FrameObjects => self.walk_frame_objects(first),
             Era::CFrame | Era::CurrentFrame => self.walk_interpreter_frames(first, chunk, top),
@@ -145,7 +159,12 @@ impl FrameWalk<'_> {
         let hdr = layout.frame_header_len();
         let refcnt_at = layout.ob_refcnt() as usize;
         let mut frame = first;
+        let first_pending = self.pending.len();
         while frame != 0 {
+            if self.pending.len() - first_pending >= MAX_DEPTH {
+                self.truncated = true;
+                break;
+            }
             self.loops.next(frame)?;
             let at = self.copy_holding(frame, hdr)?;
             let f = self.copies.bytes(self.batch, at, frame, hdr);
@@ -195,6 +214,11 @@ impl FrameWalk<'_> {
         let mut frame = first;
         let first_pending = self.pending.len();
         while frame != 0 {
+            if self.pending.len() - first_pending >= MAX_DEPTH || self.loops.depth() >= MAX_POINTERS
+            {
+                self.truncated = true;
+                break;
+            }
             self.loops.next(frame)?;
             let at = self.copy_holding(frame, hdr)?;
             let f = self.copies.bytes(self.batch, at, frame, hdr);
@@ -302,6 +326,8 @@ impl FrameWalk<'_> {
 
     /// Copies `[older, end)` when `addr` lies in the chunk that a copied chunk's header
     /// names as its predecessor; the copy must really be that chunk and hold `addr`.
+    /// Chunks are separate allocations in no particular address order, so of the
+    /// predecessors below `addr` the nearest is the one that can hold it.
     fn copy_older_chunk(&mut self, addr: u64, end: u64) -> Option<usize> {
         let older = self
             .copies
@@ -309,7 +335,8 @@ impl FrameWalk<'_> {
             .iter()
             .filter(|c| c.chunk)
             .map(|c| self.chunk_header_u64(c.start, self.layout.chunk_previous))
-            .find(|&older| older != 0 && addr > older && end - older <= MAX_CHUNK_READ)?;
+            .filter(|&older| older != 0 && addr > older && end - older <= MAX_CHUNK_READ)
+            .max()?;
         let before = self.copies.list().len();
         let i = self
             .copies
@@ -360,7 +387,7 @@ mod tests {
             let chain = (0..lead as u64)
                 .chain((0..cycle as u64).map(|i| 10_000 + i).cycle())
                 .map(|i| i * 8);
-            let (at, why) = first_error(chain.take(MAX_DEPTH)).expect("a loop");
+            let (at, why) = first_error(chain.take(MAX_POINTERS)).expect("a loop");
             assert!(why.contains("loops"), "{why}");
             assert!(
                 at <= 4 * (lead + cycle),
@@ -371,10 +398,10 @@ mod tests {
 
     #[test]
     fn straight_chains_pass_and_bad_pointers_fail() {
-        assert_eq!(first_error((1..=MAX_DEPTH as u64).map(|i| i * 16)), None);
+        assert_eq!(first_error((1..=MAX_POINTERS as u64).map(|i| i * 16)), None);
         let (at, why) = first_error((1..).map(|i| i * 16)).unwrap();
-        assert_eq!(at, MAX_DEPTH);
-        assert!(why.contains("deeper"));
+        assert_eq!(at, MAX_POINTERS);
+        assert!(why.contains("longer"));
         assert!(first_error([16, 24, 33].into_iter())
             .unwrap()
             .1

@@ -47,6 +47,7 @@ impl Interpreter {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Err(Error::NoSuchProcess { pid });
         }
+        crate::process::status::refuse_zombie(pid)?;
         let files = mapped_files(pid)?;
         let exe = executable_path(pid).unwrap_or_else(|_| String::from("?"));
         let candidate = python_binary(&files, &exe).ok_or_else(|| Error::NotPython {

@@ -19,6 +19,7 @@ pub mod thread_names;
 pub mod version;
 pub mod walker;
 
+pub use frames::MAX_DEPTH;
 pub use interpreter::Interpreter;
 pub use layout::Layout;
 pub use stack::{CodeId, CodeInfo, CodeTable, RawFrame, ThreadStack};

@@ -5,11 +5,16 @@
 use super::layout::Layout;
 use crate::process::{Bytes, RemoteMemory};
 
-/// Longest string we accept, in code points (names and paths are far shorter).
-const MAX_STRING_CHARS: u64 = 1 << 16;
+/// Longest string kept whole, in code points: a longer one (a generated function name,
+/// say) keeps this many and gets a marker saying how many more there were.
+pub const MAX_STRING_CHARS: u64 = 1 << 16;
+/// Longest length a str header may claim before it is taken for garbage: no real string
+/// is a billion code points long, but a torn read can claim anything.
+const MAX_CLAIMED_CHARS: u64 = 1 << 32;
 /// Longest bytes object we accept (line tables are far shorter).
 const MAX_BYTES: u64 = 1 << 22;
 
+/// Reads a str object, keeping at most `MAX_STRING_CHARS` code points (see [`shortened`]).
 pub fn read_str(mem: &RemoteMemory, layout: &Layout, addr: u64) -> Result<String, String> {
     if addr == 0 {
         return Err("null string pointer".into());
@@ -18,13 +23,25 @@ pub fn read_str(mem: &RemoteMemory, layout: &Layout, addr: u64) -> Result<String
     let head_len = str_head_len(layout).min(head.len());
     mem.read(addr, &mut head[..head_len])
         .map_err(|e| e.to_string())?;
-    let shape = str_head(layout, &head[..head_len], MAX_STRING_CHARS)
-        .map_err(|why| format!("string at {addr:#x} {why}"))?;
-    let mut raw = vec![0u8; shape.data_len()];
+    let shape =
+        str_head(layout, &head[..head_len]).map_err(|why| format!("string at {addr:#x} {why}"))?;
+    let (kept, dropped) = shape.keep(MAX_STRING_CHARS);
+    let mut raw = vec![0u8; kept.data_len()];
     mem.read(addr + shape.data_offset(layout), &mut raw)
         .map_err(|e| e.to_string())?;
-    decode_str(shape, &raw)
-        .ok_or_else(|| format!("ASCII string at {addr:#x} holds non-ASCII bytes"))
+    let text = decode_str(kept, &raw)
+        .ok_or_else(|| format!("ASCII string at {addr:#x} holds non-ASCII bytes"))?;
+    Ok(shortened(text, dropped))
+}
+
+/// `text` with a visible marker when `dropped` code points were left off its end:
+/// `"ffff…[+34464 chars]"`.
+pub fn shortened(mut text: String, dropped: u64) -> String {
+    if dropped > 0 {
+        use std::fmt::Write;
+        let _ = write!(text, "…[+{dropped} chars]");
+    }
+    text
 }
 
 /// The shape of a compact str, from its header.
@@ -51,6 +68,19 @@ impl StrHead {
     pub fn data_len(&self) -> usize {
         (self.length * self.kind as u64) as usize
     }
+
+    /// The shape of this str's first `max_chars` code points at most, and how many code
+    /// points that leaves off.
+    pub fn keep(self, max_chars: u64) -> (StrHead, u64) {
+        let kept = self.length.min(max_chars);
+        (
+            StrHead {
+                length: kept,
+                ..self
+            },
+            self.length - kept,
+        )
+    }
 }
 
 /// Bytes to read from a str object to see its shape (and its type).
@@ -66,9 +96,9 @@ pub fn str_head_len(layout: &Layout) -> usize {
     .unwrap_or(0) as usize
 }
 
-/// Decodes the header of a str object; an error says why it is not a sane compact str
-/// of at most `max_chars` code points.
-pub fn str_head(layout: &Layout, head: &[u8], max_chars: u64) -> Result<StrHead, String> {
+/// Decodes the header of a str object; an error says why it is not a sane compact str.
+/// Its length may be anything a real str can have: read it through [`StrHead::keep`].
+pub fn str_head(layout: &Layout, head: &[u8]) -> Result<StrHead, String> {
     let state = head.u32_at(layout.unicode_state as usize);
     let kind = (state >> layout.unicode_kind_shift) & 0x7;
     let compact = (state >> layout.unicode_compact_shift) & 1 == 1;
@@ -77,7 +107,7 @@ pub fn str_head(layout: &Layout, head: &[u8], max_chars: u64) -> Result<StrHead,
     if !compact {
         return Err("is not compact".into());
     }
-    if length > max_chars || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
+    if length > MAX_CLAIMED_CHARS || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
         return Err(format!("is malformed (kind {kind}, length {length})"));
     }
     Ok(StrHead {
@@ -133,6 +163,21 @@ pub fn read_bytes(mem: &RemoteMemory, layout: &Layout, addr: u64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_strs_keep_their_start_and_say_how_much_is_left_off() {
+        let long = StrHead {
+            length: 100_000,
+            kind: 2,
+            ascii: false,
+        };
+        let (kept, dropped) = long.keep(MAX_STRING_CHARS);
+        assert_eq!((kept.length, kept.kind, dropped), (65_536, 2, 34_464));
+        assert_eq!(kept.data_len(), 131_072);
+        assert_eq!(long.keep(200_000), (long, 0));
+        assert_eq!(shortened("ab".into(), 0), "ab");
+        assert_eq!(shortened("ab".into(), 34_464), "ab…[+34464 chars]");
+    }
 
     #[test]
     fn decodes_every_str_kind() {

@@ -202,6 +202,8 @@ pub struct StackReader {
     anchors: Option<Anchors>,
     /// Samples taken, for the checks made every so many samples.
     samples: u64,
+    /// The current sample's target is paused (its stacks cannot be torn).
+    paused: bool,
     pub attempts: AttemptStats,
 }
 
@@ -234,6 +236,7 @@ impl StackReader {
             previous_suspicion: Vec::new(),
             anchors: None,
             samples: 0,
+            paused: false,
             attempts: AttemptStats::default(),
         }
     }
@@ -276,6 +279,7 @@ impl StackReader {
         let fail = |e: ReadError| whole_sample_error(interp.pid, e);
         self.codes.begin_sample();
         self.samples += 1;
+        self.paused = opts.paused;
         let mut attempt = 0;
         self.previous_ranges.clear();
         loop {
@@ -458,8 +462,8 @@ impl StackReader {
 
     /// A suspect stack whose frame pointer did not move and which this attempt read exactly
     /// as the last one did is taken as it is: a steady stack the checks cannot place (a
-    /// frame deeper than we follow, a call site another thread has since re-specialized,
-    /// an interpreter path the opcode tables do not know), not a torn one.
+    /// call site another thread has since re-specialized, an interpreter path the opcode
+    /// tables do not know), not a torn one.
     fn accept_repeated_suspects(&mut self) {
         for i in 0..self.suspicion.len() {
             if self.suspicion[i] == Suspicion::None || self.consistency[i] == Consistency::Moved {
@@ -654,6 +658,7 @@ impl StackReader {
             }
             return Ok(());
         }
+        let unreadable = self.unreadable();
         for (stack, range) in out.iter_mut().zip(self.thread_pending.iter()) {
             let Some(pending) = self.pending.get(range.clone()) else {
                 continue;
@@ -664,7 +669,7 @@ impl StackReader {
             {
                 stack
                     .error
-                    .get_or_insert(format!("stack torn while reading code objects: {e}"));
+                    .get_or_insert(format!("{unreadable} (code objects): {e}"));
             }
         }
         Ok(())
@@ -743,7 +748,8 @@ impl StackReader {
                         Ok(f) => f,
                         Err(ReadError::BadAddress(a)) => {
                             stack.error = Some(format!(
-                                "stack torn while reading: address {a:#x} is not readable"
+                                "{}: address {a:#x} is not readable",
+                                self.unreadable()
                             ));
                             let at = self.next_regions.len();
                             self.next_plans.push(ThreadPlan {
@@ -791,9 +797,11 @@ impl StackReader {
             pending: &mut self.pending,
             missed: false,
             loops: Default::default(),
+            truncated: false,
         };
         let walked = walk.walk(first, chunk, top);
         pieced |= walk.missed;
+        stack.truncated = walk.truncated;
         let plan_start = self.next_regions.len();
         walk.plan(&mut self.next_regions);
         let regions = plan_start..self.next_regions.len();
@@ -808,7 +816,7 @@ impl StackReader {
             Ok(()) => {}
             Err(WalkError::Process(e)) => return Err(e),
             Err(WalkError::Torn(why)) => {
-                stack.error = Some(format!("stack torn while reading: {why}"));
+                stack.error = Some(format!("{}: {why}", self.unreadable()));
             }
         }
         // Did the frame pointer stay put while the frames were read?
@@ -818,6 +826,16 @@ impl StackReader {
             _ => Consistency::Pieced,
         };
         Ok((next, consistency))
+    }
+
+    /// How a stack that could not be read is described: "torn" only when the target ran
+    /// while it was read; a paused target's stack cannot have changed under the read.
+    fn unreadable(&self) -> &'static str {
+        if self.paused {
+            "stack unreadable (process paused)"
+        } else {
+            "stack torn while reading"
+        }
     }
 
     /// Which plan entry is for thread state `tstate`, the `index`-th of this sample.

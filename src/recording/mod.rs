@@ -151,6 +151,8 @@ pub struct RecordingSummary {
     pub errors: u64,
     pub duration_ns: u64,
     pub target_exit_code: Option<i32>,
+    /// Thread stacks deeper than the walk follows, kept as their innermost frames.
+    pub truncated_stacks: u64,
 }
 
 /// One process of a recording of several (version 2): written when the process is first
