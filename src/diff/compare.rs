@@ -92,6 +92,9 @@ pub struct Row {
     pub q: Option<f64>,
     pub significant: bool,
     pub verdict: Verdict,
+    /// Whether the change between the sides touched the function's lines: known only
+    /// when the sides are checkouts (`compare`), `None` otherwise.
+    pub changed: Option<bool>,
 }
 
 /// One input of a side.
@@ -283,6 +286,7 @@ pub fn compare(
                 q,
                 significant,
                 verdict,
+                changed: None,
             }
         })
         .collect();
