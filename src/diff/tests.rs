@@ -331,3 +331,78 @@ fn the_differential_flamegraph_draws_both_views() {
     assert!(gone_svg.contains("<title>old (/srv/app.py:") && !gone_svg.contains("<title>fresh ("));
     assert!(head_svg.contains("framescope diff: head profile, coloured by change"));
 }
+
+/// Runs of a call path `run;main;notification;fibonacci` beside `run;main;word`, where
+/// fibonacci takes `fib` seconds (a little noise per run).
+fn fibonacci_runs(fib: f64) -> Vec<Run> {
+    [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| {
+            run(&[
+                ("run;main;notification;fibonacci", fib + n),
+                ("run;main;notification", 0.02),
+                ("run;main;word", 0.3 - n),
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn the_gate_names_the_cause_first_and_folds_its_callers() {
+    let (base, head) = (fibonacci_runs(0.05), fibonacci_runs(0.9));
+    let matched = compare::match_runs(&base, &head);
+    let c = compare::compare(&base, &head, &matched, settings());
+    let v = gate::verdict(&c, &matched, 5.0);
+    let names = |rows: &[&compare::Row]| -> Vec<String> {
+        rows.iter().map(|r| r.function.qualname.clone()).collect()
+    };
+    assert_eq!(names(&v.causes), ["fibonacci"]);
+    assert_eq!(names(&v.callers), ["notification", "main", "run"]);
+    let lines = gate::lines(&c, &v, 5.0);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "fibonacci (/srv/app.py:10) got slower: its cumulative time per run grew by"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with("; its own time grew by 850 ms"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        "callers that got slower by more than 5% only with it: notification (/srv/app.py:20), \
+         main (/srv/app.py:30), run (/srv/app.py:40)"
+    );
+}
+
+#[test]
+fn without_own_growth_the_deepest_offender_is_the_cause() {
+    // `process` now calls a new function: the new one is not gated, so process is the
+    // deepest function that got slower.
+    let base: Vec<Run> = [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| run(&[("main;process", 0.2 + n), ("main;other", 0.3)]))
+        .collect();
+    let head: Vec<Run> = [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| {
+            run(&[
+                ("main;process", 0.2 + n),
+                ("main;process;helper", 0.3 - n),
+                ("main;other", 0.3),
+            ])
+        })
+        .collect();
+    let matched = compare::match_runs(&base, &head);
+    let c = compare::compare(&base, &head, &matched, settings());
+    let v = gate::verdict(&c, &matched, 5.0);
+    let names = |rows: &[&compare::Row]| -> Vec<String> {
+        rows.iter().map(|r| r.function.qualname.clone()).collect()
+    };
+    assert_eq!(names(&v.causes), ["process"]);
+    assert_eq!(names(&v.callers), ["main"]);
+}

@@ -89,9 +89,8 @@ pub fn record_all(
                 }
                 Some(s) if !s.success() => {
                     return Err(Error::RunFailed(format!(
-                        "{which} failed ({}) in {}; no verdict.{}",
+                        "{which} failed ({}); no verdict.{}",
                         describe(s),
-                        side.cwd.display(),
                         tail(&log)
                     )))
                 }
