@@ -53,7 +53,22 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             .map_err(|e| Error::io(format!("creating --keep directory {}", keep.display()), e))?;
     }
     let stop = runs::stop_flag();
+    let result = check_out_record_and_diff(args, tty, &stop);
+    match result {
+        // A git command killed by the same Ctrl-C fails in its own words: say why.
+        Err(Error::Git(_)) if stop.load(Ordering::SeqCst) => Err(Error::Interrupted(
+            "interrupted while checking the refs out; the checkouts are removed".into(),
+        )),
+        other => other,
+    }
+}
 
+/// Everything after the options are checked: the checkouts, the runs, the diff.
+fn check_out_record_and_diff(
+    args: &CompareArgs,
+    tty: bool,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<i32> {
     let here = match &args.repo {
         Some(dir) => dir.clone(),
         None => {
@@ -114,7 +129,7 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             format!(" in {}/", repo.prefix)
         }
     );
-    let recorded = runs::record_all(&plan, &base, &head, &checkouts.dir, &stop)?;
+    let recorded = runs::record_all(&plan, &base, &head, &checkouts.dir, stop)?;
     let (base_files, head_files) = match &args.keep {
         Some(keep) => (
             keep_all(&recorded.base, keep)?,
