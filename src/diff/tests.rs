@@ -406,3 +406,50 @@ fn without_own_growth_the_deepest_offender_is_the_cause() {
     assert_eq!(names(&v.causes), ["process"]);
     assert_eq!(names(&v.callers), ["main"]);
 }
+
+#[test]
+fn changed_functions_are_marked_in_every_format() {
+    let (base, head) = regression();
+    let mut c = compare(&base, &head);
+    // diff alone: unknown, no `code` column, null in JSON.
+    assert!(!table::render(&c, None, false).contains(" code "));
+    let doc: serde_json::Value = serde_json::from_str(&json::render(&c, None).unwrap()).unwrap();
+    assert!(doc["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["changed"].is_null()));
+    // compare: tuned's lines changed, the others' did not.
+    for r in &mut c.rows {
+        r.changed = Some(r.function.qualname == "tuned");
+    }
+    let text = table::render(&c, None, false);
+    let words = |end: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.ends_with(end)).unwrap();
+        line.split_whitespace().take(3).map(String::from).collect()
+    };
+    assert_eq!(words("function (file:line)"), ["verdict", "code", "change"]);
+    assert_eq!(
+        words("tuned (/srv/app.py:30)"),
+        ["slower", "changed", "+200"]
+    );
+    assert_eq!(words("main (/srv/app.py:20)"), ["slower", "+200", "ms"]);
+    let md = markdown::render(&c, None);
+    assert!(
+        md.contains("| `tuned (/srv/app.py:30)` changed | 400 ms |"),
+        "{md}"
+    );
+    assert!(md.contains("| `main (/srv/app.py:20)` | "), "{md}");
+    let doc: serde_json::Value = serde_json::from_str(&json::render(&c, None).unwrap()).unwrap();
+    let changed = |name: &str| {
+        doc["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["function"] == name)
+            .map(|f| f["changed"].clone())
+            .unwrap()
+    };
+    assert_eq!(changed("tuned"), true);
+    assert_eq!(changed("main"), false);
+}
