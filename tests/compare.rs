@@ -40,8 +40,30 @@ fn pythons() -> Vec<Python> {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// A directory of the test's own, removed when dropped.
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Dir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A fresh directory under the target's temporary directory.
-fn fresh_dir(what: &str) -> PathBuf {
+fn fresh_dir(what: &str) -> Dir {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "compare-{what}-{}-{}",
         std::process::id(),
@@ -49,7 +71,7 @@ fn fresh_dir(what: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create test dir");
-    dir
+    Dir(dir)
 }
 
 fn git(repo: &Path, args: &[&str]) -> String {
@@ -69,7 +91,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 
 /// The story repository: tags `naive`, `iterative` and `slowfmt`, and a `crash` commit
 /// whose benchmark fails; the working tree left dirty on purpose.
-fn story() -> PathBuf {
+fn story() -> Dir {
     let repo = fresh_dir("repo");
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["config", "user.email", "test@example.com"]);
@@ -377,7 +399,7 @@ fn bad_repositories_and_refs_are_one_line_errors() {
     let tmp = fresh_dir("tmp");
     let before = tree_state(&repo);
     let out = compare_command(py, &repo, &tmp, &["naive", "iterative"])
-        .env("PATH", fresh_dir("empty-path"))
+        .env("PATH", &*fresh_dir("empty-path"))
         .output()
         .expect("framescope runs");
     assert_clean(&repo, &tmp, &before, &out);
