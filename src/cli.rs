@@ -37,6 +37,11 @@ pub struct ViewArgs {
     /// Output format; by default chosen from the output file's extension (table otherwise).
     #[arg(long, value_parser = ["table", "flamegraph", "speedscope", "collapsed"])]
     pub format: Option<String>,
+    /// The time each sample stands for: cpu (what the kernel charged the thread since its
+    /// previous sample) or wall. Default: cpu when the recording has CPU times (framescope
+    /// 0.2 and later), else wall.
+    #[arg(long, value_enum)]
+    pub clock: Option<crate::report::profile::Clock>,
     /// Include samples of threads that were not running on a CPU (sleeping, waiting).
     #[arg(long)]
     pub idle: bool,
@@ -80,6 +85,10 @@ pub struct RecordArgs {
     /// Pause the target for every sample: consistent stacks, at a cost to the target.
     #[arg(long)]
     pub blocking: bool,
+    /// Sample at the start of every period instead of at a random point of it. Only for
+    /// comparison: work that repeats at the sampling rate can then hide from the samples.
+    #[arg(long)]
+    pub no_jitter: bool,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
     /// collapsed stacks. Default: a recording named after the pid in this directory.
     #[arg(long, short)]
@@ -181,6 +190,10 @@ pub struct DiffOptionArgs {
     /// (still red grew, blue shrank).
     #[arg(long, value_name = "OUT.svg")]
     pub flamegraph_gone: Option<PathBuf>,
+    /// The time compared: cpu (the CPU time the kernel charged each thread; steady on a
+    /// busy machine) or wall. Default: cpu when every input has CPU times, else wall.
+    #[arg(long, value_enum)]
+    pub clock: Option<crate::report::profile::Clock>,
     /// Count samples of threads that were not running (sleeping, waiting).
     #[arg(long)]
     pub idle: bool,

@@ -46,6 +46,7 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
     let mut reader = StackReader::new(&interp);
     let mut threads = Vec::new();
     let opts = SampleOptions {
+        cpu_time: false,
         cpu_state: true,
         thread_names: true,
         paused: blocking,

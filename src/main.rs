@@ -7,6 +7,7 @@ use clap::Parser;
 use framescope::cli::{Cli, Command, RecordArgs, ReportArgs, ViewArgs};
 use framescope::error::{Error, Result};
 use framescope::record::{RecordRequest, Target};
+use framescope::report::profile::Clock;
 use framescope::report::{Format, RenderOptions, ViewOptions};
 use framescope::sampler::SamplerConfig;
 
@@ -49,6 +50,8 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         .map(|f| f.parse::<Format>().map_err(Error::Usage))
         .transpose()?;
     let view = ViewOptions {
+        // Settled against the recording by `Clock::resolve` where it is read.
+        clock: v.clock.unwrap_or(Clock::Cpu),
         idle: v.idle,
         gil_only: v.gil,
         per_thread: v.threads,
@@ -87,6 +90,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
             duration: args.duration.map(std::time::Duration::from_secs_f64),
             blocking: args.blocking,
             status_line: !args.quiet,
+            jitter: !args.no_jitter,
         },
         output: args.output,
         format,
@@ -102,11 +106,12 @@ fn run_record(args: RecordArgs) -> Result<()> {
 }
 
 fn run_report(args: ReportArgs) -> Result<()> {
-    let (format, view, render) = view_options(&args.view)?;
+    let (format, mut view, render) = view_options(&args.view)?;
     let format = format
         .or_else(|| args.output.as_deref().and_then(Format::from_path))
         .unwrap_or(Format::Table);
     let rec = framescope::recording::read(&args.recording)?;
+    view.clock = Clock::resolve(args.view.clock, rec.has_cpu_times()).map_err(Error::Usage)?;
     let mut bytes = Vec::new();
     framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
     if rec.truncated || rec.summary.is_none() {
@@ -115,7 +120,7 @@ fn run_report(args: ReportArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| "it ends without the summary a finished recording has".into());
         eprintln!(
-            "framescope: {} was cut off ({why}; framescope killed, or the disk full?); showing its {} samples",
+            "framescope: {} is incomplete: cut off or damaged ({why}); showing its {} samples",
             args.recording.display(),
             rec.samples.len()
         );

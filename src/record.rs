@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::python::Interpreter;
 use crate::recording::{self, RecordingMeta, RecordingSummary, RecordingWriter};
+use crate::report::profile::Clock;
 use crate::report::{self, Format, RenderOptions, ViewOptions};
 use crate::sampler::{self, ProcWatch, SamplerConfig, SamplerStats, StopReason, TargetWatch};
 
@@ -152,7 +153,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         None => &mut proc_watch,
     };
     let sampled = sampler::run(&interp, &req.sampler, &stop, watch, |t, threads, codes| {
-        writer.write_sample(t, threads, codes)
+        writer.write_tick(t, threads, codes)
     });
     let stats = match sampled {
         Ok(s) => s,
@@ -198,6 +199,15 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     writer.finish()?;
 
     let rec = recording::read(&recording_path)?;
+    let mut view = req.view.clone();
+    if view.clock == Clock::Cpu && !rec.has_cpu_times() {
+        // The kernel's per-thread accounting could not be read.
+        view.clock = Clock::Wall;
+    }
+    let req = &RecordRequest {
+        view,
+        ..req.clone()
+    };
     if let Some(format) = format {
         let mut file = std::fs::File::create(&output)
             .map_err(|e| Error::io(format!("creating {}", output.display()), e))?;

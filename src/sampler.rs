@@ -1,8 +1,11 @@
-//! The fixed-rate loop: take a sample at every tick of an absolute schedule (no drift),
-//! a tick the loop is a little late for at once, count the ticks that were missed because
-//! a sample (or a wake-up) ran a whole period late, and stop on the duration,
-//! on Ctrl-C / SIGTERM, or when the target exits. Each sample goes to a callback (the
-//! recording writer); the loop itself keeps nothing per sample.
+//! The fixed-rate loop: time is cut into slots of one period on an absolute schedule (no
+//! drift), and one sample is taken in each slot at a random point of it (jitter, so that
+//! work that repeats at the sampling rate cannot hide from or crowd the samples; the mean
+//! rate stays exact). A slot the loop reaches after its point is sampled at once; slots
+//! it reaches only after they ended are missed, counted, and their time is carried by the
+//! next sample, so every interval is attributed. It stops on the duration, on Ctrl-C /
+//! SIGTERM, or when the target exits. Each sample goes to a callback (the recording
+//! writer) with the wall time it stands for; the loop itself keeps nothing per sample.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::process::pause::Pause;
 use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
+use crate::recording::TickTime;
 
 /// How to sample.
 #[derive(Debug, Clone)]
@@ -21,6 +25,8 @@ pub struct SamplerConfig {
     pub blocking: bool,
     /// Print a live status line on stderr (only when it is a terminal).
     pub status_line: bool,
+    /// Sample at a random point of each period (the default) instead of at its start.
+    pub jitter: bool,
 }
 
 /// How the sampling went.
@@ -73,28 +79,93 @@ impl TargetWatch for ProcWatch {
     }
 }
 
-/// Runs the loop until a stop rule fires. `on_sample` gets the elapsed time since the
-/// start, every thread's stack, and the code table the stacks refer to.
+/// The sampling schedule: slot `k` covers `[k, k + 1)` periods from the start, and its
+/// sample is due at a point drawn uniformly inside it (or at its start, without jitter).
+struct Schedule {
+    start: Instant,
+    period_ns: u64,
+    jitter: Option<fastrand::Rng>,
+    /// The slot being sampled next.
+    slot: u64,
+    /// The slot of the last sample handed on, if any.
+    last_taken: Option<u64>,
+}
+
+impl Schedule {
+    fn new(start: Instant, rate_hz: f64, jitter: bool) -> Schedule {
+        let period_ns = (1e9 / rate_hz.max(0.001)).round().max(1.0) as u64;
+        Schedule {
+            start,
+            period_ns,
+            jitter: jitter.then(fastrand::Rng::new),
+            slot: 0,
+            last_taken: None,
+        }
+    }
+
+    /// When the current slot's sample is due.
+    fn due(&mut self) -> Instant {
+        let offset = match &mut self.jitter {
+            Some(rng) => rng.u64(0..self.period_ns),
+            None => 0,
+        };
+        let at = u128::from(self.slot) * u128::from(self.period_ns) + u128::from(offset);
+        self.start + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
+    }
+
+    /// The current slot was sampled: the wall time its sample stands for, in ns (the
+    /// slots since the last sample handed on, this one included).
+    fn taken(&mut self) -> u64 {
+        let since = match self.last_taken {
+            Some(last) => self.slot - last,
+            None => self.slot + 1,
+        };
+        self.last_taken = Some(self.slot);
+        since.saturating_mul(self.period_ns)
+    }
+
+    /// Moves to the next slot, or, when `now` is already past its end, to the slot `now`
+    /// is in. Returns the number of slots skipped (missed).
+    fn advance(&mut self, now: Instant) -> u64 {
+        self.slot += 1;
+        let now_ns = u64::try_from(now.duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
+        let now_slot = now_ns / self.period_ns;
+        if now_slot > self.slot {
+            let missed = now_slot - self.slot;
+            self.slot = now_slot;
+            missed
+        } else {
+            0
+        }
+    }
+}
+
+/// Runs the loop until a stop rule fires. `on_sample` gets the time of the sample and the
+/// wall time it stands for, every thread's stack (with the CPU time each used since its
+/// previous sample), and the code table the stacks refer to.
 pub fn run(
     interp: &Interpreter,
     config: &SamplerConfig,
     stop: &AtomicBool,
     watch: &mut dyn TargetWatch,
-    mut on_sample: impl FnMut(u64, &[ThreadStack], &CodeTable) -> Result<()>,
+    mut on_sample: impl FnMut(TickTime, &[ThreadStack], &CodeTable) -> Result<()>,
 ) -> Result<SamplerStats> {
-    let period = Duration::from_secs_f64(1.0 / config.rate_hz.max(0.001));
     precise_timers();
     let mut reader = StackReader::new(interp);
     let mut threads: Vec<ThreadStack> = Vec::new();
     let opts = SampleOptions {
-        cpu_state: true,
+        cpu_state: false,
+        cpu_time: true,
         thread_names: true,
         paused: config.blocking,
     };
     let mut stats = SamplerStats::default();
+    reader.start_cpu_clock(interp.pid);
     let start = Instant::now();
     let reads_at_start = interp.mem.syscalls();
-    let mut deadline = start;
+    let mut schedule = Schedule::new(start, config.rate_hz, config.jitter);
+    let first = schedule.due();
+    sleep_until(first);
     let mut last_watch = start;
     let mut last_status = start;
     let show_status = config.status_line && std::io::stderr().is_terminal();
@@ -113,7 +184,7 @@ pub fn run(
             break;
         }
         let taken = if config.blocking {
-            let tids = reader.note_cpu_states_before_pause(interp.pid);
+            let tids = crate::process::threads::thread_ids(interp.pid);
             match Pause::with_threads(interp.pid, tids) {
                 Ok(_pause) => reader.sample(interp, opts, &mut threads),
                 Err(e) => Err(e),
@@ -123,10 +194,13 @@ pub fn run(
         };
         match taken {
             Ok(()) => {
-                let elapsed_ns = now.duration_since(start).as_nanos() as u64;
+                let time = TickTime {
+                    elapsed_ns: now.duration_since(start).as_nanos() as u64,
+                    interval_ns: schedule.taken(),
+                };
                 stats.samples += 1;
                 stats.errors += threads.iter().filter(|t| t.error.is_some()).count() as u64;
-                on_sample(elapsed_ns, &threads, &reader.codes.table)?;
+                on_sample(time, &threads, &reader.codes.table)?;
             }
             Err(Error::ProcessExited { .. }) | Err(Error::NoSuchProcess { .. }) => {
                 stats.stopped_by = StopReason::TargetExited;
@@ -157,17 +231,11 @@ pub fn run(
             last_status = after;
             print_status(&stats, after.duration_since(start));
         }
-        // Next tick on the absolute schedule. One we are late for by less than a period is
-        // taken at once (its sample carries its real time); ticks a whole period or more
-        // in the past are missed, not made up.
-        deadline += period;
-        if after > deadline {
-            let behind = after.duration_since(deadline).as_nanos() / period.as_nanos().max(1);
-            let behind = u32::try_from(behind).unwrap_or(u32::MAX);
-            stats.missed += u64::from(behind);
-            deadline += period * behind;
-        }
-        sleep_until(deadline);
+        // The next slot on the absolute schedule. One whose sampling point has passed is
+        // sampled at once (the sample carries its real time); slots already over are
+        // missed, not made up, and their time goes to the next sample.
+        stats.missed += schedule.advance(Instant::now());
+        sleep_until(schedule.due());
     }
     stats.elapsed = start.elapsed();
     stats.reads = interp.mem.syscalls() - reads_at_start;

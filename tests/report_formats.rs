@@ -84,6 +84,8 @@ fn write_recording(path: &Path) -> Recording {
             on_cpu: Some(true),
             frames: shapes[(i % 4) as usize].clone(),
             error: None,
+            cpu_ns: Some(5_000_000),
+            truncated: false,
         };
         let worker = ThreadStack {
             os_tid: Some(101),
@@ -93,6 +95,8 @@ fn write_recording(path: &Path) -> Recording {
             on_cpu: Some(i % 5 != 0),
             frames: shapes[((i / 3) % 4) as usize].clone(),
             error: (i % 97 == 0).then(|| "torn read".to_string()),
+            cpu_ns: Some(if i % 5 != 0 { 4_000_000 } else { 0 }),
+            truncated: false,
         };
         let sleeper = ThreadStack {
             os_tid: None,
@@ -105,6 +109,8 @@ fn write_recording(path: &Path) -> Recording {
                 line: 327,
             }],
             error: None,
+            cpu_ns: None,
+            truncated: false,
         };
         // 5 ms apart, with a stall now and then.
         let t = i * 5_000_000 + (i / 500) * 40_000_000;

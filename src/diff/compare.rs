@@ -128,6 +128,8 @@ pub struct Settings {
     pub fail_on_regression: Option<f64>,
     /// Compare shares of each run's time, every run scaled to the base's time per run.
     pub normalize: bool,
+    /// The time every run's seconds are of.
+    pub clock: crate::report::profile::Clock,
 }
 
 /// Everything a renderer or the gate needs.

@@ -158,6 +158,7 @@ mod tests {
             stacks: vec![],
             weights: vec![],
             windows: None,
+            clock: crate::report::profile::Clock::Wall,
             samples: 0,
             seconds: 0.0,
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::collapsed::{self, FoldedFrame};
 use crate::error::{Error, Result};
 use crate::recording::{self, FastMap, Recording, StackId};
-use crate::report::profile::{Functions, LeftOut};
+use crate::report::profile::{Clock, Functions, LeftOut};
 use crate::report::{Profile, ViewOptions};
 
 /// What kind of file a run came from.
@@ -60,12 +60,18 @@ pub struct Run {
     pub windows: Option<Vec<Vec<StackWeight>>>,
     pub samples: u64,
     pub seconds: f64,
+    /// The time `seconds` are of.
+    pub clock: Clock,
 }
 
 /// How inputs are read.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
+    /// `view.clock` is the clock wanted; a recording without CPU times is read on the wall
+    /// clock instead unless `clock_required` (the user asked for it), which makes that an
+    /// error.
     pub view: ViewOptions,
+    pub clock_required: bool,
     /// Samples per second of collapsed-stack counts.
     pub collapsed_rate: f64,
 }
@@ -99,7 +105,17 @@ pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) ->
                 path.display()
             ));
         }
-        let (run, unreadable) = from_recording(path, &rec, &options.view)?;
+        let mut view = options.view.clone();
+        if view.clock == Clock::Cpu && !rec.has_cpu_times() {
+            if options.clock_required {
+                return Err(Error::bad_file(
+                    path,
+                    "it has no CPU times (recorded by framescope before 0.2); compare it with --clock wall",
+                ));
+            }
+            view.clock = Clock::Wall;
+        }
+        let (run, unreadable) = from_recording(path, &rec, &view)?;
         if unreadable * 10 > rec.samples.len() as u64 {
             warn(format!(
                 "{}: {} of its {} samples could not be read consistently and are left out, \
@@ -123,6 +139,12 @@ pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) ->
             format!("not a framescope recording nor a collapsed-stack file: {why}"),
         )
     })?;
+    if options.view.clock == Clock::Cpu && options.clock_required {
+        return Err(Error::bad_file(
+            path,
+            "collapsed stacks carry no CPU times; compare them with --clock wall",
+        ));
+    }
     from_folded(path, &folded, options.collapsed_rate)
 }
 
@@ -189,6 +211,7 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<(R
         windows: Some(windows),
         samples: profile.samples,
         seconds: profile.seconds,
+        clock: profile.clock,
     };
     Ok((run, profile.left_out.errors))
 }
@@ -284,5 +307,6 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
         seconds,
         weights,
         windows: None,
+        clock: Clock::Wall,
     })
 }

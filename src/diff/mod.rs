@@ -79,25 +79,47 @@ pub trait SourceKnowledge {
 /// Runs a diff of `options.base` against `options.head`. With `source`, every function is
 /// marked changed or not ([`compare::Row::changed`]); without, that stays unknown.
 pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Result<i32> {
-    let load = LoadOptions {
+    let mut options = options.clone();
+    let mut load = LoadOptions {
         view: options.view.clone(),
+        clock_required: options.clock_asked.is_some(),
         collapsed_rate: options.collapsed_rate,
     };
     let mut warn = |w: String| eprintln!("framescope: warning: {w}");
-    let read = |paths: &[std::path::PathBuf], side: SideName, warn: &mut dyn FnMut(String)| {
-        paths
-            .iter()
-            .map(|p| {
-                let mut run = input::load(p, &load, warn)?;
-                if let Some(source) = source {
-                    source.rename_files(side, &mut run);
-                }
-                Ok(run)
-            })
-            .collect::<Result<Vec<Run>>>()
+    let read = |load: &LoadOptions, warn: &mut dyn FnMut(String)| {
+        let mut side = |paths: &[std::path::PathBuf], name: SideName| {
+            paths
+                .iter()
+                .map(|p| {
+                    let mut run = input::load(p, load, warn)?;
+                    if let Some(source) = source {
+                        source.rename_files(name, &mut run);
+                    }
+                    Ok(run)
+                })
+                .collect::<Result<Vec<Run>>>()
+        };
+        Ok::<_, crate::error::Error>((
+            side(&options.base, SideName::Base)?,
+            side(&options.head, SideName::Head)?,
+        ))
     };
-    let base = read(&options.base, SideName::Base, &mut warn)?;
-    let head = read(&options.head, SideName::Head, &mut warn)?;
+    let (mut base, mut head) = read(&load, &mut warn)?;
+    // By default CPU time; when some input has none, every input is compared on wall time.
+    let without_cpu = base
+        .iter()
+        .chain(&head)
+        .filter(|r| r.clock != options.view.clock)
+        .count();
+    if without_cpu > 0 {
+        warn(format!(
+            "{without_cpu} of the inputs have no CPU times (collapsed stacks, or recordings \
+             made before framescope 0.2); comparing wall time"
+        ));
+        load.view.clock = crate::report::profile::Clock::Wall;
+        options.view.clock = load.view.clock;
+        (base, head) = read(&load, &mut |_| {})?;
+    }
 
     if let (Some(_), Method::None { why }) = (
         options.fail_on_regression,
@@ -109,7 +131,7 @@ pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> 
     }
 
     let matched = compare::match_runs(&base, &head);
-    let mut comparison = compare::compare(&base, &head, &matched, settings(options));
+    let mut comparison = compare::compare(&base, &head, &matched, settings(&options));
     if let Some(source) = source {
         mark_changed(&mut comparison, &matched, source);
     }
@@ -129,7 +151,7 @@ pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> 
         )?;
         write_output(options.output.as_deref(), &text)?;
     }
-    write_flamegraphs(options, &comparison, &matched)?;
+    write_flamegraphs(&options, &comparison, &matched)?;
 
     let (Some(percent), Some(verdict)) = (options.fail_on_regression, verdict) else {
         return Ok(0);
@@ -204,6 +226,7 @@ fn settings(options: &DiffOptions) -> Settings {
         resamples: options.resamples,
         fail_on_regression: options.fail_on_regression,
         normalize: options.normalize,
+        clock: options.view.clock,
     }
 }
 

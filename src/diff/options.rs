@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::{DiffArgs, DiffOptionArgs};
 use crate::error::{Error, Result};
+use crate::report::profile::Clock;
 use crate::report::ViewOptions;
 
 /// The output format of a comparison.
@@ -30,6 +31,8 @@ pub enum SortBy {
 pub struct DiffOptions {
     pub base: Vec<PathBuf>,
     pub head: Vec<PathBuf>,
+    /// `--clock`, when given; `view.clock` is the clock in use.
+    pub clock_asked: Option<Clock>,
     /// `None`: no report asked for (a quiet gate); else the format to write.
     pub format: Option<DiffFormat>,
     pub output: Option<PathBuf>,
@@ -161,7 +164,10 @@ impl DiffOptions {
             },
             flamegraph: args.flamegraph.clone(),
             flamegraph_gone: args.flamegraph_gone.clone(),
+            clock_asked: args.clock,
             view: ViewOptions {
+                // Settled per input by `diff::run` (see `Clock::resolve`).
+                clock: args.clock.unwrap_or(Clock::Cpu),
                 idle: args.idle,
                 gil_only: args.gil,
                 per_thread: false,

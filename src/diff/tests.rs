@@ -67,6 +67,7 @@ fn run(stacks: &[(&str, f64)]) -> Run {
         seconds: weights.iter().map(|w| w.seconds).sum(),
         weights,
         windows: Some(windows),
+        clock: crate::report::profile::Clock::Cpu,
     }
 }
 
@@ -79,6 +80,7 @@ fn settings() -> Settings {
         resamples: 999,
         fail_on_regression: Some(5.0),
         normalize: false,
+        clock: crate::report::profile::Clock::Cpu,
     }
 }
 

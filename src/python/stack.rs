@@ -66,13 +66,19 @@ pub struct ThreadStack {
     pub name: Option<std::sync::Arc<str>>,
     /// The thread holds the GIL (false when the GIL state could not be read).
     pub holds_gil: bool,
-    /// The OS reports the thread running or runnable; `None` when not asked or unknown.
+    /// The thread ran since its previous sample (its CPU time grew), or, in a one-off
+    /// dump, the OS reports it running or runnable; `None` when not asked or unknown.
     pub on_cpu: Option<bool>,
+    /// CPU time the kernel charged the thread since its previous sample (since the reader
+    /// started, for its first), in ns; `None` when not asked or unreadable.
+    pub cpu_ns: Option<u64>,
     /// Innermost frame first.
     pub frames: Vec<RawFrame>,
     /// Set when this thread's stack could not be read consistently; `frames` then holds
     /// whatever was read before the problem (possibly nothing).
     pub error: Option<String>,
+    /// `frames` holds only the innermost frames of a deeper stack.
+    pub truncated: bool,
 }
 
 impl ThreadStack {
@@ -82,7 +88,9 @@ impl ThreadStack {
         self.name = None;
         self.holds_gil = false;
         self.on_cpu = None;
+        self.cpu_ns = None;
         self.frames.clear();
         self.error = None;
+        self.truncated = false;
     }
 }

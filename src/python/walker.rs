@@ -35,7 +35,7 @@ use super::layout::{Era, GilLocation};
 use super::stack::ThreadStack;
 use super::thread_names::ThreadNames;
 use crate::error::{Error, Result};
-use crate::process::threads::CpuStates;
+use crate::process::threads::{CpuClock, CpuStates};
 use crate::process::{Bytes, Gather, ReadError, RegionId};
 
 /// Most threads (and interpreters) we follow before calling the list garbage.
@@ -58,6 +58,10 @@ const GLIBC_PTHREAD_TID_OFFSET: u64 = 0x2d0;
 pub struct SampleOptions {
     /// Ask the OS whether each thread is on a CPU (one `pread` per thread).
     pub cpu_state: bool,
+    /// Read the CPU time each thread used since the last sample (one `pread` per thread;
+    /// needs [`StackReader::start_cpu_clock`]). It also gives the on-CPU state: a thread
+    /// that used CPU since the last sample ran. Replaces `cpu_state` when both are set.
+    pub cpu_time: bool,
     /// Look up `threading` names.
     pub thread_names: bool,
     /// The target is paused: what is read is consistent, no second look is needed.
@@ -160,6 +164,8 @@ enum Suspicion {
 pub struct StackReader {
     pub codes: CodeCache,
     cpu: CpuStates,
+    /// Started by [`StackReader::start_cpu_clock`].
+    cpu_clock: Option<CpuClock>,
     names: ThreadNames,
     pending: Vec<PendingFrame>,
     thread_buf: Vec<u8>,
@@ -204,6 +210,7 @@ impl StackReader {
         StackReader {
             codes: CodeCache::new(&interp.layout, interp.code_type),
             cpu: CpuStates::new(interp.pid),
+            cpu_clock: None,
             names: ThreadNames::new(),
             pending: Vec::with_capacity(256),
             thread_buf: vec![0; interp.layout.thread_header_len()],
@@ -229,6 +236,12 @@ impl StackReader {
             samples: 0,
             attempts: AttemptStats::default(),
         }
+    }
+
+    /// Starts counting every thread's CPU time from now, for samples taken with
+    /// [`SampleOptions::cpu_time`].
+    pub fn start_cpu_clock(&mut self, pid: u32) {
+        self.cpu_clock = Some(CpuClock::start(pid));
     }
 
     /// Records every thread's CPU state now, for the next sample to use; call it right
@@ -304,7 +317,17 @@ impl StackReader {
             break;
         }
         self.resolve_frames(interp, out).map_err(fail)?;
-        if opts.cpu_state {
+        if let (true, Some(clock)) = (opts.cpu_time, self.cpu_clock.as_mut()) {
+            for stack in out.iter_mut() {
+                stack.cpu_ns = stack.os_tid.and_then(|tid| clock.used_since_last_look(tid));
+                stack.on_cpu = stack.cpu_ns.map(|used| used > 0);
+            }
+            // Close the files of threads that ended, now and then (a readdir).
+            if self.samples % 1024 == 0 {
+                let alive = crate::process::threads::thread_ids(interp.pid);
+                clock.retain(|tid| alive.binary_search(&tid).is_ok());
+            }
+        } else if opts.cpu_state {
             let before = self.cpu_before_pause.take();
             for stack in out.iter_mut() {
                 stack.on_cpu = match (&before, stack.os_tid) {

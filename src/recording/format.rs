@@ -6,7 +6,10 @@
 /// The first five bytes of every recording.
 pub const MAGIC: &[u8; 5] = b"FSREC";
 /// The format version this build writes, and the highest it reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// The first version whose chunks carry a sequence number, whose ticks carry the wall
+/// time they stand for, and whose sample entries may carry CPU time and a task.
+pub const VERSION_2: u16 = 2;
 /// Magic plus the two version bytes.
 pub const HEADER_LEN: usize = MAGIC.len() + 2;
 /// Bytes in front of each chunk's payload: its length and its checksum.
@@ -21,6 +24,12 @@ pub const TAG_STACK: u8 = 4;
 pub const TAG_THREAD: u8 = 5;
 pub const TAG_TICK: u8 = 6;
 pub const TAG_SUMMARY: u8 = 7;
+/// Version 2: a process of a recording of several (JSON: [`super::ProcessInfo`]).
+pub const TAG_PROCESS: u8 = 8;
+/// Version 2: how a process of a recording ended (JSON: [`super::ProcessEnd`]).
+pub const TAG_PROCESS_END: u8 = 9;
+/// Version 2: an asyncio task a sample entry can name.
+pub const TAG_TASK: u8 = 10;
 
 /// Sample flag: the thread held the GIL.
 pub const FLAG_GIL: u8 = 1;
@@ -30,9 +39,18 @@ pub const ON_CPU_MASK: u8 = 0b11 << ON_CPU_SHIFT;
 /// Sample flag: the thread's stack could not be read consistently.
 pub const FLAG_ERROR: u8 = 1 << 3;
 /// Every bit a version-1 writer may set.
-pub const KNOWN_FLAGS: u8 = FLAG_GIL | ON_CPU_MASK | FLAG_ERROR;
+pub const KNOWN_FLAGS_V1: u8 = FLAG_GIL | ON_CPU_MASK | FLAG_ERROR;
+/// Sample flag (version 2): a varint of CPU nanoseconds follows the flag byte.
+pub const FLAG_CPU_TIME: u8 = 1 << 4;
+/// Sample flag (version 2): a varint task id + 1 follows (after the CPU time, if any).
+pub const FLAG_TASK: u8 = 1 << 5;
+/// Sample flag (version 2): the stack was deeper than framescope follows; it holds the
+/// innermost frames only.
+pub const FLAG_TRUNCATED: u8 = 1 << 6;
+/// Every bit a version-2 writer may set; bit 7 stays zero.
+pub const KNOWN_FLAGS_V2: u8 = KNOWN_FLAGS_V1 | FLAG_CPU_TIME | FLAG_TASK | FLAG_TRUNCATED;
 
-/// Packs one thread's state at one tick into its flag byte.
+/// Packs one thread's state at one tick into its flag byte (the version-1 bits).
 pub fn encode_flags(holds_gil: bool, on_cpu: Option<bool>, error: bool) -> u8 {
     let cpu = match on_cpu {
         None => 0,
@@ -40,6 +58,15 @@ pub fn encode_flags(holds_gil: bool, on_cpu: Option<bool>, error: bool) -> u8 {
         Some(false) => 2,
     };
     u8::from(holds_gil) | (cpu << ON_CPU_SHIFT) | if error { FLAG_ERROR } else { 0 }
+}
+
+/// The flag bits a file of `version` may use.
+pub fn known_flags(version: u16) -> u8 {
+    if version >= VERSION_2 {
+        KNOWN_FLAGS_V2
+    } else {
+        KNOWN_FLAGS_V1
+    }
 }
 
 /// Appends `value` as an unsigned LEB128 varint.
@@ -79,6 +106,11 @@ impl<'a> Cursor<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.pos >= self.bytes.len()
+    }
+
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.pos)
     }
 
     pub fn byte(&mut self) -> Result<u8, String> {

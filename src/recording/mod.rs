@@ -4,17 +4,21 @@
 //! output formats; it turns [`ThreadStack`](crate::python::stack::ThreadStack)s into bytes
 //! ([`RecordingWriter`]) and bytes into a plain, validated [`Recording`] ([`read`]).
 //!
-//! # File format, version 1
+//! # File format, version 2
 //!
 //! Integers are little-endian. A *varint* is an unsigned LEB128 integer: seven bits per
 //! byte, lowest bits first, the high bit set on every byte except the last; at most 10 bytes.
+//! Version 2 (framescope 0.2) is version 1 plus chunk sequence numbers, the wall time each
+//! tick stands for, per-sample CPU time, truncated stacks, processes and asyncio tasks;
+//! every difference is marked **v2** below. A reader of version 2 reads version 1 files as
+//! they are (they simply have none of these).
 //!
 //! ## Header
 //!
 //! | bytes | content                                                  |
 //! |-------|----------------------------------------------------------|
 //! | 0..5  | magic `FSREC` (ASCII)                                    |
-//! | 5..7  | format version, u16 (this document describes version 1)  |
+//! | 5..7  | format version, u16 (1 or 2)                             |
 //!
 //! A reader refuses a file without the magic ("not a framescope recording") and a version
 //! higher than its own. Chunks follow the header up to the end of the file.
@@ -25,12 +29,14 @@
 //! |-------|-------------------------------------------------------------------------|
 //! | 0..4  | payload length N, u32 (at most 64 MiB)                                  |
 //! | 4..8  | CRC-32 (IEEE 802.3, as in zlib and PNG) of bytes 0..4 then the payload  |
-//! | 8..   | N bytes of payload: whole records, one after another                    |
+//! | 8..   | N bytes of payload: **v2** a varint sequence number (0 for the first chunk, one more for each chunk after it), then whole records, one after another |
 //!
 //! The writer only ever appends whole chunks. A reader takes chunks in order and stops at
-//! the first one that is cut off, too long, fails its checksum or holds a record it cannot
-//! decode; everything before that chunk is good, and the recording is marked truncated.
-//! A chunk is all-or-nothing: nothing from a damaged chunk is used.
+//! the first one that is cut off, too long, fails its checksum, holds a record it cannot
+//! decode or (**v2**) does not carry the next sequence number — a chunk deleted,
+//! duplicated or moved is reported, not silently skipped; everything before that chunk is
+//! good, and the recording is marked truncated, with the reason. A chunk is
+//! all-or-nothing: nothing from a damaged chunk is used.
 //!
 //! ## Records
 //!
@@ -44,9 +50,12 @@
 //! | 2   | STRING  | varint length L, L bytes of UTF-8                                        |
 //! | 3   | FRAME   | varints: qualname (string id), name (string id), filename (string id), first line, current line (0 = unknown) |
 //! | 4   | STACK   | varints: parent (0 = none, the frame is outermost; else parent stack id + 1), frame id |
-//! | 5   | THREAD  | varints: OS thread id + 1 (0 = unknown), Python thread id, name (0 = none; else string id + 1) |
-//! | 6   | TICK    | varints: nanoseconds since the previous tick (the first: since the start), thread count K; then K entries of: varint thread id, varint stack id + 1 (0 = no frames), one flag byte |
+//! | 5   | THREAD  | varints: OS thread id + 1 (0 = unknown), Python thread id, name (0 = none; else string id + 1); **v2** then process (0 = the process of the META; else process id + 1) |
+//! | 6   | TICK    | varint nanoseconds since the previous tick (the first: since the start); **v2** varint nanoseconds of wall time the tick stands for; varint thread count K; then K entries of: varint thread id, varint stack id + 1 (0 = no frames), one flag byte, **v2** then the fields the flags announce |
 //! | 7   | SUMMARY | varint length L, L bytes of JSON: [`RecordingSummary`]; the last one wins |
+//! | 8   | PROCESS | **v2** varint length L, L bytes of JSON: [`ProcessInfo`] (a process of a recording of several) |
+//! | 9   | PROCESS_END | **v2** varint length L, L bytes of JSON: [`ProcessEnd`]              |
+//! | 10  | TASK    | **v2** varints: task address, name (string id), coroutine (0 = unknown; else string id + 1) |
 //!
 //! The first chunk holds exactly one META record, first; no other chunk holds one. A stack
 //! id names the whole call path from the outermost frame down to its frame, so a stack seen
@@ -54,10 +63,21 @@
 //! seen at that instant, each with its stack. Tick times are nanoseconds since the start of
 //! the recording (`start_unix_ns` in the META) and never decrease.
 //!
+//! **v2** The wall time a tick stands for is the sampling period times the number of
+//! schedule slots since the previous tick: one normally, more after ticks the sampler
+//! missed or samples that failed, so that every interval of the recording is attributed to
+//! some tick. Ticks are jittered within their slot, so this is not the gap between tick
+//! times.
+//!
 //! The flag byte of a TICK entry: bit 0 set when the thread held the GIL; bits 1-2 the
-//! on-CPU state (0 unknown, 1 running or runnable, 2 not running; 3 is invalid); bit 3 set
-//! when the thread's stack could not be read consistently (the stack then holds whatever
-//! innermost frames were read, or none); bits 4-7 are zero.
+//! on-CPU state (0 unknown, 1 running or runnable — in v2: ran since its previous sample —,
+//! 2 not running; 3 is invalid); bit 3 set when the thread's stack could not be read
+//! consistently (the stack then holds whatever innermost frames were read, or none). In
+//! version 1 bits 4-7 are zero. **v2**: bit 4 — a varint follows: the CPU time in
+//! nanoseconds the kernel charged the thread since its previous sample (since the start of
+//! the recording for its first); bit 5 — a varint follows (after the CPU time): the asyncio
+//! task the thread was running, task id + 1; bit 6 — the stack was deeper than framescope
+//! follows and holds its innermost frames only; bit 7 is zero.
 //!
 //! JSON blobs are objects; a reader ignores members it does not know and gives missing ones
 //! their default, so adding a member does not need a new version. Anything else does.
@@ -76,6 +96,7 @@ mod writer;
 pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
+pub use writer::TickTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +153,56 @@ pub struct RecordingSummary {
     pub target_exit_code: Option<i32>,
 }
 
+/// One process of a recording of several (version 2): written when the process is first
+/// sampled. Threads name it; the META's pid is the root of the tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub command: Vec<String>,
+    pub python_version: String,
+    /// When it was first sampled, ns since the start of the recording.
+    pub start_ns: u64,
+}
+
+/// How a process of a recording of several ended (version 2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessEnd {
+    /// Index into [`Recording::processes`].
+    pub process: u32,
+    /// ns since the start of the recording.
+    pub end_ns: u64,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// A process of the recording and, once it ended, how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Process {
+    pub info: ProcessInfo,
+    pub end: Option<ProcessEnd>,
+}
+
+/// Index into [`Recording::processes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessIndex(pub u32);
+
+/// Index into [`Recording::tasks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskIndex(pub u32);
+
+/// An asyncio task (version 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// The task object's address in the target.
+    pub address: u64,
+    pub name: StringId,
+    /// The qualified name of its coroutine's function, when known.
+    pub coroutine: Option<StringId>,
+}
+
 /// Index into [`Recording::strings`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StringId(pub u32);
@@ -176,6 +247,8 @@ pub struct Thread {
     pub os_tid: Option<u32>,
     pub python_thread_id: u64,
     pub name: Option<StringId>,
+    /// The process of a recording of several; `None`: the META's process.
+    pub process: Option<ProcessIndex>,
 }
 
 /// One thread at one tick.
@@ -191,6 +264,16 @@ pub struct Sample {
     pub on_cpu: Option<bool>,
     /// The thread's stack could not be read consistently.
     pub error: bool,
+    /// Wall time the tick stands for, in ns (version 2; 0 in version 1 files, where
+    /// [`crate::report::profile`] works it out from the gaps between ticks).
+    pub interval_ns: u64,
+    /// CPU time the kernel charged the thread since its previous sample, in ns (version 2,
+    /// when it could be read).
+    pub cpu_ns: Option<u64>,
+    /// The stack holds only the innermost frames of a deeper one.
+    pub truncated: bool,
+    /// The asyncio task the thread was running.
+    pub task: Option<TaskIndex>,
 }
 
 /// A recording read back. Every id in it refers to an entry of the matching table (the
@@ -209,6 +292,12 @@ pub struct Recording {
     pub frames: Vec<Frame>,
     pub stacks: Vec<StackNode>,
     pub threads: Vec<Thread>,
+    /// Version 2, recordings of several processes.
+    pub processes: Vec<Process>,
+    /// Version 2, recordings with asyncio tasks.
+    pub tasks: Vec<Task>,
+    /// The file's format version.
+    pub version: u16,
     /// In time order.
     pub samples: Vec<Sample>,
     /// Number of ticks (looks at the process), including those that saw no thread.
@@ -232,6 +321,12 @@ impl Recording {
 
     pub fn thread(&self, id: ThreadIndex) -> &Thread {
         &self.threads[id.0 as usize]
+    }
+
+    /// Whether the samples carry CPU time (recordings of framescope 0.2 and later, where
+    /// the kernel's per-thread accounting could be read).
+    pub fn has_cpu_times(&self) -> bool {
+        self.samples.iter().any(|s| s.cpu_ns.is_some())
     }
 
     /// The frames of a stack, innermost first.

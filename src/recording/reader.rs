@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::format::{self, Cursor};
 use super::{
-    Frame, FrameId, Recording, RecordingMeta, Sample, StackId, StackNode, StringId, Thread,
-    ThreadIndex,
+    Frame, FrameId, Process, ProcessEnd, ProcessIndex, ProcessInfo, Recording, RecordingMeta,
+    Sample, StackId, StackNode, StringId, Task, TaskIndex, Thread, ThreadIndex,
 };
 use crate::error::{Error, Result};
 
@@ -27,11 +27,15 @@ pub fn read(path: &Path) -> Result<Recording> {
 
 /// Reads a recording from memory; `path` only names it in error messages.
 pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
-    let body = check_header(bytes).map_err(|why| Error::bad_file(path, why))?;
-    let mut rec = Recording::default();
+    let (version, body) = check_header(bytes).map_err(|why| Error::bad_file(path, why))?;
+    let mut rec = Recording {
+        version,
+        ..Recording::default()
+    };
     let mut have_meta = false;
     let mut offset = format::HEADER_LEN;
     let mut rest = body;
+    let mut chunk_number: u64 = 0;
     while !rest.is_empty() {
         let (payload, after) = match split_chunk(rest) {
             Ok(split) => split,
@@ -41,6 +45,15 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
                 break;
             }
         };
+        let payload = match sequenced(version, payload, chunk_number) {
+            Ok(records) => records,
+            Err(why) => {
+                rec.truncated = true;
+                rec.truncation = Some(format!("{why} (chunk at byte {offset})"));
+                break;
+            }
+        };
+        chunk_number += 1;
         let mark = Mark::of(&rec);
         if let Err(why) = decode_chunk(&mut rec, &mut have_meta, payload) {
             mark.roll_back(&mut rec);
@@ -60,8 +73,29 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
     Ok(rec)
 }
 
-/// Checks the magic and version, returning the bytes after the header.
-fn check_header(bytes: &[u8]) -> Result<&[u8], String> {
+/// Version 2: checks that a chunk's payload starts with the sequence number `expected`
+/// and returns the records after it. Version 1 payloads are records only.
+fn sequenced(version: u16, payload: &[u8], expected: u64) -> Result<&[u8], String> {
+    if version < format::VERSION_2 {
+        return Ok(payload);
+    }
+    let mut cur = Cursor::new(payload);
+    let number = cur.varint()?;
+    if number != expected {
+        let what = if number < expected {
+            "a chunk is repeated or out of order"
+        } else {
+            "chunks are missing"
+        };
+        return Err(format!(
+            "{what}: chunk {expected} was expected, chunk {number} found"
+        ));
+    }
+    Ok(&payload[payload.len() - cur.remaining()..])
+}
+
+/// Checks the magic and version, returning the version and the bytes after the header.
+fn check_header(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
     const FOREIGN: &str =
         "not a framescope recording (it does not start with FSREC); record one with `framescope record`";
     let magic = &format::MAGIC[..];
@@ -88,7 +122,7 @@ fn check_header(bytes: &[u8]) -> Result<&[u8], String> {
     if version == 0 {
         return Err("damaged recording: format version 0 does not exist".into());
     }
-    Ok(body)
+    Ok((version, body))
 }
 
 /// Splits one chunk off the front of `bytes`: its checked payload and what follows it.
@@ -118,6 +152,9 @@ struct Mark {
     frames: usize,
     stacks: usize,
     threads: usize,
+    processes: usize,
+    process_ends: Vec<Option<ProcessEnd>>,
+    tasks: usize,
     samples: usize,
     ticks: u64,
     end_ns: u64,
@@ -131,6 +168,9 @@ impl Mark {
             frames: rec.frames.len(),
             stacks: rec.stacks.len(),
             threads: rec.threads.len(),
+            processes: rec.processes.len(),
+            process_ends: rec.processes.iter().map(|p| p.end.clone()).collect(),
+            tasks: rec.tasks.len(),
             samples: rec.samples.len(),
             ticks: rec.ticks,
             end_ns: rec.end_ns,
@@ -143,6 +183,11 @@ impl Mark {
         rec.frames.truncate(self.frames);
         rec.stacks.truncate(self.stacks);
         rec.threads.truncate(self.threads);
+        rec.processes.truncate(self.processes);
+        for (process, end) in rec.processes.iter_mut().zip(self.process_ends) {
+            process.end = end;
+        }
+        rec.tasks.truncate(self.tasks);
         rec.samples.truncate(self.samples);
         rec.ticks = self.ticks;
         rec.end_ns = self.end_ns;
@@ -201,10 +246,45 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
                     0 => None,
                     n => Some(StringId(reference(n - 1, rec.strings.len(), "string")?)),
                 };
+                let process = if rec.version >= format::VERSION_2 {
+                    match cur.varint()? {
+                        0 => None,
+                        n => Some(ProcessIndex(reference(
+                            n - 1,
+                            rec.processes.len(),
+                            "process",
+                        )?)),
+                    }
+                } else {
+                    None
+                };
                 rec.threads.push(Thread {
                     os_tid,
                     python_thread_id,
                     name,
+                    process,
+                });
+            }
+            format::TAG_PROCESS if rec.version >= format::VERSION_2 => {
+                let info: ProcessInfo = json(cur.bytes()?, "process")?;
+                rec.processes.push(Process { info, end: None });
+            }
+            format::TAG_PROCESS_END if rec.version >= format::VERSION_2 => {
+                let end: ProcessEnd = json(cur.bytes()?, "process end")?;
+                let index = reference(u64::from(end.process), rec.processes.len(), "process")?;
+                rec.processes[index as usize].end = Some(end);
+            }
+            format::TAG_TASK if rec.version >= format::VERSION_2 => {
+                let address = cur.varint()?;
+                let name = string_ref(rec, &mut cur)?;
+                let coroutine = match cur.varint()? {
+                    0 => None,
+                    n => Some(StringId(reference(n - 1, rec.strings.len(), "string")?)),
+                };
+                rec.tasks.push(Task {
+                    address,
+                    name,
+                    coroutine,
                 });
             }
             format::TAG_TICK => decode_tick(rec, &mut cur)?,
@@ -221,6 +301,9 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
 fn decode_tick(rec: &mut Recording, cur: &mut Cursor<'_>) -> Result<(), String> {
     let delta = cur.varint()?;
     let time_ns = rec.end_ns.checked_add(delta).ok_or("tick time overflows")?;
+    let v2 = rec.version >= format::VERSION_2;
+    let interval_ns = if v2 { cur.varint()? } else { 0 };
+    let known_flags = format::known_flags(rec.version);
     let count = cur.varint()?;
     for _ in 0..count {
         let thread = ThreadIndex(reference(cur.varint()?, rec.threads.len(), "thread")?);
@@ -229,9 +312,22 @@ fn decode_tick(rec: &mut Recording, cur: &mut Cursor<'_>) -> Result<(), String> 
             n => Some(StackId(reference(n - 1, rec.stacks.len(), "stack")?)),
         };
         let flags = cur.byte()?;
-        if flags & !format::KNOWN_FLAGS != 0 {
+        if flags & !known_flags != 0 {
             return Err(format!("unknown sample flags {flags:#x}"));
         }
+        let cpu_ns = if flags & format::FLAG_CPU_TIME != 0 {
+            Some(cur.varint()?)
+        } else {
+            None
+        };
+        let task = if flags & format::FLAG_TASK != 0 {
+            match cur.varint()? {
+                0 => None,
+                n => Some(TaskIndex(reference(n - 1, rec.tasks.len(), "task")?)),
+            }
+        } else {
+            None
+        };
         let on_cpu = match (flags & format::ON_CPU_MASK) >> format::ON_CPU_SHIFT {
             0 => None,
             1 => Some(true),
@@ -245,6 +341,10 @@ fn decode_tick(rec: &mut Recording, cur: &mut Cursor<'_>) -> Result<(), String> 
             holds_gil: flags & format::FLAG_GIL != 0,
             on_cpu,
             error: flags & format::FLAG_ERROR != 0,
+            interval_ns,
+            cpu_ns,
+            truncated: flags & format::FLAG_TRUNCATED != 0,
+            task,
         });
     }
     rec.ticks += 1;

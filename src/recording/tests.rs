@@ -164,8 +164,9 @@ fn shared_prefixes_and_repeated_stacks_are_stored_once() {
         "four names, the file and the thread name"
     );
     assert_eq!(rec.threads.len(), 1);
-    // A tick of one thread: tag, time delta (3 bytes), count, thread, stack, flags.
-    assert!(size < 1000 * 8 + 400, "{size} bytes for 1000 samples");
+    // A tick of one thread: tag, time delta (3 bytes), interval (4 bytes: 10 ms), count,
+    // thread, stack, flags.
+    assert!(size < 1000 * 12 + 400, "{size} bytes for 1000 samples");
 }
 
 #[test]
@@ -340,10 +341,12 @@ fn random_bytes_after_a_valid_header_never_panic() {
         if round % 2 == 0 {
             file.extend_from_slice(&noise);
         } else {
-            // Checksummed noise reaches the record decoder; bias it to known tags.
-            let mut payload = noise;
-            if let Some(first) = payload.first_mut() {
-                *first = 2 + *first % 6;
+            // Checksummed noise reaches the record decoder: give it the next sequence
+            // number (1: the META chunk was 0) and bias it to known tags.
+            let mut payload = vec![1u8];
+            payload.extend_from_slice(&noise);
+            if let Some(first) = payload.get_mut(1) {
+                *first = 2 + *first % 9;
             }
             file.extend_from_slice(&chunk(&payload));
         }
@@ -378,4 +381,166 @@ fn mutated_records_with_valid_checksums_never_panic() {
             check_invariants(&rec);
         }
     }
+}
+
+/// The chunks of `bytes` (header excluded), each whole with its own header.
+fn chunks_of(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut start = format::HEADER_LEN;
+    chunk_ends(bytes)
+        .into_iter()
+        .map(|end| {
+            let chunk = bytes[start..end].to_vec();
+            start = end;
+            chunk
+        })
+        .collect()
+}
+
+#[test]
+fn a_chunk_deleted_duplicated_or_moved_is_reported_not_skipped() {
+    let (_path, bytes) = busy_recording(400);
+    let chunks = chunks_of(&bytes);
+    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    let whole = read_bytes(&bytes, Path::new("x")).unwrap();
+    assert!(!whole.truncated);
+    let rebuild = |order: &[usize]| {
+        let mut file = bytes[..format::HEADER_LEN].to_vec();
+        for &i in order {
+            file.extend_from_slice(&chunks[i]);
+        }
+        read_bytes(&file, Path::new("x")).unwrap()
+    };
+    let n = chunks.len();
+    let deleted: Vec<usize> = (0..n).filter(|&i| i != 2).collect();
+    let rec = rebuild(&deleted);
+    assert!(rec.truncated);
+    let why = rec.truncation.clone().unwrap();
+    assert!(
+        why.contains("chunks are missing: chunk 2 was expected, chunk 3 found"),
+        "{why}"
+    );
+    // Everything before the gap, nothing after it.
+    let before_gap = rebuild(&[0, 1]);
+    assert_eq!(rec.samples.len(), before_gap.samples.len());
+    assert!(rec.samples.len() < whole.samples.len());
+
+    let mut duplicated: Vec<usize> = (0..n).collect();
+    duplicated.insert(2, 1);
+    let why = rebuild(&duplicated).truncation.unwrap();
+    assert!(why.contains("repeated or out of order"), "{why}");
+
+    let mut swapped: Vec<usize> = (0..n).collect();
+    swapped.swap(1, 2);
+    let why = rebuild(&swapped).truncation.unwrap();
+    assert!(
+        why.contains("chunks are missing: chunk 1 was expected, chunk 2 found"),
+        "{why}"
+    );
+}
+
+/// A version-1 file, written byte by byte as framescope 0.1 wrote them.
+fn version_1_file() -> Vec<u8> {
+    let mut file = format::MAGIC.to_vec();
+    file.extend_from_slice(&1u16.to_le_bytes());
+    let mut meta_chunk = vec![format::TAG_META];
+    format::put_bytes(&mut meta_chunk, br#"{"pid":42,"rate_hz":100.0}"#);
+    file.extend_from_slice(&chunk(&meta_chunk));
+    let mut body = Vec::new();
+    for text in ["main", "app.py", "MainThread"] {
+        body.push(format::TAG_STRING);
+        format::put_bytes(&mut body, text.as_bytes());
+    }
+    body.push(format::TAG_FRAME);
+    for v in [0, 0, 1, 1, 3] {
+        format::put_varint(&mut body, v);
+    }
+    body.push(format::TAG_STACK);
+    format::put_varint(&mut body, 0);
+    format::put_varint(&mut body, 0);
+    body.push(format::TAG_THREAD);
+    for v in [43, 0x7f00, 3] {
+        format::put_varint(&mut body, v);
+    }
+    for delta in [0, 10_000_000, 10_000_000] {
+        body.push(format::TAG_TICK);
+        format::put_varint(&mut body, delta);
+        format::put_varint(&mut body, 1);
+        format::put_varint(&mut body, 0);
+        format::put_varint(&mut body, 1);
+        body.push(format::encode_flags(true, Some(true), false));
+    }
+    file.extend_from_slice(&chunk(&body));
+    file
+}
+
+#[test]
+fn version_1_recordings_still_read() {
+    let rec = read_bytes(&version_1_file(), Path::new("old.fsr")).unwrap();
+    assert!(!rec.truncated, "{:?}", rec.truncation);
+    assert_eq!(rec.version, 1);
+    assert_eq!(rec.meta.pid, 42);
+    assert_eq!(rec.samples.len(), 3);
+    assert_eq!(
+        rec.thread_label(rec.samples[0].thread),
+        "MainThread (tid 42)"
+    );
+    assert_eq!(rec.samples[2].time_ns, 20_000_000);
+    assert!(rec
+        .samples
+        .iter()
+        .all(|s| s.interval_ns == 0 && s.cpu_ns.is_none()));
+    assert!(!rec.has_cpu_times());
+    let frame = rec.frame(rec.stack(rec.samples[0].stack.unwrap()).frame);
+    assert_eq!((rec.string(frame.qualname), frame.line), ("main", 3));
+}
+
+#[test]
+fn cpu_time_interval_and_truncation_round_trip() {
+    let mut synth = Synth::default();
+    let mut a = synth.thread(5, "MainThread", "main:1;work:2");
+    a.cpu_ns = Some(987_654);
+    a.truncated = true;
+    let mut b = synth.thread(6, "idle", "main:1");
+    b.cpu_ns = Some(0);
+    b.on_cpu = Some(false);
+    let c = synth.thread(7, "unknown", "main:1");
+    let path = TempPath::new("cpu");
+    let mut w = RecordingWriter::create(&path.0, &meta()).unwrap();
+    let time = TickTime {
+        elapsed_ns: 1_500_000,
+        interval_ns: 3_000_000,
+    };
+    w.write_tick(time, &[a, b, c], &synth.codes).unwrap();
+    w.finish().unwrap();
+    let rec = read(&path.0).unwrap();
+    assert_eq!(rec.version, format::VERSION);
+    let got: Vec<_> = rec
+        .samples
+        .iter()
+        .map(|s| (s.time_ns, s.interval_ns, s.cpu_ns, s.truncated))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1_500_000, 3_000_000, Some(987_654), true),
+            (1_500_000, 3_000_000, Some(0), false),
+            (1_500_000, 3_000_000, None, false),
+        ]
+    );
+    assert!(rec.has_cpu_times());
+}
+
+#[test]
+fn unknown_flag_bits_and_version_2_records_in_version_1_are_refused() {
+    let mut file = version_1_file();
+    // Flip on the CPU-time bit of the last entry: version 1 has no such bit.
+    let chunks = chunks_of(&file);
+    let mut body = chunks[1][format::CHUNK_HEADER_LEN..].to_vec();
+    let last = body.len() - 1;
+    body[last] |= format::FLAG_CPU_TIME;
+    file.truncate(format::HEADER_LEN + chunks[0].len());
+    file.extend_from_slice(&chunk(&body));
+    let rec = read_bytes(&file, Path::new("x")).unwrap();
+    assert!(rec.truncated);
+    assert!(rec.truncation.unwrap().contains("unknown sample flags"));
 }

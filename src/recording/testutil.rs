@@ -83,6 +83,8 @@ impl Synth {
             on_cpu: Some(true),
             frames: self.frames(spec),
             error: None,
+            cpu_ns: None,
+            truncated: false,
         }
     }
 }

@@ -36,6 +36,25 @@ struct LastStack {
     stacks: Vec<u32>,
 }
 
+/// When a tick was taken and how much wall time it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickTime {
+    /// ns since the recording started.
+    pub elapsed_ns: u64,
+    /// Wall time the tick stands for, in ns: the sampling period times the schedule
+    /// slots since the previous tick (missed ones included).
+    pub interval_ns: u64,
+}
+
+/// One entry of a TICK record before it is encoded.
+#[derive(Clone, Copy)]
+struct Entry {
+    thread: u32,
+    stack: u32,
+    flags: u8,
+    cpu_ns: u64,
+}
+
 /// A thread's id in the file and the name it was defined with.
 struct ThreadEntry {
     id: u32,
@@ -59,8 +78,12 @@ pub struct RecordingWriter {
     thread_count: u32,
     last_tick_ns: u64,
     last_flush_ns: u64,
-    /// Reused per tick: (thread id, stack id + 1, flags).
-    entries: Vec<(u32, u32, u8)>,
+    /// Sequence number of the next chunk.
+    next_chunk: u64,
+    /// One period of the META's rate, in ns, when it is a usable rate.
+    period_ns: Option<u64>,
+    /// Reused per tick.
+    entries: Vec<Entry>,
     /// By thread id in the file.
     last_stacks: Vec<LastStack>,
     finished: bool,
@@ -83,6 +106,10 @@ impl RecordingWriter {
             thread_count: 0,
             last_tick_ns: 0,
             last_flush_ns: 0,
+            next_chunk: 0,
+            period_ns: (meta.rate_hz.is_finite() && meta.rate_hz > 0.0)
+                .then(|| (1e9 / meta.rate_hz).round() as u64)
+                .filter(|&p| p > 0),
             entries: Vec::new(),
             last_stacks: Vec::new(),
             finished: false,
@@ -102,13 +129,35 @@ impl RecordingWriter {
         Ok(writer)
     }
 
-    /// Records one tick: every thread seen at `elapsed_ns` (ns since the recording started;
-    /// a time earlier than the previous tick is taken as equal to it). `codes` must be the
-    /// table the stacks' code ids come from. After an error, stop recording: the file stays
-    /// readable up to the last chunk written.
+    /// Records one tick at `elapsed_ns` (ns since the recording started), standing for one
+    /// period of the META's rate (the gap since the previous tick when the rate is not
+    /// usable); see [`RecordingWriter::write_tick`].
     pub fn write_sample(
         &mut self,
         elapsed_ns: u64,
+        threads: &[ThreadStack],
+        codes: &CodeTable,
+    ) -> Result<()> {
+        let interval_ns = self
+            .period_ns
+            .unwrap_or_else(|| elapsed_ns.saturating_sub(self.last_tick_ns));
+        self.write_tick(
+            TickTime {
+                elapsed_ns,
+                interval_ns,
+            },
+            threads,
+            codes,
+        )
+    }
+
+    /// Records one tick: every thread seen at `time.elapsed_ns` (a time earlier than the
+    /// previous tick is taken as equal to it), with its CPU time and flags. `codes` must be
+    /// the table the stacks' code ids come from. After an error, stop recording: the file
+    /// stays readable up to the last chunk written.
+    pub fn write_tick(
+        &mut self,
+        time: TickTime,
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Result<()> {
@@ -117,20 +166,35 @@ impl RecordingWriter {
         for thread in threads {
             let thread_id = self.intern_thread(thread);
             let stack = self.intern_thread_stack(thread_id, &thread.frames, codes);
-            let flags =
+            let mut flags =
                 format::encode_flags(thread.holds_gil, thread.on_cpu, thread.error.is_some());
-            entries.push((thread_id, stack, flags));
+            if thread.cpu_ns.is_some() {
+                flags |= format::FLAG_CPU_TIME;
+            }
+            if thread.truncated {
+                flags |= format::FLAG_TRUNCATED;
+            }
+            entries.push(Entry {
+                thread: thread_id,
+                stack,
+                flags,
+                cpu_ns: thread.cpu_ns.unwrap_or(0),
+            });
         }
 
-        let elapsed_ns = elapsed_ns.max(self.last_tick_ns);
+        let elapsed_ns = time.elapsed_ns.max(self.last_tick_ns);
         let buf = &mut self.pending;
         buf.push(format::TAG_TICK);
         put_varint(buf, elapsed_ns - self.last_tick_ns);
+        put_varint(buf, time.interval_ns);
         put_varint(buf, entries.len() as u64);
-        for &(thread_id, stack, flags) in &entries {
-            put_varint(buf, u64::from(thread_id));
-            put_varint(buf, u64::from(stack));
-            buf.push(flags);
+        for entry in &entries {
+            put_varint(buf, u64::from(entry.thread));
+            put_varint(buf, u64::from(entry.stack));
+            buf.push(entry.flags);
+            if entry.flags & format::FLAG_CPU_TIME != 0 {
+                put_varint(buf, entry.cpu_ns);
+            }
         }
         self.last_tick_ns = elapsed_ns;
         self.entries = entries;
@@ -171,7 +235,10 @@ impl RecordingWriter {
             .map_err(|e| Error::io(format!("cannot write recording {}", self.path.display()), e))
     }
 
-    fn write_chunk(&mut self, payload: &[u8]) -> Result<()> {
+    fn write_chunk(&mut self, records: &[u8]) -> Result<()> {
+        let mut payload = Vec::with_capacity(records.len() + 10);
+        put_varint(&mut payload, self.next_chunk);
+        payload.extend_from_slice(records);
         let len = u32::try_from(payload.len())
             .ok()
             .filter(|&len| len as usize <= format::MAX_CHUNK_LEN)
@@ -184,9 +251,11 @@ impl RecordingWriter {
         let len_bytes = len.to_le_bytes();
         let mut chunk = Vec::with_capacity(format::CHUNK_HEADER_LEN + payload.len());
         chunk.extend_from_slice(&len_bytes);
-        chunk.extend_from_slice(&format::chunk_checksum(len_bytes, payload).to_le_bytes());
-        chunk.extend_from_slice(payload);
-        self.write_all(&chunk)
+        chunk.extend_from_slice(&format::chunk_checksum(len_bytes, &payload).to_le_bytes());
+        chunk.extend_from_slice(&payload);
+        self.write_all(&chunk)?;
+        self.next_chunk += 1;
+        Ok(())
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
@@ -309,6 +378,8 @@ impl RecordingWriter {
         put_varint(buf, thread.os_tid.map_or(0, |tid| u64::from(tid) + 1));
         put_varint(buf, thread.python_thread_id);
         put_varint(buf, name.map_or(0, |n| u64::from(n) + 1));
+        // The process: 0, the META's (recordings of several processes come later).
+        put_varint(buf, 0);
         let id = self.thread_count;
         self.thread_count += 1;
         self.threads.insert(

@@ -1,11 +1,14 @@
 //! Collapsed ("folded") stacks: one line per distinct stack, frames from the root down
-//! separated by `;`, then a space and the number of samples — the input of flamegraph.pl,
-//! inferno and many other tools. The flamegraph is drawn from these same lines.
+//! separated by `;`, then a space and a count — the input of flamegraph.pl, inferno and
+//! many other tools. On the wall clock the count is the number of samples (as py-spy
+//! writes it); on the CPU clock it is microseconds of CPU time (as Austin writes time),
+//! since samples of one thread stand for different amounts of CPU. The flamegraph is drawn
+//! from these same lines.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::profile::{Functions, Profile, ViewOptions};
+use super::profile::{Clock, Functions, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
 use crate::recording::Recording;
@@ -34,13 +37,26 @@ pub fn lines(rec: &Recording, profile: &Profile, lines: bool) -> Vec<String> {
                     labels[function].get_or_insert_with(|| clean(&functions.label(rec, function)));
                 line.push_str(label);
             }
-            *merged.entry(line).or_insert(0) += tally.samples;
+            let count = match profile.clock {
+                Clock::Wall => tally.samples,
+                Clock::Cpu => (tally.seconds * 1e6).round() as u64,
+            };
+            *merged.entry(line).or_insert(0) += count;
         }
     }
     merged
         .into_iter()
+        .filter(|(_, n)| *n > 0)
         .map(|(stack, n)| format!("{stack} {n}"))
         .collect()
+}
+
+/// What the counts of collapsed lines are on `clock`.
+pub fn unit(clock: Clock) -> &'static str {
+    match clock {
+        Clock::Wall => "samples",
+        Clock::Cpu => "µs of CPU",
+    }
 }
 
 /// A frame label that cannot break the line format: no `;` (the frame separator) and no

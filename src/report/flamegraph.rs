@@ -33,7 +33,7 @@ pub fn render(
     opt.hash = true;
     opt.title = title;
     opt.subtitle = Some(subtitle);
-    opt.count_name = "samples".into();
+    opt.count_name = collapsed::unit(profile.clock).into();
     opt.name_type = "Function:".into();
     opt.text_truncate_direction = TextTruncateDirection::Right;
     if options.icicle {
@@ -47,7 +47,7 @@ fn subtitle(rec: &Recording, profile: &Profile) -> String {
     let mut parts = vec![
         format!("pid {}", meta.pid),
         format!("{} samples at {} Hz", profile.samples, meta.rate_hz),
-        format!("{:.2} s", profile.seconds),
+        format!("{:.2} s of {}", profile.seconds, profile.clock.describe()),
     ];
     if !meta.python_version.is_empty() {
         parts.push(format!("CPython {}", meta.python_version));

@@ -1,13 +1,60 @@
 //! From a recording to a profile, the model every output format starts from: which samples
-//! a view keeps ([`ViewOptions`]), how much real time each sample stands for
-//! ([`sample_seconds`]), the tally of samples and time per distinct stack ([`Profile`]), and
-//! how frames group into functions or lines and are labelled ([`Functions`]).
+//! a view keeps ([`ViewOptions`]), how much time each sample stands for on the chosen
+//! [`Clock`] ([`sample_seconds`]), the tally of samples and time per distinct stack
+//! ([`Profile`]), and how frames group into functions or lines and are labelled
+//! ([`Functions`]).
 
 use crate::recording::{FastMap, FrameId, Recording, Sample, StackId, StringId, ThreadIndex};
+
+/// Which time a sample stands for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Clock {
+    /// Real time: each sample weighs the wall time its tick stands for.
+    #[default]
+    Wall,
+    /// CPU time: each sample weighs the CPU time the kernel charged its thread since the
+    /// thread's previous sample; a busy machine distorts it far less than wall time.
+    Cpu,
+}
+
+impl Clock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall",
+            Clock::Cpu => "cpu",
+        }
+    }
+
+    /// The clock to use for recordings of which `all_have_cpu` says whether every one
+    /// carries CPU times: the one asked for, else CPU time when there is some, else wall
+    /// time. Asking for CPU time of recordings without it is an error, with its reason.
+    pub fn resolve(asked: Option<Clock>, all_have_cpu: bool) -> Result<Clock, String> {
+        match (asked, all_have_cpu) {
+            (Some(Clock::Cpu), false) => Err(
+                "--clock cpu needs CPU times, and this input has none (a recording made by \
+                 framescope before 0.2, or collapsed stacks); use --clock wall"
+                    .into(),
+            ),
+            (Some(clock), _) => Ok(clock),
+            (None, true) => Ok(Clock::Cpu),
+            (None, false) => Ok(Clock::Wall),
+        }
+    }
+
+    /// A few words for report headings: `CPU time` or `wall time`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Clock::Wall => "wall time",
+            Clock::Cpu => "CPU time",
+        }
+    }
+}
 
 /// Which samples a view keeps and how it groups them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewOptions {
+    /// The time each sample stands for.
+    pub clock: Clock,
     /// Keep samples of threads the OS reported as not running (sleeping, waiting on I/O or
     /// a lock). Off by default: a profile then shows where CPU time went, as py-spy does.
     /// Samples whose on-CPU state is unknown are always kept.
@@ -105,16 +152,33 @@ pub fn typical_interval_ns(rec: &Recording) -> u64 {
     }
 }
 
-/// Seconds of real time each sample stands for, parallel to `rec.samples`: the time until
-/// the same thread's next sample, at most twice the typical interval (a longer gap means
-/// the sampler fell behind or the thread was away, not that it kept running); the last
-/// sample of a thread gets the typical interval.
-pub fn sample_seconds(rec: &Recording) -> Vec<f64> {
-    seconds_with_interval(rec, typical_interval_ns(rec))
+/// Seconds each sample stands for on `clock`, parallel to `rec.samples`.
+///
+/// - CPU time: what the kernel charged the thread since its previous sample (0 when it
+///   could not be read).
+/// - Wall time, recordings of format 2: the wall time of the sample's tick (its slot of the
+///   schedule, plus any slots missed just before it), so every interval is attributed.
+/// - Wall time, format 1 (no such figure): the time until the same thread's next sample,
+///   at most twice the typical interval; the last sample of a thread gets the typical
+///   interval.
+pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
+    match clock {
+        Clock::Cpu => rec
+            .samples
+            .iter()
+            .map(|s| s.cpu_ns.unwrap_or(0) as f64 * 1e-9)
+            .collect(),
+        Clock::Wall if rec.version >= 2 => rec
+            .samples
+            .iter()
+            .map(|s| s.interval_ns as f64 * 1e-9)
+            .collect(),
+        Clock::Wall => gap_seconds(rec, typical_interval_ns(rec)),
+    }
 }
 
-/// [`sample_seconds`], for a typical interval already worked out.
-fn seconds_with_interval(rec: &Recording, interval: u64) -> Vec<f64> {
+/// Format-1 wall weights: the gap to the thread's next sample, capped at twice `interval`.
+fn gap_seconds(rec: &Recording, interval: u64) -> Vec<f64> {
     let cap = interval.saturating_mul(2);
     let mut weights = vec![interval as f64 * 1e-9; rec.samples.len()];
     let mut last = vec![None::<usize>; rec.threads.len()];
@@ -156,12 +220,14 @@ pub struct Profile {
     pub seconds: f64,
     pub left_out: LeftOut,
     pub interval_ns: u64,
+    /// The time `seconds` are of.
+    pub clock: Clock,
 }
 
 impl Profile {
     pub fn build(rec: &Recording, view: &ViewOptions) -> Profile {
         let interval_ns = typical_interval_ns(rec);
-        let weights = seconds_with_interval(rec, interval_ns);
+        let weights = sample_seconds(rec, view.clock);
         Profile::build_range(rec, view, &weights, interval_ns, 0..rec.samples.len())
     }
 
@@ -171,7 +237,7 @@ impl Profile {
     /// stretches add up to the whole. Block bootstraps resample these.
     pub fn build_windows(rec: &Recording, view: &ViewOptions, count: usize) -> Vec<Profile> {
         let interval_ns = typical_interval_ns(rec);
-        let weights = seconds_with_interval(rec, interval_ns);
+        let weights = sample_seconds(rec, view.clock);
         let count = count.max(1);
         let (first, last) = match (rec.samples.first(), rec.samples.last()) {
             (Some(a), Some(b)) => (a.time_ns, b.time_ns),
@@ -273,6 +339,7 @@ impl Profile {
             groups,
             left_out,
             interval_ns,
+            clock: view.clock,
         }
     }
 }
@@ -401,7 +468,7 @@ mod tests {
             .collect();
         let rec = record(&synth, &ticks);
         assert_eq!(typical_interval_ns(&rec), 10_000_000);
-        let ms: Vec<f64> = sample_seconds(&rec)
+        let ms: Vec<f64> = gap_seconds(&rec, typical_interval_ns(&rec))
             .iter()
             .map(|s| (s * 1e3).round())
             .collect();
@@ -426,7 +493,7 @@ mod tests {
         let slow: Vec<f64> = rec
             .samples
             .iter()
-            .zip(sample_seconds(&rec))
+            .zip(gap_seconds(&rec, typical_interval_ns(&rec)))
             .filter(|(s, _)| rec.thread(s.thread).os_tid == Some(2))
             .map(|(_, w)| (w * 1e3).round())
             .collect();
@@ -470,6 +537,6 @@ mod tests {
         let rec = record(&synth, &ticks);
         // The test recordings ask for 100 Hz.
         assert_eq!(typical_interval_ns(&rec), 10_000_000);
-        assert_eq!(sample_seconds(&rec), [0.01]);
+        assert_eq!(gap_seconds(&rec, typical_interval_ns(&rec)), [0.01]);
     }
 }

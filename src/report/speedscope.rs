@@ -81,7 +81,7 @@ pub fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     let functions = Functions::new(rec, options.lines);
-    let weights = sample_seconds(rec);
+    let weights = sample_seconds(rec, view.clock);
 
     // speedscope frame index per function, given out in order of first use.
     let mut frame_of_function: Vec<Option<u32>> = vec![None; functions.keys.len()];
@@ -170,7 +170,11 @@ pub fn render(
         schema: SCHEMA,
         shared: Shared { frames },
         profiles,
-        name: format!("framescope: {}", rec.meta.command_line()),
+        name: format!(
+            "framescope: {} ({})",
+            rec.meta.command_line(),
+            view.clock.describe()
+        ),
         active_profile_index,
         exporter: format!("framescope {}", env!("CARGO_PKG_VERSION")),
     };

@@ -168,7 +168,7 @@ pub(crate) const LEGEND: &str = "\
 own      samples running the function's own code (it was the innermost frame)
 total    samples with the function anywhere on the stack (recursion counted once)
 own%     own as a share of the samples shown; total% likewise
-tottime  seconds the own samples stand for, from the samples' timestamps; cumtime likewise";
+tottime  seconds the own samples stand for on the clock named above; cumtime likewise";
 
 /// Writes the profile of `rec` as text tables.
 pub fn render(
@@ -205,9 +205,11 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
     );
     let _ = writeln!(
         s,
-        "{} samples, {:.3} s{}",
+        "{} samples, {:.3} s of {} (--clock {}){}",
         profile.samples,
         profile.seconds,
+        profile.clock.describe(),
+        profile.clock.name(),
         left_out(profile)
     );
     if let Some(why) = &rec.truncation {

@@ -278,7 +278,7 @@ fn table_text_is_aligned_and_explained() {
     );
     let expected = format!(
         "framescope profile of `python3 app.py` (pid 4242, CPython 3.12.3, 100 Hz)
-10 samples, 0.100 s
+10 samples, 0.100 s of wall time (--clock wall)
 {legend}
 
 own  total    own%   total%  tottime  cumtime  function (file:line)
@@ -411,7 +411,7 @@ fn flamegraph_is_valid_deterministic_svg() {
         );
     }
     assert!(svg.contains("framescope: python3 app.py"));
-    assert!(svg.contains("pid 4242 · 10 samples at 100 Hz · 0.10 s · CPython 3.12.3"));
+    assert!(svg.contains("pid 4242 · 10 samples at 100 Hz · 0.10 s of wall time · CPython 3.12.3"));
     assert_eq!(
         svg,
         render_to_string(&rec, Format::Flamegraph, &view, &opts),

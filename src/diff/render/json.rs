@@ -41,6 +41,8 @@ struct JsonRun<'a> {
 #[derive(Serialize)]
 struct JsonMethod {
     name: &'static str,
+    /// "cpu" or "wall": the time every figure is of.
+    clock: &'static str,
     description: String,
     confidence: f64,
     correction: &'static str,
@@ -122,6 +124,7 @@ pub fn render_with_gate(
         head: side(&c.head),
         method: JsonMethod {
             name: c.method.id(),
+            clock: c.settings.clock.name(),
             description: describe_method(c),
             confidence: crate::diff::stats::CONFIDENCE,
             correction: "benjamini-hochberg",

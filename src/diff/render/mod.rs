@@ -152,7 +152,12 @@ pub fn describe_method(c: &Comparison) -> String {
     } else {
         ""
     };
-    match &c.method {
+    let clock = format!(
+        "; every time is {} (--clock {})",
+        s.clock.describe(),
+        s.clock.name()
+    );
+    let text = match &c.method {
         Method::Welch => format!(
             "Welch's t-test on the cumulative time of each run ({} base, {} head runs){normalized}; {rules}",
             c.base.runs.len(),
@@ -184,7 +189,8 @@ pub fn describe_method(c: &Comparison) -> String {
         Method::None { why } => format!(
             "no significance test ({why}){normalized}; changes are shown without intervals, and no function is called slower or faster"
         ),
-    }
+    };
+    text + &clock
 }
 
 /// The method in a few words, for the gate's sentences.
