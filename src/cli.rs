@@ -237,6 +237,10 @@ pub struct CompareArgs {
     /// Runs per side, alternating base and head.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub runs: usize,
+    /// Unrecorded runs per side before the recorded ones, so that no recorded run pays
+    /// for writing bytecode caches or reading files from disk (0: none).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub warmup: usize,
     /// Samples per second of each recording.
     #[arg(long, short, default_value_t = 1000.0)]
     pub rate: f64,

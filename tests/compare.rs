@@ -245,7 +245,16 @@ fn the_fix_shows_fibonacci_faster_and_changed() {
             .collect();
         assert_eq!(
             order,
-            ["base", "head", "base", "head", "base", "head"],
+            [
+                "base warm-up",
+                "head warm-up",
+                "base",
+                "head",
+                "base",
+                "head",
+                "base",
+                "head"
+            ],
             "{stderr}"
         );
     }
@@ -341,31 +350,39 @@ fn a_failing_run_names_its_ref_and_stops_without_a_verdict() {
     let _cpu = common::among_others();
     let repo = story();
     let py = &pythons()[0];
-    let out = run_compare(
-        py,
-        &repo,
-        &[
-            "slowfmt",
-            "crash",
-            "--runs",
-            "2",
-            "--fail-on-regression",
-            "5",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(13), "{stderr}");
-    assert!(out.stdout.is_empty(), "no verdict");
-    assert!(
-        stderr.contains("framescope: the head run 1 of 2 (crash at "),
-        "{stderr}"
-    );
-    assert!(stderr.contains("failed (exit status 1)"), "{stderr}");
-    assert!(
-        stderr.contains("  | the benchmark is broken: 1/0"),
-        "the tail of its stderr: {stderr}"
-    );
-    assert!(!stderr.contains("got slower"), "{stderr}");
+    // A recorded run, and (by default) the warm-up run before them.
+    for (warmup, which) in [
+        ("0", "the head run 1 of 2"),
+        ("1", "the head warm-up run 1 of 1"),
+    ] {
+        let out = run_compare(
+            py,
+            &repo,
+            &[
+                "slowfmt",
+                "crash",
+                "--runs",
+                "2",
+                "--warmup",
+                warmup,
+                "--fail-on-regression",
+                "5",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(13), "{stderr}");
+        assert!(out.stdout.is_empty(), "no verdict");
+        assert!(
+            stderr.contains(&format!("framescope: {which} (crash at ")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("failed (exit status 1)"), "{stderr}");
+        assert!(
+            stderr.contains("  | the benchmark is broken: 1/0"),
+            "the tail of its stderr: {stderr}"
+        );
+        assert!(!stderr.contains("got slower"), "{stderr}");
+    }
 }
 
 #[test]
@@ -424,11 +441,16 @@ fn sigint_ends_the_runs_and_removes_the_checkouts() {
     let py = &pythons()[0];
     let tmp = fresh_dir("tmp");
     let before = tree_state(&repo);
-    let child = compare_command(py, &repo, &tmp, &["sleepy", "iterative", "--runs", "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("framescope starts");
+    let mut child = compare_command(
+        py,
+        &repo,
+        &tmp,
+        &["sleepy", "iterative", "--runs", "2", "--warmup", "0"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("framescope starts");
     // Wait until the first run records (its recording appears), then interrupt.
     let start = Instant::now();
     let recording = || {
@@ -444,10 +466,10 @@ fn sigint_ends_the_runs_and_removes_the_checkouts() {
         if let Some(dir) = recording() {
             break dir;
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no recording started"
-        );
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("no recording started");
+        }
         std::thread::sleep(Duration::from_millis(50));
     };
     std::thread::sleep(Duration::from_millis(500));

@@ -39,6 +39,17 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             args.runs
         )));
     }
+    if args.command.is_empty() {
+        return Err(Error::Usage(
+            "compare needs the command to run after `--`".into(),
+        ));
+    }
+    if args.warmup > MAX_RUNS {
+        return Err(Error::Usage(format!(
+            "--warmup must be at most {MAX_RUNS}, not {}",
+            args.warmup
+        )));
+    }
     if !(args.rate > 0.0 && args.rate <= 100_000.0) {
         return Err(Error::Usage(format!(
             "--rate must be between 0 and 100000 samples per second, not {}",
@@ -112,6 +123,7 @@ fn check_out_record_and_diff(
     let plan = RunPlan {
         command: args.command.clone(),
         runs: args.runs,
+        warmup: args.warmup,
         rate: args.rate,
         blocking: !args.nonblocking,
     };

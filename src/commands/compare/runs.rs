@@ -22,6 +22,8 @@ pub struct RunPlan {
     /// The command, as given after `--`.
     pub command: Vec<String>,
     pub runs: usize,
+    /// Unrecorded runs per side first (bytecode caches written, files cached).
+    pub warmup: usize,
     pub rate: f64,
     pub blocking: bool,
 }
@@ -68,16 +70,34 @@ pub fn record_all(
         base: Vec::new(),
         head: Vec::new(),
     };
-    for i in 1..=plan.runs {
+    // Warm-up runs first, then the recorded ones; each round base, then head.
+    let rounds = (1..=plan.warmup)
+        .map(|i| (i, true))
+        .chain((1..=plan.runs).map(|i| (i, false)));
+    for (i, warmup) in rounds {
         for side in [base, head] {
             let word = side_word(side.name);
-            let output = dir.join(format!("{word}-{i}.fsr"));
-            let log = dir.join(format!("{word}-{i}.stderr"));
+            let (kind, of) = if warmup {
+                ("warm-up run", plan.warmup)
+            } else {
+                ("run", plan.runs)
+            };
+            let name = if warmup {
+                format!("{word}-warmup-{i}")
+            } else {
+                format!("{word}-{i}")
+            };
+            let output = dir.join(format!("{name}.fsr"));
+            let log = dir.join(format!("{name}.stderr"));
             let started = Instant::now();
-            let status = record_one(&exe, plan, side, &output, &log, stop)?;
+            let command = if warmup {
+                plain_command(plan)
+            } else {
+                record_command(&exe, plan, &output)
+            };
+            let status = run_one(command, side, &log, stop)?;
             let which = format!(
-                "the {word} run {i} of {} ({} at {})",
-                plan.runs,
+                "the {word} {kind} {i} of {of} ({} at {})",
                 side.reference,
                 short(side.commit)
             );
@@ -97,11 +117,13 @@ pub fn record_all(
                 Some(_) => {}
             }
             eprintln!(
-                "framescope: {word} run {i}/{} ({}) done in {:.2} s",
-                plan.runs,
+                "framescope: {word} {kind} {i}/{of} ({}) done in {:.2} s",
                 side.reference,
                 started.elapsed().as_secs_f64()
             );
+            if warmup {
+                continue;
+            }
             match side.name {
                 SideName::Base => recorded.base.push(output),
                 SideName::Head => recorded.head.push(output),
@@ -124,21 +146,10 @@ pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(10)]
 }
 
-/// Runs one recording; `None` when stopped by a signal.
-fn record_one(
-    exe: &Path,
-    plan: &RunPlan,
-    side: &SideSetup<'_>,
-    output: &Path,
-    log: &Path,
-    stop: &AtomicBool,
-) -> Result<Option<ExitStatus>> {
-    let stderr = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(log)
-        .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
-    let mut child = Command::new(exe)
+/// `framescope record` of the command into `output`.
+fn record_command(exe: &Path, plan: &RunPlan, output: &Path) -> Command {
+    let mut command = Command::new(exe);
+    command
         .arg("record")
         .arg("--quiet")
         .arg(if plan.blocking {
@@ -151,7 +162,36 @@ fn record_one(
         .arg("--output")
         .arg(output)
         .arg("--")
-        .args(&plan.command)
+        .args(&plan.command);
+    command
+}
+
+/// The command itself, unrecorded (a warm-up run).
+fn plain_command(plan: &RunPlan) -> Command {
+    let (program, args) = plan
+        .command
+        .split_first()
+        .map_or(("", &[][..]), |(p, a)| (p.as_str(), a));
+    let mut command = Command::new(program);
+    command.args(args);
+    command
+}
+
+/// Runs `command` in `side`'s checkout, its standard error into `log`; `None` when stopped
+/// by a signal.
+fn run_one(
+    mut command: Command,
+    side: &SideSetup<'_>,
+    log: &Path,
+    stop: &AtomicBool,
+) -> Result<Option<ExitStatus>> {
+    let stderr = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(log)
+        .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .current_dir(&side.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -159,7 +199,7 @@ fn record_one(
         .process_group(0)
         .spawn()
         .map_err(|e| Error::SpawnFailed {
-            command: format!("{} record", exe.display()),
+            command: program,
             why: e.to_string(),
         })?;
     let group = child.id() as libc::pid_t;
