@@ -26,6 +26,9 @@ pub enum Command {
     /// Compare two recordings (or two sets of replicate runs) function by function, with
     /// confidence intervals; optionally fail when a function got significantly slower.
     Diff(DiffArgs),
+    /// Run a command on two git refs (alternating, several runs each), record every run,
+    /// and diff them: `framescope compare main HEAD -- python bench.py`.
+    Compare(CompareArgs),
 }
 
 /// How to look at a recording: shared by `record` and `report`.
@@ -94,6 +97,9 @@ pub struct RecordArgs {
     /// collapsed stacks. Default: a recording named after the pid in this directory.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Print nothing on standard error but errors and warnings (no summary, no status line).
+    #[arg(long, short)]
+    pub quiet: bool,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.
@@ -145,6 +151,15 @@ pub struct DiffArgs {
     /// Head inputs (the changed code): one run, or several replicate runs.
     #[arg(long, num_args = 1.., value_name = "FILE", requires = "base")]
     pub head: Vec<PathBuf>,
+    /// Everything else: how to compare, what to write, the gate.
+    #[command(flatten)]
+    pub options: DiffOptionArgs,
+}
+
+/// The options of a comparison, shared by `diff` and `compare`: every option added here
+/// reaches both commands.
+#[derive(Args, Debug, Clone)]
+pub struct DiffOptionArgs {
     /// Output format of the comparison.
     #[arg(long, value_parser = ["table", "markdown", "json"])]
     pub format: Option<String>,
@@ -205,4 +220,47 @@ pub struct DiffArgs {
     /// always, never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Examples:
+  framescope compare main HEAD -- python -m pytest benchmarks/
+  framescope compare v1.2 HEAD --runs 5 --fail-on-regression 5% --format markdown -- python bench.py
+  framescope compare -C ../app origin/main HEAD --keep runs/ -- python bench.py")]
+pub struct CompareArgs {
+    /// The git ref of the base side (a branch, tag or commit).
+    #[arg(value_name = "BASE_REF")]
+    pub base_ref: String,
+    /// The git ref of the head side (the changed code).
+    #[arg(value_name = "HEAD_REF")]
+    pub head_ref: String,
+    /// The git repository (default: the one the current directory is in).
+    #[arg(short = 'C', value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Runs per side, alternating base and head.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: usize,
+    /// Unrecorded runs per side before the recorded ones, so that no recorded run pays
+    /// for writing bytecode caches or reading files from disk (0: none).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub warmup: usize,
+    /// Samples per second of each recording.
+    #[arg(long, short, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Read stacks without pausing the program (the default here is --blocking: every
+    /// sample whole, at a cost to the program's speed that both sides pay alike).
+    #[arg(long, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+    /// Pause the program for every sample (the default of compare).
+    #[arg(long)]
+    pub blocking: bool,
+    /// Keep the recordings in DIR (base-1.fsr, head-1.fsr, ...) to diff them again.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+    #[command(flatten)]
+    pub options: DiffOptionArgs,
+    /// The command to run in each checkout, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

@@ -35,6 +35,13 @@ pub enum Error {
     },
     /// A read of the target went wrong in a way that is not the user's doing (exit 11).
     Read(String),
+    /// `compare`: git is missing, the directory is no repository, a ref is unknown, or a
+    /// checkout failed (exit 12).
+    Git(String),
+    /// `compare`: a run of the command failed; the message says which (exit 13).
+    RunFailed(String),
+    /// Stopped by Ctrl-C or SIGTERM before finishing (exit 130).
+    Interrupted(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,6 +59,9 @@ impl Error {
             Error::SpawnFailed { .. } => 9,
             Error::Io { .. } => 10,
             Error::Read(_) => 11,
+            Error::Git(_) => 12,
+            Error::RunFailed(_) => 13,
+            Error::Interrupted(_) => 130,
         }
     }
 
@@ -89,7 +99,9 @@ impl fmt::Display for Error {
             Error::SpawnFailed { command, why } => write!(f, "could not start `{command}`: {why}"),
             Error::Usage(msg) => write!(f, "{msg}"),
             Error::Io { what, source } => write!(f, "{what}: {source}"),
-            Error::Read(msg) => write!(f, "{msg}"),
+            Error::Read(msg) | Error::Git(msg) | Error::RunFailed(msg) | Error::Interrupted(msg) => {
+                write!(f, "{msg}")
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `record` through these modules.
 
 pub mod cli;
+pub mod commands;
 pub mod diff;
 pub mod dump;
 pub mod error;

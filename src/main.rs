@@ -17,15 +17,19 @@ fn main() {
         Command::Dump(args) => run_dump(args),
         Command::Record(args) => run_record(args),
         Command::Report(args) => run_report(args),
-        Command::Diff(args) => framescope::diff::run(&args).map(|status| {
-            if status != 0 {
-                std::process::exit(status);
-            }
-        }),
+        Command::Diff(args) => framescope::diff::run(&args).map(exit_unless_zero),
+        Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
     };
     if let Err(e) = result {
         eprintln!("framescope: {e}");
         std::process::exit(e.exit_code());
+    }
+}
+
+/// Exits with `status` when it is not 0 (a failed gate).
+fn exit_unless_zero(status: i32) {
+    if status != 0 {
+        std::process::exit(status);
     }
 }
 
@@ -85,7 +89,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
             rate_hz: args.rate,
             duration: args.duration.map(std::time::Duration::from_secs_f64),
             blocking: args.blocking,
-            status_line: true,
+            status_line: !args.quiet,
             jitter: !args.no_jitter,
             boost: !args.normal_priority,
         },
@@ -93,6 +97,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         format,
         view,
         render,
+        quiet: args.quiet,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {

@@ -27,6 +27,8 @@ pub struct RecordRequest {
     pub format: Option<Format>,
     pub view: ViewOptions,
     pub render: RenderOptions,
+    /// No summary on standard error.
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -216,7 +218,9 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         report::render(&rec, format, &req.view, &req.render, &mut file)?;
         let _ = std::fs::remove_file(&recording_path);
     }
-    print_summary(&stats, &interp, &output, &rec, req);
+    if !req.quiet {
+        print_summary(&stats, &interp, &output, &rec, req);
+    }
     Ok(RecordOutcome {
         stats,
         output,

@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
-# The CI story of `framescope diff`, on one machine, in under a minute.
+# The CI story of `framescope compare`, on one machine, in about a minute.
 #
 # FizzBuzzFibonacci (fizzbuzz/) sends a notification carrying a Fibonacci number on every
-# FizzBuzz. Version "slow" computes it with the textbook recursion (naive_fibonacci.py,
-# the regression); version "fast" memoizes it (fizzbuzz/fibonacci.py, the fix). The
-# script lays the two versions out like two checkouts, records RUNS replicate benchmark
-# runs of each (and RUNS more of the fast one, as a pull request that changes nothing),
-# alternating so that all of them meet the same machine, then:
+# FizzBuzz. The script builds a small git repository telling its history in three
+# commits — `naive` (the textbook recursion, naive_fibonacci.py), `iterative` (the fix,
+# fizzbuzz/fibonacci.py) and `slowfmt` (a message formatter that does far too much,
+# slow_message.py) — then lets `framescope compare` check the refs out, run the
+# benchmark RUNS times on each side, alternating, and diff them:
 #
-#   1. diffs slow -> fast: fibonacci's cumulative time collapses;
-#   2. gates fast -> slow with --fail-on-regression 5%: fails (exit 1), naming fibonacci;
-#   3. gates fast -> fast again: passes, quietly (exit 0);
-#   4. writes a markdown comment and differential flamegraphs next to the recordings.
+#   1. naive -> iterative: fibonacci is faster, and marked changed;
+#   2. the gate on iterative -> slowfmt with --fail-on-regression 5%: fails (exit 1),
+#      naming format_message first, its callers folded into one line;
+#   3. the gate on iterative -> iterative: passes, quietly (exit 0);
+#   4. the recordings of step 2, kept with --keep, diffed again into a markdown comment
+#      and differential flamegraphs.
 #
 # Usage:  examples/ci-diff/run.sh [RUNS]      (RUNS defaults to 5)
-# Needs:  python3 (or PYTHON=...); permission to read another process (root, or
+# Needs:  git; python3 (or PYTHON=...); permission to read another process (root, or
 #         CAP_SYS_PTRACE); framescope on PATH, in FRAMESCOPE=..., or built here with cargo.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
+repo_root=$(cd "$here/../.." && pwd)
 runs=${1:-5}
 python=${PYTHON:-python3}
 
@@ -29,39 +31,40 @@ if [ -z "$framescope" ]; then
     framescope=$(command -v framescope)
   else
     echo "== building framescope (cargo build --release)"
-    cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
-    framescope=${CARGO_TARGET_DIR:-$repo/target}/release/framescope
+    cargo build --release --quiet --manifest-path "$repo_root/Cargo.toml"
+    framescope=${CARGO_TARGET_DIR:-$repo_root/target}/release/framescope
   fi
 fi
 
 work=${WORK:-$(mktemp -d /tmp/framescope-ci-diff.XXXXXX)}
-mkdir -p "$work/slow" "$work/fast"
-cp "$here"/fizzbuzz/*.py "$work/slow/"
-cp "$here"/fizzbuzz/*.py "$work/fast/"
-cp "$here/naive_fibonacci.py" "$work/slow/fibonacci.py"
-
-# --blocking: the naive fibonacci recurses fast and deep, just where stacks read while the
-# program runs on are most often torn; pausing it for each sample keeps every one.
-echo "== recording $runs runs each of the slow, the fast and the fast version again in $work"
-for i in $(seq 1 "$runs"); do
-  for version in slow fast fast-again; do
-    dir=${version%-again}
-    "$framescope" record --blocking --rate 1000 -o "$work/$version-$i.fsr" -- \
-      "$python" "$work/$dir/bench.py" > /dev/null 2>&1
-  done
-done
-slow=("$work"/slow-*.fsr)
-fast=("$work"/fast-[0-9]*.fsr)
-again=("$work"/fast-again-*.fsr)
-
-echo
-echo "== 1. the fix: slow -> fast"
-"$framescope" diff --base "${slow[@]}" --head "${fast[@]}" --limit 8
+repo="$work/fizzbuzz"
+mkdir -p "$repo"
+git -C "$repo" init -q
+git -C "$repo" config user.email "ci@example.com"
+git -C "$repo" config user.name "CI"
+cp "$here"/fizzbuzz/{app,bench,message}.py "$repo/"
+commit() { # TAG FROM TO
+  cp "$here/$2" "$repo/$3"
+  git -C "$repo" add .
+  git -C "$repo" commit -q -m "$1"
+  git -C "$repo" tag "$1"
+}
+commit naive naive_fibonacci.py fibonacci.py
+commit iterative fizzbuzz/fibonacci.py fibonacci.py
+commit slowfmt slow_message.py message.py
+echo "== a repository with three commits in $repo: naive, iterative, slowfmt"
+cd "$repo"
+bench=("$python" bench.py 150000 1)
 
 echo
-echo "== 2. the gate on the regression: fast -> slow, --fail-on-regression 5%"
+echo "== 1. the fix: naive -> iterative"
+"$framescope" compare naive iterative --runs "$runs" --limit 8 -- "${bench[@]}"
+
+echo
+echo "== 2. the gate on the regression: iterative -> slowfmt, --fail-on-regression 5%"
 set +e
-"$framescope" diff --base "${fast[@]}" --head "${slow[@]}" --fail-on-regression 5%
+"$framescope" compare iterative slowfmt --runs "$runs" --fail-on-regression 5% \
+  --keep "$work/recordings" -- "${bench[@]}"
 status=$?
 set -e
 echo "exit status $status"
@@ -71,9 +74,9 @@ if [ "$status" != 1 ]; then
 fi
 
 echo
-echo "== 3. the gate on a change that changes nothing: fast -> fast again"
+echo "== 3. the gate on a change that changes nothing: iterative -> iterative"
 set +e
-"$framescope" diff --base "${fast[@]}" --head "${again[@]}" --fail-on-regression 5%
+"$framescope" compare iterative iterative --runs "$runs" --fail-on-regression 5% -- "${bench[@]}"
 status=$?
 set -e
 echo "exit status $status"
@@ -83,8 +86,9 @@ if [ "$status" != 0 ]; then
 fi
 
 echo
-echo "== 4. a pull-request comment and differential flamegraphs"
-"$framescope" diff --base "${fast[@]}" --head "${slow[@]}" --format markdown \
+echo "== 4. the recordings of step 2 again: a pull-request comment and differential flamegraphs"
+cd "$work/recordings"
+"$framescope" diff --base base-*.fsr --head head-*.fsr --format markdown \
   --flamegraph "$work/regression.svg" --flamegraph-gone "$work/regression-gone.svg" \
   > "$work/comment.md"
 echo "wrote $work/comment.md, $work/regression.svg (head profile: red grew) and"

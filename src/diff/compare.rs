@@ -97,6 +97,9 @@ pub struct Row {
     pub group: Option<u32>,
     pub significant: bool,
     pub verdict: Verdict,
+    /// Whether the change between the sides touched the function's lines: known only
+    /// when the sides are checkouts (`compare`), `None` otherwise.
+    pub changed: Option<bool>,
 }
 
 /// One input of a side.
@@ -305,6 +308,7 @@ pub fn compare(
                 group,
                 significant,
                 verdict,
+                changed: None,
             }
         })
         .collect();

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::input::{FunctionName, Run};
 
 /// A function matched across runs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Function {
     pub qualname: String,
     /// The file as the first run naming it (head runs first) spells it.

@@ -46,10 +46,41 @@ use options::DiffOptions;
 pub const GATE_FAILED: i32 = 1;
 
 /// Runs `framescope diff`: writes the report asked for, the flamegraphs, and, when the gate
-/// fails, one sentence per offending function on standard error. Returns the exit status
-/// (0, or [`GATE_FAILED`]).
+/// fails, its verdict on standard error. Returns the exit status (0, or [`GATE_FAILED`]).
 pub fn run(args: &DiffArgs) -> Result<i32> {
-    let mut options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
+    let options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
+    run_with(&options, None)
+}
+
+/// Which side of a comparison.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SideName {
+    Base,
+    Head,
+}
+
+/// Where one matched function sits on each side: every (file, `def` line) the base runs
+/// and the head runs name it by (two definitions of one name in one file are one function).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Whereabouts {
+    pub qualname: String,
+    pub base: Vec<(String, Option<u32>)>,
+    pub head: Vec<(String, Option<u32>)>,
+}
+
+/// What knows the source behind the runs (`compare`, which checked both sides out): it
+/// may rename the files a run names, and says which functions the change touched.
+pub trait SourceKnowledge {
+    /// Rewrites the file names of one run of `side` (e.g. to paths in the repository).
+    fn rename_files(&self, side: SideName, run: &mut Run);
+    /// Whether the change between the sides touched the lines of this function.
+    fn changed(&self, function: &Whereabouts) -> bool;
+}
+
+/// Runs a diff of `options.base` against `options.head`. With `source`, every function is
+/// marked changed or not ([`compare::Row::changed`]); without, that stays unknown.
+pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Result<i32> {
+    let mut options = options.clone();
     let mut load = LoadOptions {
         view: options.view.clone(),
         clock_required: options.clock_asked.is_some(),
@@ -57,13 +88,22 @@ pub fn run(args: &DiffArgs) -> Result<i32> {
     };
     let mut warn = |w: String| eprintln!("framescope: warning: {w}");
     let read = |load: &LoadOptions, warn: &mut dyn FnMut(String)| {
-        let mut side = |paths: &[std::path::PathBuf]| {
+        let mut side = |paths: &[std::path::PathBuf], name: SideName| {
             paths
                 .iter()
-                .map(|p| input::load(p, load, warn))
+                .map(|p| {
+                    let mut run = input::load(p, load, warn)?;
+                    if let Some(source) = source {
+                        source.rename_files(name, &mut run);
+                    }
+                    Ok(run)
+                })
                 .collect::<Result<Vec<Run>>>()
         };
-        Ok::<_, crate::error::Error>((side(&options.base)?, side(&options.head)?))
+        Ok::<_, crate::error::Error>((
+            side(&options.base, SideName::Base)?,
+            side(&options.head, SideName::Head)?,
+        ))
     };
     let (mut base, mut head) = read(&load, &mut warn)?;
     // By default CPU time; when some input has none, every input is compared on wall time.
@@ -92,8 +132,14 @@ pub fn run(args: &DiffArgs) -> Result<i32> {
     }
 
     let matched = compare::match_runs(&base, &head);
-    let comparison = compare::compare(&base, &head, &matched, settings(&options));
+    let mut comparison = compare::compare(&base, &head, &matched, settings(&options));
+    if let Some(source) = source {
+        mark_changed(&mut comparison, &matched, source);
+    }
 
+    let verdict = options
+        .fail_on_regression
+        .map(|percent| gate::verdict(&comparison, &matched, percent));
     if let Some(format) = options.format {
         let mut text = Vec::new();
         render::render(
@@ -101,25 +147,77 @@ pub fn run(args: &DiffArgs) -> Result<i32> {
             format,
             options.rows_shown(format),
             options.color,
+            verdict.as_ref(),
             &mut text,
         )?;
         write_output(options.output.as_deref(), &text)?;
     }
     write_flamegraphs(&options, &comparison, &matched)?;
 
-    let Some(percent) = options.fail_on_regression else {
+    let (Some(percent), Some(verdict)) = (options.fail_on_regression, verdict) else {
         return Ok(0);
     };
-    let offenders = gate::offenders(&comparison, percent);
-    if offenders.is_empty() {
+    if verdict.passed() {
         return Ok(0);
     }
-    for row in offenders {
-        eprintln!("{}", gate::sentence(&comparison, row, percent));
+    for line in gate::lines(&comparison, &verdict, percent) {
+        eprintln!("{line}");
     }
     Ok(GATE_FAILED)
 }
 
+/// Where every matched function sits on each side, indexed like `matched.ids.functions`.
+pub fn whereabouts(matched: &compare::Matched<'_>) -> Vec<Whereabouts> {
+    let mut all: Vec<Whereabouts> = matched
+        .ids
+        .functions
+        .iter()
+        .map(|f| Whereabouts {
+            qualname: f.qualname.clone(),
+            ..Whereabouts::default()
+        })
+        .collect();
+    for (r, run) in matched.runs.iter().enumerate() {
+        for (f, name) in run.functions.iter().enumerate() {
+            let w = &mut all[matched.ids.of_run[r][f] as usize];
+            let list = if r < matched.base_count {
+                &mut w.base
+            } else {
+                &mut w.head
+            };
+            let place = (name.file.clone(), name.line);
+            if !list.contains(&place) {
+                list.push(place);
+            }
+        }
+    }
+    all
+}
+
+/// Sets [`compare::Row::changed`] on every row.
+fn mark_changed(
+    comparison: &mut Comparison,
+    matched: &compare::Matched<'_>,
+    source: &dyn SourceKnowledge,
+) {
+    let places = whereabouts(matched);
+    let index: std::collections::HashMap<&identity::Function, usize> = matched
+        .ids
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f, i))
+        .collect();
+    for row in &mut comparison.rows {
+        row.changed = Some(
+            index
+                .get(&row.function)
+                .is_some_and(|&i| source.changed(&places[i])),
+        );
+    }
+}
+
+/// The statistical settings of `options`.
 fn settings(options: &DiffOptions) -> Settings {
     Settings {
         alpha: options.alpha,
@@ -133,6 +231,7 @@ fn settings(options: &DiffOptions) -> Settings {
     }
 }
 
+/// Writes the differential flamegraphs asked for.
 fn write_flamegraphs(
     options: &DiffOptions,
     comparison: &Comparison,

@@ -1,10 +1,10 @@
-//! The settings of one `framescope diff`, checked: the command line ([`DiffArgs`]) turned
-//! into plain values, with a one-line usage error for anything that makes no sense. Not
+//! The settings of one `framescope diff` (or `compare`), checked: the command line
+//! ([`DiffArgs`], [`DiffOptionArgs`]) turned into plain values, with a one-line usage error for anything that makes no sense. Not
 //! for reading inputs or computing anything.
 
 use std::path::PathBuf;
 
-use crate::cli::DiffArgs;
+use crate::cli::{DiffArgs, DiffOptionArgs};
 use crate::error::{Error, Result};
 use crate::report::profile::Clock;
 use crate::report::ViewOptions;
@@ -75,7 +75,7 @@ impl DiffOptions {
 }
 
 impl DiffOptions {
-    /// Checks the command line. `stdout_is_terminal` decides `--color auto`.
+    /// Checks the command line of `diff`. `stdout_is_terminal` decides `--color auto`.
     pub fn from_args(args: &DiffArgs, stdout_is_terminal: bool) -> Result<DiffOptions> {
         let (base, head) = match (args.pair.as_slice(), args.base.is_empty()) {
             ([base, head], true) => (vec![base.clone()], vec![head.clone()]),
@@ -87,6 +87,16 @@ impl DiffOptions {
                 ))
             }
         };
+        DiffOptions::new(base, head, &args.options, stdout_is_terminal)
+    }
+
+    /// Checks the options of a comparison of the files `base` with the files `head`.
+    pub fn new(
+        base: Vec<PathBuf>,
+        head: Vec<PathBuf>,
+        args: &DiffOptionArgs,
+        stdout_is_terminal: bool,
+    ) -> Result<DiffOptions> {
         let fail_on_regression = args
             .fail_on_regression
             .as_deref()

@@ -647,3 +647,125 @@ fn a_long_chain_does_not_drift_past_its_leader() {
     let of: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
     assert_eq!(of, [0, 0, 0, 0, 1, 1], "{groups:?}");
 }
+
+/// Runs of a call path `run;main;notification;fibonacci` beside `run;main;word`, where
+/// fibonacci takes `fib` seconds (a little noise per run).
+fn fibonacci_runs(fib: f64) -> Vec<Run> {
+    [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| {
+            run(&[
+                ("run;main;notification;fibonacci", fib + n),
+                ("run;main;notification", 0.02),
+                ("run;main;word", 0.3 - n),
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn the_gate_names_the_cause_first_and_folds_its_callers() {
+    let (base, head) = (fibonacci_runs(0.05), fibonacci_runs(0.9));
+    let matched = compare::match_runs(&base, &head);
+    let c = compare::compare(&base, &head, &matched, settings());
+    let v = gate::verdict(&c, &matched, 5.0);
+    let names = |rows: &[&compare::Row]| -> Vec<String> {
+        rows.iter().map(|r| r.function.qualname.clone()).collect()
+    };
+    assert_eq!(names(&v.causes), ["fibonacci"]);
+    assert_eq!(names(&v.callers), ["notification", "main", "run"]);
+    let lines = gate::lines(&c, &v, 5.0);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with(
+            "fibonacci (/srv/app.py:10) got slower: its cumulative time per run grew by"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].ends_with("; its own time grew by 850 ms"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1],
+        "callers that got slower by more than 5% only with it: notification (/srv/app.py:20), \
+         main (/srv/app.py:30), run (/srv/app.py:40)"
+    );
+}
+
+#[test]
+fn without_own_growth_the_deepest_offender_is_the_cause() {
+    // `process` now calls a new function: the new one is not gated, so process is the
+    // deepest function that got slower.
+    let base: Vec<Run> = [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| run(&[("main;process", 0.2 + n), ("main;other", 0.3)]))
+        .collect();
+    let head: Vec<Run> = [0.0, 0.01, -0.01]
+        .iter()
+        .map(|n| {
+            run(&[
+                ("main;process", 0.2 + n),
+                ("main;process;helper", 0.3 - n),
+                ("main;other", 0.3),
+            ])
+        })
+        .collect();
+    let matched = compare::match_runs(&base, &head);
+    let c = compare::compare(&base, &head, &matched, settings());
+    let v = gate::verdict(&c, &matched, 5.0);
+    let names = |rows: &[&compare::Row]| -> Vec<String> {
+        rows.iter().map(|r| r.function.qualname.clone()).collect()
+    };
+    assert_eq!(names(&v.causes), ["process"]);
+    assert_eq!(names(&v.callers), ["main"]);
+}
+
+#[test]
+fn changed_functions_are_marked_in_every_format() {
+    let (base, head) = regression();
+    let mut c = compare(&base, &head);
+    // diff alone: unknown, no `code` column, null in JSON.
+    assert!(!table::render(&c, None, false).contains(" code "));
+    let doc: serde_json::Value = serde_json::from_str(&json::render(&c, None).unwrap()).unwrap();
+    assert!(doc["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["changed"].is_null()));
+    // compare: tuned's lines changed, the others' did not.
+    for r in &mut c.rows {
+        r.changed = Some(r.function.qualname == "tuned");
+    }
+    let text = table::render(&c, None, false);
+    let words = |end: &str| -> Vec<String> {
+        let line = text.lines().find(|l| l.ends_with(end)).unwrap();
+        line.split_whitespace().take(3).map(String::from).collect()
+    };
+    assert_eq!(words("function (file:line)"), ["verdict", "code", "change"]);
+    assert_eq!(
+        words("tuned (/srv/app.py:30)"),
+        ["slower", "changed", "+200"]
+    );
+    assert_eq!(words("main (/srv/app.py:20)"), ["slower", "+200", "ms"]);
+    let md = markdown::render(&c, None);
+    assert!(
+        md.contains("| `tuned (/srv/app.py:30)` changed | 400 ms |"),
+        "{md}"
+    );
+    assert!(md.contains("| `main (/srv/app.py:20)` | "), "{md}");
+    let doc: serde_json::Value = serde_json::from_str(&json::render(&c, None).unwrap()).unwrap();
+    let changed = |name: &str| {
+        doc["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["function"] == name)
+            .map(|f| f["changed"].clone())
+            .unwrap()
+    };
+    assert_eq!(changed("tuned"), true);
+    assert_eq!(changed("main"), false);
+}

@@ -2,6 +2,7 @@
 Fibonacci number."""
 
 from fibonacci import fibonacci
+from message import format_message
 
 
 def word(i):
@@ -18,8 +19,8 @@ def word(i):
 def notification(i):
     """The message sent for the i-th number when it is a FizzBuzz."""
     k = i // 15
-    n = 9 + k % 5
-    return f"FizzBuzz #{k}: fibonacci({n}) = {fibonacci(n)}"
+    n = 10 + k % 5
+    return format_message(k, n, fibonacci(n))
 
 
 def render(i, text):

@@ -92,17 +92,32 @@ struct JsonRow<'a> {
     q: Option<f64>,
     group: Option<u32>,
     significant: bool,
+    /// `compare`: whether the change between the refs touched the function; `diff`: null.
+    changed: Option<bool>,
 }
 
 #[derive(Serialize)]
 struct Gate {
     percent: f64,
     failed: bool,
+    /// Every function that failed the gate: the causes first, then their callers.
     offenders: Vec<String>,
+    /// The functions that got slower themselves (the rest grew with them).
+    causes: Vec<String>,
 }
 
 /// The JSON text, pretty-printed, ending in a newline.
 pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
+    render_with_gate(c, limit, None)
+}
+
+/// [`render`], with the gate's verdict when it was reached (else every offender counts as
+/// a cause).
+pub fn render_with_gate(
+    c: &Comparison,
+    limit: Option<usize>,
+    verdict: Option<&gate::Verdict<'_>>,
+) -> Result<String> {
     let counts = c.counts();
     let count = |i: usize| counts[i].1;
     let shown = limit.unwrap_or(usize::MAX).min(c.rows.len());
@@ -137,14 +152,18 @@ pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
         },
         functions: c.rows[..shown].iter().map(row).collect(),
         gate: c.settings.fail_on_regression.map(|percent| {
-            let offenders = gate::offenders(c, percent);
+            let labels = |rows: &[&Row]| -> Vec<String> {
+                rows.iter().map(|r| super::label(&r.function)).collect()
+            };
+            let (causes, callers) = match verdict {
+                Some(v) => (labels(&v.causes), labels(&v.callers)),
+                None => (labels(&gate::offenders(c, percent)), Vec::new()),
+            };
             Gate {
                 percent,
-                failed: !offenders.is_empty(),
-                offenders: offenders
-                    .iter()
-                    .map(|r| super::label(&r.function))
-                    .collect(),
+                failed: !causes.is_empty(),
+                offenders: causes.iter().chain(&callers).cloned().collect(),
+                causes,
             }
         }),
     };
@@ -202,5 +221,6 @@ fn row(r: &Row) -> JsonRow<'_> {
         q: r.q,
         group: r.group,
         significant: r.significant,
+        changed: r.changed,
     }
 }

@@ -1,6 +1,7 @@
 //! The comparison as compact GitHub-flavoured markdown for a pull-request comment: a summary
 //! line, the method in small print, then the top regressions, the top improvements and the
-//! functions that appeared or disappeared, each as a short table.
+//! functions that appeared or disappeared, each as a short table. Under `compare`, a
+//! function whose lines the change between the refs touched is marked `changed`.
 
 use std::fmt::Write as _;
 
@@ -48,10 +49,13 @@ pub fn render(c: &Comparison, limit: Option<usize>) -> String {
             "| function | base cum | head cum | change | 95% CI | q |\n|---|---:|---:|---:|---|---:|"
         );
         for r in rows.iter().take(limit) {
-            let what = match r.verdict {
+            let mut what = match r.verdict {
                 Verdict::New | Verdict::Gone => format!(" ({})", r.verdict.name()),
                 _ => String::new(),
             };
+            if r.changed == Some(true) {
+                what += " changed";
+            }
             let _ = writeln!(
                 s,
                 "| {}{what} | {} | {} | {} ({}) | {} | {} |",

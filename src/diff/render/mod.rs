@@ -15,17 +15,19 @@ use super::options::DiffFormat;
 use crate::error::Result;
 
 /// Writes `comparison` as `format`; `limit` caps the rows (per section in markdown).
+/// `gate`: the gate's verdict, when there is a gate (JSON names its causes).
 pub fn render(
     comparison: &Comparison,
     format: DiffFormat,
     limit: Option<usize>,
     color: bool,
+    gate: Option<&super::gate::Verdict<'_>>,
     out: &mut dyn Write,
 ) -> Result<()> {
     let text = match format {
         DiffFormat::Table => table::render(comparison, limit, color),
         DiffFormat::Markdown => markdown::render(comparison, limit),
-        DiffFormat::Json => json::render(comparison, limit)?,
+        DiffFormat::Json => json::render_with_gate(comparison, limit, gate)?,
     };
     out.write_all(text.as_bytes())
         .map_err(crate::report::write_error)
@@ -96,6 +98,15 @@ pub fn interval(comparison_row: &super::compare::Row) -> String {
         .estimate
         .map(|e| format!("{} .. {}", signed_seconds(e.low), signed_seconds(e.high)))
         .unwrap_or_default()
+}
+
+/// `changed` when the change between the sides touched the function's lines, else empty.
+pub fn changed_mark(row: &super::compare::Row) -> &'static str {
+    if row.changed == Some(true) {
+        "changed"
+    } else {
+        ""
+    }
 }
 
 /// The percentage change of a row, or `new` / `gone` / empty.

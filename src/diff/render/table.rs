@@ -1,17 +1,20 @@
 //! The terminal table of a comparison: a heading (what was compared, the time per run of
 //! each side, the method), then one aligned row per function, largest change first, the
-//! verdict coloured when asked (red slower, green faster, yellow new, cyan gone).
+//! verdict coloured when asked (red slower, green faster, yellow new, cyan gone), and, when
+//! the sides were checkouts of two git refs (`compare`), `changed` on the functions whose
+//! lines the change touched.
 
 use std::fmt::Write as _;
 
 use super::{
-    change_percent, describe_counts, describe_method, describe_side, describe_total, interval,
-    label, q_value, seconds, signed_seconds, trim,
+    change_percent, changed_mark, describe_counts, describe_method, describe_side, describe_total,
+    interval, label, q_value, seconds, signed_seconds, trim,
 };
 use crate::diff::compare::{Comparison, Verdict};
 
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "verdict",
+    "code",
     "change",
     "change%",
     "95% CI of change",
@@ -62,11 +65,14 @@ pub fn render(c: &Comparison, limit: Option<usize>, color: bool) -> String {
     }
 
     let shown = limit.unwrap_or(usize::MAX).min(c.rows.len());
-    let rows: Vec<(Verdict, [String; 11])> = c.rows[..shown]
+    // The `code` column (changed or not) only when the sides were checkouts (compare).
+    let marked = c.rows.iter().any(|r| r.changed.is_some());
+    let rows: Vec<(Verdict, [String; 12])> = c.rows[..shown]
         .iter()
         .map(|r| {
             let cells = [
                 r.verdict.name().to_string(),
+                changed_mark(r).to_string(),
                 signed_seconds(r.cum_change),
                 change_percent(r),
                 interval(r),
@@ -87,11 +93,12 @@ pub fn render(c: &Comparison, limit: Option<usize>, color: bool) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |s: &mut String, cells: [&str; 11], verdict: Option<Verdict>| {
+    let line = |s: &mut String, cells: [&str; 12], verdict: Option<Verdict>| {
         let mut l = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             let padding = w.saturating_sub(cell.chars().count());
             match i {
+                1 if !marked => {}
                 // Verdict: left-aligned, maybe coloured.
                 0 => {
                     let painted = match (color, verdict) {
@@ -100,10 +107,10 @@ pub fn render(c: &Comparison, limit: Option<usize>, color: bool) -> String {
                     };
                     let _ = write!(l, "{painted}{}  ", " ".repeat(padding));
                 }
-                3 | 9 => {
+                1 | 4 | 10 => {
                     let _ = write!(l, "{cell}{}  ", " ".repeat(padding));
                 }
-                10 => l.push_str(cell),
+                11 => l.push_str(cell),
                 _ => {
                     let _ = write!(l, "{}{cell}  ", " ".repeat(padding));
                 }
