@@ -544,3 +544,38 @@ fn unknown_flag_bits_and_version_2_records_in_version_1_are_refused() {
     assert!(rec.truncated);
     assert!(rec.truncation.unwrap().contains("unknown sample flags"));
 }
+
+#[test]
+fn a_writer_that_forgets_what_it_defined_still_writes_a_correct_recording() {
+    // More distinct stacks than the writer remembers: each tick a new leaf line under a
+    // shared root, so the stack map fills and is forgotten more than once.
+    let mut synth = Synth::default();
+    let n = (1u64 << 18) * 2 + 1000;
+    let path = TempPath::new("forget");
+    let mut w = RecordingWriter::create(&path.0, &meta()).unwrap();
+    let mut thread = synth.thread(1, "MainThread", "main:1;work:2");
+    for i in 0..n {
+        thread.frames[0].line = 10 + (i as u32);
+        w.write_sample(i * 1_000, std::slice::from_ref(&thread), &synth.codes)
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let rec = read(&path.0).unwrap();
+    assert!(!rec.truncated);
+    assert_eq!(rec.samples.len() as u64, n);
+    for (i, s) in rec.samples.iter().enumerate().step_by(9973) {
+        let frames: Vec<_> = rec
+            .stack_frames(s.stack.unwrap())
+            .map(|f| {
+                (
+                    rec.string(rec.frame(f).qualname).to_string(),
+                    rec.frame(f).line,
+                )
+            })
+            .collect();
+        assert_eq!(
+            frames,
+            [("work".to_string(), 10 + i as u32), ("main".to_string(), 1)]
+        );
+    }
+}

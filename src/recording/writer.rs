@@ -20,6 +20,12 @@ const FLUSH_BYTES: usize = 64 * 1024;
 /// ...or once this much recording time has passed since the last chunk.
 const FLUSH_NS: u64 = 500_000_000;
 
+/// The writer remembers at most this many frames and as many stack nodes it has defined,
+/// so that its memory stays bounded on a target that makes new stacks forever. Past that it
+/// forgets them (a stack seen again is then defined again, under a new id: the format
+/// allows two ids of the same content), and memory starts over.
+const MAX_REMEMBERED: usize = 1 << 18;
+
 /// The string ids of one code object's texts, found once per [`CodeId`].
 #[derive(Clone, Copy)]
 struct CodeStrings {
@@ -73,6 +79,9 @@ pub struct RecordingWriter {
     frames: FastMap<RawFrame, u32>,
     /// Keyed by (parent stack id + 1 or 0, frame id).
     stacks: FastMap<(u32, u32), u32>,
+    /// Frames and stack nodes defined so far (the maps may have forgotten some).
+    frame_count: u32,
+    stack_count: u32,
     threads: FastMap<(Option<u32>, u64), ThreadEntry>,
     /// Threads defined so far (renamed threads replace their entry in `threads`).
     thread_count: u32,
@@ -102,6 +111,8 @@ impl RecordingWriter {
             codes: Vec::new(),
             frames: FastMap::default(),
             stacks: FastMap::default(),
+            frame_count: 0,
+            stack_count: 0,
             threads: FastMap::default(),
             thread_count: 0,
             last_tick_ns: 0,
@@ -310,7 +321,12 @@ impl RecordingWriter {
         ] {
             put_varint(buf, u64::from(field));
         }
-        let id = self.frames.len() as u32;
+        let id = self.frame_count;
+        self.frame_count += 1;
+        if self.frames.len() >= MAX_REMEMBERED {
+            self.forget_stacks();
+            self.frames = FastMap::default();
+        }
         self.frames.insert(frame, id);
         id
     }
@@ -355,9 +371,19 @@ impl RecordingWriter {
         self.pending.push(format::TAG_STACK);
         put_varint(&mut self.pending, u64::from(parent));
         put_varint(&mut self.pending, u64::from(frame));
-        let id = self.stacks.len() as u32;
+        let id = self.stack_count;
+        self.stack_count += 1;
+        if self.stacks.len() >= MAX_REMEMBERED {
+            self.forget_stacks();
+        }
         self.stacks.insert((parent, frame), id);
         id
+    }
+
+    /// Forgets every stack node defined so far (see [`MAX_REMEMBERED`]), freeing the map.
+    /// Ids already written stay valid in the file, so the threads' last stacks keep theirs.
+    fn forget_stacks(&mut self) {
+        self.stacks = FastMap::default();
     }
 
     fn intern_thread(&mut self, thread: &ThreadStack) -> u32 {
