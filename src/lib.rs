@@ -7,6 +7,8 @@ pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod fasthash;
+pub mod input_file;
+pub mod limits;
 pub mod process;
 pub mod python;
 pub mod record;
