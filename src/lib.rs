@@ -15,3 +15,6 @@ pub mod record;
 pub mod recording;
 pub mod report;
 pub mod sampler;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -247,6 +247,10 @@ fn loose_collapsed_counts_are_refused_with_their_line() {
         } else {
             "unusable collapsed-stack file"
         };
-        assert_eq!(run.stderr, format!("framescope: {file}: {kind}: {why}"), "{text:?}");
+        assert_eq!(
+            run.stderr,
+            format!("framescope: {file}: {kind}: {why}"),
+            "{text:?}"
+        );
     }
 }
