@@ -234,7 +234,10 @@ fn loose_collapsed_counts_are_refused_with_their_line() {
             "main 1\n;;; 3\n",
             "line 2 has an empty frame (`;;`, or a `;` at the start or end of the stack): `;;; 3`",
         ),
-        ("main 1\n 4\n", "line 2 has a count but no frames: ` 4`"),
+        (
+            "main 1\n 4e1\n",
+            "line 2 ends in `4e1`, not a count (a whole number, digits only): ` 4e1`",
+        ),
     ];
     for (i, (text, why)) in cases.iter().enumerate() {
         let path = scratch(&format!("bad-{i}.txt"));

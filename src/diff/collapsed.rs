@@ -40,18 +40,23 @@ pub struct Folded {
     pub austin: bool,
     /// Lines of more than [`MAX_STACK_DEPTH`] frames, cut to their innermost frames.
     pub deep_lines: u64,
+    /// The counts of lines that are a count alone: samples with no Python frames, which
+    /// py-spy writes as ` COUNT`. Left out, as framescope leaves out such samples.
+    pub frameless: u64,
 }
 
 /// Parses collapsed-stack text. Blank lines and `#` comments (Austin's metadata) are
 /// skipped. Every other line must be frames separated by `;`, none of them empty, then
-/// whitespace and a count of ASCII digits; the counts of all lines must add up within 64
-/// bits. The error names the first line that breaks a rule, by its number.
+/// whitespace and a count of ASCII digits, or the count alone (a sample without Python
+/// frames); the counts of all lines must add up within 64 bits. The error names the first
+/// line that breaks a rule, by its number.
 pub fn parse(text: &str) -> Result<Folded, BadLine> {
     let mut folded = Folded {
         frames: Vec::new(),
         stacks: Vec::new(),
         austin: false,
         deep_lines: 0,
+        frameless: 0,
     };
     let mut index: FastMap<(&str, &str), u32> = FastMap::default();
     let mut austin = None;
@@ -82,7 +87,9 @@ pub fn parse(text: &str) -> Result<Folded, BadLine> {
         })?;
         let stack = stack.trim_end();
         if stack.is_empty() {
-            return Err(bad("has a count but no frames"));
+            // py-spy writes a sample with no Python frames as ` COUNT`.
+            folded.frameless += value;
+            continue;
         }
         parts.clear();
         parts.extend(stack.split(';'));
@@ -353,7 +360,6 @@ mod tests {
     #[test]
     fn stacks_without_frames_or_with_empty_frames_are_refused() {
         let cases = [
-            (" 4", "line 2 has a count but no frames: ` 4`"),
             (";;; 3", "line 2 has an empty frame (`;;`, or a `;` at the start or end of the stack): `;;; 3`"),
             ("main;;work 3", "line 2 has an empty frame (`;;`, or a `;` at the start or end of the stack): `main;;work 3`"),
             ("main; 3", "line 2 has an empty frame (`;;`, or a `;` at the start or end of the stack): `main; 3`"),
@@ -362,6 +368,24 @@ mod tests {
             let err = parse(&format!("main 1\n{line}\n")).unwrap_err().message;
             assert_eq!(err, expected, "{line:?}");
         }
+    }
+
+    #[test]
+    fn a_count_alone_is_a_sample_without_frames() {
+        let folded = parse("main 1\n 4\n\t2\n").unwrap();
+        assert_eq!((folded.stacks.len(), folded.frameless), (1, 6));
+        let err = parse("main 18446744073709551615\n 1\n")
+            .unwrap_err()
+            .message;
+        assert!(
+            err.starts_with("line 2 brings the counts to more than"),
+            "{err}"
+        );
+        let err = parse(" 1e3\n").unwrap_err().message;
+        assert!(
+            err.starts_with("line 1 ends in `1e3`, not a count"),
+            "{err}"
+        );
     }
 
     #[test]

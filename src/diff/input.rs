@@ -290,7 +290,14 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
     if seconds.is_nan() || seconds <= 0.0 {
         return Err(Error::bad_file(
             path,
-            "the collapsed-stack file holds no samples",
+            if folded.frameless > 0 {
+                format!(
+                    "the collapsed-stack file holds no samples with Python frames (only {} without)",
+                    folded.frameless
+                )
+            } else {
+                "the collapsed-stack file holds no samples".to_string()
+            },
         ));
     }
     Ok(Run {
