@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example hostile_inputs -- deep-chain /tmp/chain.fsr 12000
 //! cargo run --release --example hostile_inputs -- deep-stack /tmp/deep.fsr 100000
+//! cargo run --release --example hostile_inputs -- alternating /tmp/many.fsr 4096 33000
 //! cargo run --release --example hostile_inputs -- many-samples /tmp/dense.fsr 15000
 //! cargo run --release --example hostile_inputs -- collapsed-line /tmp/line.txt 1000000
 //! ```
@@ -24,6 +25,8 @@ fn main() -> ExitCode {
         ["deep-stack", path, depth] => {
             size(depth).map(|n| hostile::one_deep_stack(Path::new(path), n, 100))
         }
+        ["alternating", path, depth, ticks] => size(depth)
+            .and_then(|d| size(ticks).map(|t| hostile::alternating_deep_stacks(Path::new(path), d, t))),
         ["many-samples", path, ticks] => {
             size(ticks).map(|n| hostile::many_samples(Path::new(path), n, 1000))
         }
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
             std::fs::write(path, hostile::collapsed_deep_line(n)).map_err(|e| e.to_string())
         }),
         _ => Err(
-            "usage: hostile_inputs deep-chain|deep-stack|many-samples|collapsed-line PATH N".into(),
+            "usage: hostile_inputs deep-chain|deep-stack|many-samples|collapsed-line PATH N, or alternating PATH DEPTH TICKS".into(),
         ),
     };
     match result {

@@ -226,6 +226,10 @@ fn report_every_format(rec: &Recording, round: usize) {
             gil_only: round % 5 == 0,
             thread_filter: (round % 7 == 0).then_some(2),
         };
+        let path = Path::new("x.fsr");
+        if format == Format::Speedscope && limits::check_samples(rec, &view, path).is_err() {
+            continue;
+        }
         let options = RenderOptions {
             lines: round % 4 == 0,
             limit: Some(20),

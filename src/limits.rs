@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::recording::{FrameId, Recording, StackFrames, StackId};
+use crate::report::ViewOptions;
 
 /// The largest input file read: recordings and collapsed-stack files over this size are
 /// refused before they are read.
@@ -26,6 +27,10 @@ pub const MAX_EXPANDED_FRAMES: u64 = 1 << 23;
 /// Bytes of frame labels (function and file names) over the same expansion: bounds the
 /// collapsed text when names are long.
 pub const MAX_EXPANDED_BYTES: u64 = 256 << 20;
+
+/// Frames a speedscope file may spell out over its samples (it writes each sample's whole
+/// stack, each counted up to [`MAX_STACK_DEPTH`]): about 700 MB of JSON at most.
+pub const MAX_SAMPLED_FRAMES: u64 = 1 << 27;
 
 /// Distinct functions one input of a diff may name. A diff keeps several records per
 /// function (its identity across runs, its measures, its row); this bounds them.
@@ -75,6 +80,39 @@ pub fn check(rec: &Recording, spell_out: bool, path: &Path) -> Result<Option<Str
         }
     };
     Ok(expansion.warning(path))
+}
+
+/// Checks that writing the stack of every sample `view` keeps, as speedscope does (a run
+/// of samples of one thread at one stack written once), stays within
+/// [`MAX_SAMPLED_FRAMES`]: the error (a bad file) when it does not.
+pub fn check_samples(rec: &Recording, view: &ViewOptions, path: &Path) -> Result<()> {
+    let mut frames: u64 = 0;
+    let mut last: Vec<Option<StackId>> = vec![None; rec.threads.len()];
+    for sample in &rec.samples {
+        let kept = view.keeps(rec, sample);
+        let Some(last) = last.get_mut(sample.thread.0 as usize) else {
+            continue;
+        };
+        let Some(stack) = kept else {
+            *last = None;
+            continue;
+        };
+        if last.replace(stack) == Some(stack) {
+            continue;
+        }
+        frames += u64::from(rec.stack(stack).depth).min(MAX_STACK_DEPTH as u64);
+        if frames > MAX_SAMPLED_FRAMES {
+            return Err(Error::bad_file(
+                path,
+                format!(
+                    "its samples' stacks hold more than {MAX_SAMPLED_FRAMES} frames in all \
+                     (counting at most {MAX_STACK_DEPTH} per stack), more than framescope \
+                     writes to a speedscope file; other formats still work"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Each stack some sample of `rec` names, once.
@@ -210,6 +248,27 @@ mod tests {
             err.contains("hold more than 8388608 frames in all"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_frames_of_every_sample_are_bounded_for_speedscope() {
+        let (path, view) = (Path::new("x.fsr"), ViewOptions::default());
+        // 33,000 samples alternating between two stacks 4,096 and 4,097 deep: 135 million
+        // frames written.
+        let depths: Vec<usize> = (0..33_000).map(|i| MAX_STACK_DEPTH + i % 2).collect();
+        let mut rec = chain(&depths);
+        let err = check_samples(&rec, &view, path).unwrap_err().to_string();
+        assert!(
+            err.starts_with("x.fsr: its samples' stacks hold more than 134217728 frames"),
+            "{err}"
+        );
+        // Two distinct stacks, so spelling out the distinct stacks is cheap.
+        assert!(check_expansion(&rec).is_ok());
+        rec.samples.truncate(32_000);
+        assert!(check_samples(&rec, &view, path).is_ok());
+        // A run of samples at one stack is written once.
+        let same = chain(&[MAX_STACK_DEPTH; 33_000]);
+        assert!(check_samples(&same, &view, path).is_ok());
     }
 
     #[test]

@@ -105,7 +105,11 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let rec = framescope::recording::read_bytes(&bytes, &args.recording)?;
     drop(bytes);
     let spell_out = format != Format::Table;
-    if let Some(warning) = framescope::limits::check(&rec, spell_out, &args.recording)? {
+    let warning = framescope::limits::check(&rec, spell_out, &args.recording)?;
+    if format == Format::Speedscope {
+        framescope::limits::check_samples(&rec, &view, &args.recording)?;
+    }
+    if let Some(warning) = warning {
         eprintln!("framescope: warning: {warning}");
     }
     let mut bytes = Vec::new();

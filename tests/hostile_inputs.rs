@@ -187,6 +187,30 @@ fn stacks_deeper_than_the_limit_keep_their_innermost_frames() {
 }
 
 #[test]
+fn a_speedscope_file_of_every_sample_at_full_depth_is_bounded() {
+    let path = scratch("deep-many.fsr");
+    hostile::alternating_deep_stacks(&path, 4096, 33_000);
+    let file = path.to_str().expect("utf-8 path");
+    let run = framescope(&["report", file, "--format", "speedscope"]);
+    assert_eq!(run.code, Some(8), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "framescope: {file}: its samples' stacks hold more than 134217728 frames in all \
+             (counting at most 4096 per stack), more than framescope writes to a speedscope \
+             file; other formats still work"
+        )
+    );
+    let run = framescope(&["report", file, "--format", "collapsed"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.ends_with("1 distinct stack is deeper than 4096 frames; only the innermost 4096 frames of each are shown"), "{}", run.stderr);
+    // Cut to their innermost 4096 frames, the two stacks are one.
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.ends_with(" 33000\n"), "{text:.100}");
+}
+
+#[test]
 fn a_collapsed_line_of_a_million_frames_is_cut_with_a_warning() {
     let path = scratch("line.txt");
     std::fs::write(&path, hostile::collapsed_deep_line(1_000_000)).expect("write");

@@ -88,6 +88,16 @@ pub fn deep_prefix_chain(path: &Path, ticks: u32, functions: u32) {
 /// One stack `depth` frames deep, sampled `ticks` times: deeper than the 4096 frames a
 /// report keeps.
 pub fn one_deep_stack(path: &Path, depth: u32, ticks: u32) {
+    deep_stacks(path, depth, ticks, false);
+}
+
+/// Like [`one_deep_stack`], but every other sample has one more frame, so no two
+/// consecutive samples share a stack (a speedscope file writes each in full).
+pub fn alternating_deep_stacks(path: &Path, depth: u32, ticks: u32) {
+    deep_stacks(path, depth, ticks, true);
+}
+
+fn deep_stacks(path: &Path, depth: u32, ticks: u32, alternate: bool) {
     let mut codes = CodeTable::default();
     let inner = codes.push(CodeInfo {
         name: "leaf".into(),
@@ -110,14 +120,20 @@ pub fn one_deep_stack(path: &Path, depth: u32, ticks: u32) {
         line: 6,
     }));
     let stack = thread(1, frames);
+    let mut deeper = stack.clone();
+    deeper.frames.push(RawFrame {
+        code: recurse,
+        line: 6,
+    });
     let mut writer = RecordingWriter::create(path, &meta()).expect("create recording");
     for i in 0..ticks {
+        let this = if alternate && i % 2 == 1 {
+            &deeper
+        } else {
+            &stack
+        };
         writer
-            .write_sample(
-                u64::from(i) * 1_000_000,
-                std::slice::from_ref(&stack),
-                &codes,
-            )
+            .write_sample(u64::from(i) * 1_000_000, std::slice::from_ref(this), &codes)
             .expect("write sample");
     }
     finish(writer, u64::from(ticks), u64::from(ticks) * 1_000_000);
