@@ -8,9 +8,14 @@ pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod fasthash;
+pub mod input_file;
+pub mod limits;
 pub mod process;
 pub mod python;
 pub mod record;
 pub mod recording;
 pub mod report;
 pub mod sampler;
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -111,8 +111,18 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let format = format
         .or_else(|| args.output.as_deref().and_then(Format::from_path))
         .unwrap_or(Format::Table);
-    let rec = framescope::recording::read(&args.recording)?;
+    let bytes = framescope::input_file::read(&args.recording)?;
+    let rec = framescope::recording::read_bytes(&bytes, &args.recording)?;
+    drop(bytes);
     view.clock = Clock::resolve(args.view.clock, rec.has_cpu_times()).map_err(Error::Usage)?;
+    let spell_out = format != Format::Table;
+    let warning = framescope::limits::check(&rec, spell_out, &args.recording)?;
+    if format == Format::Speedscope {
+        framescope::limits::check_samples(&rec, &view, &args.recording)?;
+    }
+    if let Some(warning) = warning {
+        eprintln!("framescope: warning: {warning}");
+    }
     let mut bytes = Vec::new();
     framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
     if rec.truncated || rec.summary.is_none() {

@@ -8,8 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::collapsed::{self, FoldedFrame};
+use super::collapsed;
 use crate::error::{Error, Result};
+use crate::input_file;
+use crate::limits::{self, MAX_DIFF_FUNCTIONS, MAX_STACK_DEPTH};
 use crate::recording::{self, FastMap, Recording, StackId};
 use crate::report::profile::{Clock, Functions, LeftOut};
 use crate::report::{Profile, ViewOptions};
@@ -80,16 +82,17 @@ pub struct LoadOptions {
 /// compare is an error, with the reason. `warn` receives a sentence about anything that
 /// is usable but not whole (a recording cut off).
 pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) -> Result<Run> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::bad_file(
-            path,
-            match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                std::io::ErrorKind::IsADirectory => "is a directory, not a file".to_string(),
-                _ => format!("cannot read it: {e}"),
-            },
-        )
-    })?;
+    let bytes = input_file::read(path)?;
+    load_bytes(path, &bytes, options, warn)
+}
+
+/// [`load`] of a file already read; `path` names it.
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    options: &LoadOptions,
+    warn: &mut dyn FnMut(String),
+) -> Result<Run> {
     if bytes.is_empty() {
         return Err(Error::bad_file(
             path,
@@ -98,12 +101,15 @@ pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) ->
     }
     let magic = b"FSREC";
     if bytes[..bytes.len().min(magic.len())] == magic[..bytes.len().min(magic.len())] {
-        let rec = recording::read_bytes(&bytes, path)?;
+        let rec = recording::read_bytes(bytes, path)?;
         if let Some(why) = &rec.truncation {
             warn(format!(
                 "{} is incomplete ({why}); using what it held up to there",
                 path.display()
             ));
+        }
+        if let Some(warning) = limits::check(&rec, true, path)? {
+            warn(warning);
         }
         let mut view = options.view.clone();
         if view.clock == Clock::Cpu && !rec.has_cpu_times() {
@@ -127,22 +133,32 @@ pub fn load(path: &Path, options: &LoadOptions, warn: &mut dyn FnMut(String)) ->
         }
         return Ok(run);
     }
-    let text = std::str::from_utf8(&bytes).map_err(|_| {
+    let text = std::str::from_utf8(bytes).map_err(|_| {
         Error::bad_file(
             path,
             "not a framescope recording (no FSREC magic) nor a collapsed-stack text file",
         )
     })?;
-    let folded = collapsed::parse(text).map_err(|why| {
-        Error::bad_file(
-            path,
-            format!("not a framescope recording nor a collapsed-stack file: {why}"),
-        )
+    let folded = collapsed::parse(text).map_err(|bad| {
+        let what = if bad.seen_stacks {
+            "unusable collapsed-stack file"
+        } else {
+            "not a framescope recording nor a collapsed-stack file"
+        };
+        Error::bad_file(path, format!("{what}: {bad}"))
     })?;
     if options.view.clock == Clock::Cpu && options.clock_required {
         return Err(Error::bad_file(
             path,
             "collapsed stacks carry no CPU times; compare them with --clock wall",
+        ));
+    }
+    if folded.deep_lines > 0 {
+        warn(format!(
+            "{}: {} line{} more than {MAX_STACK_DEPTH} frames; only the innermost {MAX_STACK_DEPTH} frames of each are used",
+            path.display(),
+            folded.deep_lines,
+            if folded.deep_lines == 1 { " has" } else { "s have" }
         ));
     }
     from_folded(path, &folded, options.collapsed_rate)
@@ -161,6 +177,15 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<(R
         return Err(Error::bad_file(path, no_samples(rec, &profile.left_out)));
     }
     let functions = Functions::new(rec, false);
+    if functions.keys.len() > MAX_DIFF_FUNCTIONS {
+        return Err(Error::bad_file(
+            path,
+            format!(
+                "it names {} distinct functions, more than the {MAX_DIFF_FUNCTIONS} a diff compares",
+                functions.keys.len()
+            ),
+        ));
+    }
     let names = functions
         .keys
         .iter()
@@ -179,8 +204,7 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<(R
             .flat_map(|g| &g.stacks)
             .map(|t| {
                 let stack = *index.entry(t.stack).or_insert_with(|| {
-                    let path = rec
-                        .stack_frames(t.stack)
+                    let path = limits::stack_frames(rec, t.stack)
                         .map(|f| functions.of(f) as u32)
                         .collect();
                     stacks.push(path);
@@ -242,34 +266,28 @@ fn no_samples(rec: &Recording, left_out: &LeftOut) -> String {
 }
 
 fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run> {
-    let mut functions: Vec<FunctionName> = Vec::new();
-    let mut function_index: FastMap<FoldedFrame, u32> = FastMap::default();
+    let functions: Vec<FunctionName> = folded
+        .frames
+        .iter()
+        .map(|frame| FunctionName {
+            qualname: frame.name.clone(),
+            file: frame.file.clone(),
+            line: None,
+        })
+        .collect();
     let mut stacks: Vec<Vec<u32>> = Vec::new();
     let mut stack_index: FastMap<Vec<u32>, u32> = FastMap::default();
     let mut totals: Vec<(u64, f64)> = Vec::new();
     for line in &folded.stacks {
-        if line.frames.is_empty() || line.value == 0.0 {
+        if line.value == 0 {
             continue;
         }
-        let path: Vec<u32> = line
-            .frames
-            .iter()
-            .rev()
-            .map(|frame| {
-                *function_index.entry(frame.clone()).or_insert_with(|| {
-                    functions.push(FunctionName {
-                        qualname: frame.name.clone(),
-                        file: frame.file.clone(),
-                        line: None,
-                    });
-                    (functions.len() - 1) as u32
-                })
-            })
-            .collect();
+        // Innermost first; a frame is its own function.
+        let path: Vec<u32> = line.frames.iter().rev().copied().collect();
         let (samples, seconds) = if folded.austin {
-            (1, line.value * 1e-6)
+            (1, line.value as f64 * 1e-6)
         } else {
-            (line.value.round() as u64, line.value / rate)
+            (line.value, line.value as f64 / rate)
         };
         let id = *stack_index.entry(path.clone()).or_insert_with(|| {
             stacks.push(path);
@@ -277,6 +295,8 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
             (stacks.len() - 1) as u32
         });
         let total = &mut totals[id as usize];
+        // Cannot overflow: `collapsed::parse` checked that all counts add up within u64,
+        // and an Austin line counts one sample.
         total.0 += samples;
         total.1 += seconds;
     }
@@ -293,7 +313,14 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
     if seconds.is_nan() || seconds <= 0.0 {
         return Err(Error::bad_file(
             path,
-            "the collapsed-stack file holds no samples",
+            if folded.frameless > 0 {
+                format!(
+                    "the collapsed-stack file holds no samples with Python frames (only {} without)",
+                    folded.frameless
+                )
+            } else {
+                "the collapsed-stack file holds no samples".to_string()
+            },
         ));
     }
     Ok(Run {

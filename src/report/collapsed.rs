@@ -11,6 +11,7 @@ use std::io::Write;
 use super::profile::{Clock, Functions, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::limits;
 use crate::recording::Recording;
 
 /// The collapsed lines of a profile, sorted, without their newlines. Threads kept apart get
@@ -24,7 +25,7 @@ pub fn lines(rec: &Recording, profile: &Profile, lines: bool) -> Vec<String> {
         let root = group.thread.map(|t| clean(&rec.thread_label(t)));
         for tally in &group.stacks {
             path.clear();
-            path.extend(rec.stack_frames(tally.stack).map(|f| functions.of(f)));
+            path.extend(limits::stack_frames(rec, tally.stack).map(|f| functions.of(f)));
             let mut line = String::new();
             if let Some(root) = &root {
                 line.push_str(root);

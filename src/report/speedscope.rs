@@ -11,6 +11,7 @@ use serde::Serialize as DeriveSerialize;
 use super::profile::{sample_seconds, Functions, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::limits;
 use crate::recording::{FastMap, Recording, StackId, ThreadIndex};
 
 const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
@@ -118,8 +119,9 @@ pub fn render(
         }
         *last = Some(stack);
         let index = *stack_index.entry(stack).or_insert_with(|| {
-            let mut functions_root_first: Vec<usize> =
-                rec.stack_frames(stack).map(|f| functions.of(f)).collect();
+            let mut functions_root_first: Vec<usize> = limits::stack_frames(rec, stack)
+                .map(|f| functions.of(f))
+                .collect();
             functions_root_first.reverse();
             let path = functions_root_first
                 .into_iter()

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use super::profile::{tally_functions, Functions, Group, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::limits;
 use crate::recording::Recording;
 
 /// The column a table is sorted by, largest first (names alphabetically).
@@ -96,7 +97,7 @@ fn group_table(
     options: &RenderOptions,
 ) -> Table {
     let stacks = group.stacks.iter().map(|t| {
-        let path = rec.stack_frames(t.stack).map(|f| functions.of(f));
+        let path = limits::stack_frames(rec, t.stack).map(|f| functions.of(f));
         (path, t.samples, t.seconds)
     });
     let tallies = tally_functions(functions.keys.len(), stacks);
