@@ -6,6 +6,7 @@ pub mod cli;
 pub mod diff;
 pub mod dump;
 pub mod error;
+pub mod escape;
 pub mod fasthash;
 pub mod process;
 pub mod python;

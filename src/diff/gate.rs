@@ -7,7 +7,7 @@
 
 use super::compare::{Comparison, Row};
 use super::render::{
-    describe_method_short, label, q_value, seconds, signed_percent, signed_seconds, trim,
+    describe_method_short, q_value, seconds, shown_label, signed_percent, signed_seconds, trim,
 };
 
 /// The rows that fail a gate of `percent`.
@@ -39,7 +39,7 @@ pub fn sentence(comparison: &Comparison, row: &Row, percent: f64) -> String {
         .unwrap_or_default();
     format!(
         "{} got slower: its cumulative time per run grew by {} ({} -> {}, {}{}; q = {}, {}), more than the {}% allowed",
-        label(&row.function),
+        shown_label(&row.function),
         signed_percent(grew).trim_start_matches('+'),
         seconds(row.base.cum_seconds),
         seconds(row.head.cum_seconds),

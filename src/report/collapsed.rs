@@ -8,6 +8,7 @@ use std::io::Write;
 use super::profile::{Functions, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::escape::visible;
 use crate::recording::Recording;
 
 /// The collapsed lines of a profile, sorted, without their newlines. Threads kept apart get
@@ -43,10 +44,11 @@ pub fn lines(rec: &Recording, profile: &Profile, lines: bool) -> Vec<String> {
         .collect()
 }
 
-/// A frame label that cannot break the line format: no `;` (the frame separator) and no
-/// line breaks.
+/// A frame label that cannot break the line format, a terminal or the SVG drawn from it:
+/// no `;` (the frame separator), control characters (line breaks among them) shown as
+/// escapes.
 fn clean(label: &str) -> String {
-    label.replace(';', ":").replace(['\n', '\r'], " ")
+    visible(label).replace(';', ":")
 }
 
 /// Writes the collapsed stacks of `rec`.
