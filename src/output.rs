@@ -219,6 +219,12 @@ impl Drop for RemoveOnDrop {
 impl Staged {
     /// Creates `DIR/.HINT.RANDOM SUFFIX`, never an existing file or link.
     pub fn new(dir: &Path, hint: &str, suffix: &str) -> Result<Staged> {
+        // Room for the dot, the token and the suffix within NAME_MAX (255 bytes).
+        let mut cut = hint.len().min(200);
+        while !hint.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let hint = &hint[..cut];
         let mut last = None;
         for _ in 0..16 {
             let path = dir.join(format!(".{hint}.{}{suffix}", random_token()));
@@ -505,6 +511,15 @@ mod tests {
             std::fs::read_to_string(dir.join("taken-0")).expect("read"),
             "mine"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_long_name_still_gets_a_temporary_file() {
+        let dir = scratch("long");
+        let out = dir.join(format!("{}.svg", "ä".repeat(120)));
+        write(Some(&out), b"svg").expect("written");
+        assert_eq!(std::fs::read(&out).expect("read"), b"svg");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
