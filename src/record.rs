@@ -75,7 +75,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     signals::install()?;
     let stop = signals::stop_flag();
     // Where everything goes is settled, and checked, before the command starts.
-    let plan = Plan::prepare(req)?;
+    let mut plan = Plan::prepare(req)?;
 
     let (pid, mut child, command) = match &req.target {
         Target::Pid(pid) => (*pid, None, read_cmdline(*pid)),
@@ -227,7 +227,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
 /// directory takes files.
 struct Plan {
     /// The recording while it is not (yet) the output; removed on drop unless kept.
-    staged: std::cell::RefCell<Option<Staged>>,
+    staged: Option<Staged>,
     then: Then,
 }
 
@@ -292,15 +292,14 @@ impl Plan {
             }
         };
         Ok(Plan {
-            staged: std::cell::RefCell::new(Some(staged)),
+            staged: Some(staged),
             then,
         })
     }
 
     /// The recording's file, under its final name when it is the output.
-    fn open_recording(&self, pid: u32) -> Result<OpenRecording> {
-        let staged = self.staged.borrow_mut().take();
-        let Some(staged) = staged else {
+    fn open_recording(&mut self, pid: u32) -> Result<OpenRecording> {
+        let Some(staged) = self.staged.take() else {
             return Err(Error::Read("the recording was opened twice".into()));
         };
         let reopen = |path: &Path, e: std::io::Error| {
@@ -328,7 +327,7 @@ impl Plan {
                     .try_clone()
                     .map_err(|e| reopen(staged.path(), e))?;
                 let path = staged.path().to_path_buf();
-                *self.staged.borrow_mut() = Some(staged);
+                self.staged = Some(staged);
                 Ok(OpenRecording { file, path })
             }
         }
@@ -336,8 +335,8 @@ impl Plan {
 
     /// Keeps a hidden recording that holds samples when the output cannot be written;
     /// returns where the recording is.
-    fn keep_recording(&self, path: &Path) -> PathBuf {
-        match self.staged.borrow_mut().take() {
+    fn keep_recording(&mut self, path: &Path) -> PathBuf {
+        match self.staged.take() {
             Some(staged) => staged.keep().1,
             None => path.to_path_buf(),
         }
@@ -346,7 +345,7 @@ impl Plan {
     /// Writes the output from the finished recording; returns its path. A hidden
     /// recording is removed once the output is written.
     fn write_output(
-        &self,
+        &mut self,
         rec: &recording::Recording,
         recording_path: &Path,
         req: &RecordRequest,
@@ -377,7 +376,7 @@ impl Plan {
             }
         };
         // Written: the hidden recording goes.
-        drop(self.staged.borrow_mut().take());
+        self.staged = None;
         Ok(path)
     }
 }
