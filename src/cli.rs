@@ -57,7 +57,7 @@ pub struct ViewArgs {
     /// Table: sort by this column.
     #[arg(long, default_value = "cumtime", value_parser = ["cumtime", "tottime", "samples", "name"])]
     pub sort: String,
-    /// Table: at most this many rows.
+    /// Table: at most this many rows (per thread); 0 shows all.
     #[arg(long)]
     pub limit: Option<usize>,
     /// One row (or frame) per source line instead of per function.

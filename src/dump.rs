@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::escape::visible;
 use crate::process::pause::Pause;
 use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
 
@@ -101,21 +102,24 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
     }
 }
 
-/// The human-readable form.
+/// The human-readable form. Everything the target chose (names, files, the binary's path,
+/// error text quoting them) is shown with control characters escaped.
 pub fn render_text(report: &DumpReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Process {}: CPython {} ({})",
-        report.pid, report.python_version, report.binary
+        report.pid,
+        visible(&report.python_version),
+        visible(&report.binary)
     );
     for t in &report.threads {
         let tid = t.os_tid.map_or_else(|| "?".to_string(), |t| t.to_string());
         let name = t
             .name
             .as_deref()
-            .map(|n| format!(" \"{n}\""))
+            .map(|n| format!(" \"{}\"", visible(n)))
             .unwrap_or_default();
         let gil = if t.holds_gil { " [holds GIL]" } else { "" };
         let cpu = match t.on_cpu {
@@ -129,10 +133,16 @@ pub fn render_text(report: &DumpReport) -> String {
             t.python_thread_id
         );
         if let Some(e) = &t.error {
-            let _ = writeln!(s, "    !! {e}");
+            let _ = writeln!(s, "    !! {}", visible(e));
         }
         for f in &t.frames {
-            let _ = writeln!(s, "    {} ({}:{})", f.function, f.file, f.line);
+            let _ = writeln!(
+                s,
+                "    {} ({}:{})",
+                visible(&f.function),
+                visible(&f.file),
+                f.line
+            );
         }
         if t.truncated {
             let _ = writeln!(

@@ -7,15 +7,18 @@ pub mod commands;
 pub mod diff;
 pub mod dump;
 pub mod error;
+pub mod escape;
 pub mod fasthash;
 pub mod input_file;
 pub mod limits;
+pub mod output;
 pub mod process;
 pub mod python;
 pub mod record;
 pub mod recording;
 pub mod report;
 pub mod sampler;
+pub mod signals;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -1,11 +1,11 @@
 //! The `framescope` binary: parse the command line, run the subcommand, and turn errors
 //! into one-line messages and exit codes. Nothing else lives here.
 
-use std::io::Write;
-
 use clap::Parser;
 use framescope::cli::{Cli, Command, RecordArgs, ReportArgs, ViewArgs};
 use framescope::error::{Error, Result};
+use framescope::escape::visible;
+use framescope::output::{self, Destination};
 use framescope::record::{RecordRequest, Target};
 use framescope::report::profile::Clock;
 use framescope::report::{Format, RenderOptions, ViewOptions};
@@ -21,7 +21,8 @@ fn main() {
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
     };
     if let Err(e) = result {
-        eprintln!("framescope: {e}");
+        // One line, whatever a target or a file put into the message.
+        eprintln!("framescope: {}", visible(&e.to_string()));
         std::process::exit(e.exit_code());
     }
 }
@@ -34,13 +35,21 @@ fn exit_unless_zero(status: i32) {
 }
 
 fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
+    let dest = args
+        .output
+        .as_deref()
+        .map(Destination::resolve)
+        .transpose()?;
     let report = framescope::dump::take(args.pid, !args.nonblocking)?;
     let text = if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
     } else {
         framescope::dump::render_text(&report)
     };
-    write_output(args.output.as_deref(), text.as_bytes())
+    match dest {
+        Some(dest) => output::write_to(&dest, text.as_bytes()),
+        None => output::to_stdout(text.as_bytes()),
+    }
 }
 
 fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOptions)> {
@@ -111,6 +120,12 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let format = format
         .or_else(|| args.output.as_deref().and_then(Format::from_path))
         .unwrap_or(Format::Table);
+    // The output is checked before the work.
+    let dest = args
+        .output
+        .as_deref()
+        .map(Destination::resolve)
+        .transpose()?;
     let bytes = framescope::input_file::read(&args.recording)?;
     let rec = framescope::recording::read_bytes(&bytes, &args.recording)?;
     drop(bytes);
@@ -121,39 +136,28 @@ fn run_report(args: ReportArgs) -> Result<()> {
         framescope::limits::check_samples(&rec, &view, &args.recording)?;
     }
     if let Some(warning) = warning {
-        eprintln!("framescope: warning: {warning}");
+        eprintln!("framescope: warning: {}", visible(&warning));
     }
-    let mut bytes = Vec::new();
-    framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
     if rec.truncated || rec.summary.is_none() {
         let why = rec
             .truncation
             .clone()
             .unwrap_or_else(|| "it ends without the summary a finished recording has".into());
         eprintln!(
-            "framescope: {} is incomplete: cut off or damaged ({why}); showing its {} samples",
-            args.recording.display(),
+            "framescope: {} is incomplete: cut off or damaged ({}); showing its {} samples",
+            output::show(&args.recording),
+            visible(&why),
             rec.samples.len()
         );
     }
-    write_output(args.output.as_deref(), &bytes)
-}
-
-fn write_output(path: Option<&std::path::Path>, bytes: &[u8]) -> Result<()> {
-    match path {
-        Some(p) => {
-            std::fs::write(p, bytes).map_err(|e| Error::io(format!("writing {}", p.display()), e))
+    match dest {
+        Some(dest) => {
+            dest.write_with(|out| framescope::report::render(&rec, format, &view, &render, out))
         }
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes).and_then(|_| out.flush()).or_else(|e| {
-                // A closed pipe (`| head`) is not an error worth a message.
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    Ok(())
-                } else {
-                    Err(Error::io("writing standard output", e))
-                }
-            })
+            let mut bytes = Vec::new();
+            framescope::report::render(&rec, format, &view, &render, &mut bytes)?;
+            output::to_stdout(&bytes)
         }
     }
 }

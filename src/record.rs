@@ -4,16 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
+use crate::output::{self, Destination, Staged};
 use crate::python::Interpreter;
 use crate::recording::{self, RecordingMeta, RecordingSummary, RecordingWriter};
 use crate::report::profile::Clock;
 use crate::report::{self, Format, RenderOptions, ViewOptions};
 use crate::sampler::{self, ProcWatch, SamplerConfig, SamplerStats, StopReason, TargetWatch};
+use crate::signals;
 
 /// The file extension of recordings.
 pub const RECORDING_EXTENSION: &str = "fsr";
@@ -68,17 +69,16 @@ impl TargetWatch for ChildWatch {
     }
 }
 
+/// How long a started command has to end after the signal framescope sends it (on
+/// `--duration`, a SIGTERM or SIGINT sent to framescope, or a failure), before SIGKILL.
+pub const GRACE: Duration = Duration::from_secs(2);
+
 pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let signals = Arc::new(AtomicU32::new(0));
-    {
-        let (stop, signals) = (Arc::clone(&stop), Arc::clone(&signals));
-        // Ctrl-C and SIGTERM end the sampling; everything recorded so far is written.
-        let _ = ctrlc::set_handler(move || {
-            stop.store(true, Ordering::SeqCst);
-            signals.fetch_add(1, Ordering::SeqCst);
-        });
-    }
+    // SIGINT and SIGTERM end the sampling; everything recorded so far is written.
+    signals::install()?;
+    let stop = signals::stop_flag();
+    // Where everything goes is settled, and checked, before the command starts.
+    let mut plan = Plan::prepare(req)?;
 
     let (pid, mut child, command) = match &req.target {
         Target::Pid(pid) => {
@@ -108,10 +108,24 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         }
     };
 
-    let interp = match attach(pid, child.as_mut(), &stop) {
+    let interp = match attach(pid, child.as_mut(), stop) {
         Ok(Some(interp)) => interp,
+        Ok(None) if stop.load(Ordering::SeqCst) => {
+            // Stopped before there was anything to sample.
+            let status = child
+                .as_mut()
+                .and_then(|c| stop_command(c, StopReason::Signal));
+            eprintln!(
+                "framescope: stopped by a signal before CPython was up; nothing was recorded"
+            );
+            return Ok(RecordOutcome {
+                stats: SamplerStats::default(),
+                output: PathBuf::new(),
+                command_exit: status.map(exit_code_of),
+            });
+        }
         Ok(None) => {
-            // The command ended (or we were stopped) before Python was up: nothing to sample.
+            // The command ended before Python was up: nothing to sample.
             let status = child.as_mut().and_then(|c| c.child.wait().ok());
             return Err(Error::NotPython {
                 pid,
@@ -121,23 +135,12 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
                 ),
             });
         }
-        Err(e) => {
-            if let Some(c) = child.as_mut() {
-                let _ = c.child.kill();
-                let _ = c.child.wait();
-            }
-            return Err(e);
-        }
+        Err(e) => return Err(abandon(child.as_mut(), e)),
     };
 
-    let output = req
-        .output
-        .clone()
-        .unwrap_or_else(|| default_recording_name(pid));
-    let format = req.format.or_else(|| Format::from_path(&output));
-    let recording_path = match format {
-        None => output.clone(),
-        Some(_) => side_recording_path(&output),
+    let recording = match plan.open_recording(pid) {
+        Ok(r) => r,
+        Err(e) => return Err(abandon(child.as_mut(), e)),
     };
     let meta = RecordingMeta {
         pid,
@@ -149,60 +152,63 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             .map_or(0, |d| d.as_nanos() as u64),
         blocking: req.sampler.blocking,
     };
-    let mut writer = RecordingWriter::create(&recording_path, &meta)?;
+    let mut writer = match RecordingWriter::with_file(recording.file, &recording.path, &meta) {
+        Ok(w) => w,
+        Err(e) => return Err(abandon(child.as_mut(), e)),
+    };
     let mut proc_watch = ProcWatch::new(pid);
     let watch: &mut dyn TargetWatch = match child.as_mut() {
         Some(c) => c,
         None => &mut proc_watch,
     };
-    let sampled = sampler::run(&interp, &req.sampler, &stop, watch, |t, threads, codes| {
+    let sampled = sampler::run(&interp, &req.sampler, stop, watch, |t, threads, codes| {
         writer.write_tick(t, threads, codes)
     });
     let stats = match sampled {
         Ok(s) => s,
         Err(e) => {
+            // Say where the samples so far are before the command is ended: that can take
+            // the grace period.
             let _ = writer.finish();
-            return Err(e);
+            let kept = plan.keep_recording(&recording.path);
+            eprintln!(
+                "framescope: the samples recorded so far are in {} (cut off at the failure; `framescope report` reads it)",
+                output::show(&kept)
+            );
+            return Err(abandon(child.as_mut(), e));
         }
     };
 
-    // A spawned command: wait for it (it got the same Ctrl-C from the terminal); a second
-    // Ctrl-C kills it.
-    // When --duration ends first, the command is stopped like `timeout` would: SIGTERM,
-    // then SIGKILL after two seconds.
+    // A spawned command: end it, or wait for it to end, as the stop reason asks.
     let mut command_exit = None;
     if let Some(c) = child.as_mut() {
-        let stopped_by_us = stats.stopped_by == StopReason::Duration;
-        if stopped_by_us && !c.exited() {
-            // SAFETY: plain kill(2) on the pid of our own child, which we have not reaped.
-            unsafe { libc::kill(c.child.id() as libc::pid_t, libc::SIGTERM) };
-        }
-        let waiting_since = Instant::now();
-        let status = loop {
-            if c.exited() {
-                break c.status;
-            }
-            let overdue = stopped_by_us && waiting_since.elapsed() > Duration::from_secs(2);
-            if overdue || signals.load(Ordering::SeqCst) >= 2 {
-                let _ = c.child.kill();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if !stopped_by_us {
+        let status = stop_command(c, stats.stopped_by);
+        if stats.stopped_by != StopReason::Duration {
             command_exit = status.map(exit_code_of);
         }
     }
-    writer.write_summary(&RecordingSummary {
-        samples: stats.samples,
-        missed: stats.missed,
-        errors: stats.errors,
-        duration_ns: stats.elapsed.as_nanos() as u64,
-        target_exit_code: command_exit,
-        truncated_stacks: stats.truncated,
-    })?;
-    writer.finish()?;
-
-    let rec = recording::read(&recording_path)?;
+    let finished = writer
+        .write_summary(&RecordingSummary {
+            samples: stats.samples,
+            missed: stats.missed,
+            errors: stats.errors,
+            duration_ns: stats.elapsed.as_nanos() as u64,
+            target_exit_code: command_exit,
+            truncated_stacks: stats.truncated,
+        })
+        .and_then(|()| writer.finish())
+        .and_then(|()| recording::read(&recording.path));
+    let rec = match finished {
+        Ok(rec) => rec,
+        Err(e) => {
+            let kept = plan.keep_recording(&recording.path);
+            eprintln!(
+                "framescope: the recording is in {} (it may be cut off; `framescope report` reads what it holds)",
+                output::show(&kept)
+            );
+            return Err(e);
+        }
+    };
     let mut view = req.view.clone();
     if view.clock == Clock::Cpu && !rec.has_cpu_times() {
         // The kernel's per-thread accounting could not be read.
@@ -212,12 +218,18 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         view,
         ..req.clone()
     };
-    if let Some(format) = format {
-        let mut file = std::fs::File::create(&output)
-            .map_err(|e| Error::io(format!("creating {}", output.display()), e))?;
-        report::render(&rec, format, &req.view, &req.render, &mut file)?;
-        let _ = std::fs::remove_file(&recording_path);
-    }
+    let output = match plan.write_output(&rec, &recording.path, req, pid) {
+        Ok(path) => path,
+        Err(e) => {
+            let kept = plan.keep_recording(&recording.path);
+            eprintln!(
+                "framescope: the recording is kept in {}; `framescope report {} -o OUT` writes the output from it",
+                output::show(&kept),
+                output::show(&kept)
+            );
+            return Err(e);
+        }
+    };
     if !req.quiet {
         print_summary(&stats, &interp, &output, &rec, req);
     }
@@ -226,6 +238,242 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         output,
         command_exit,
     })
+}
+
+/// Where `record` writes, settled before the command starts: the recording's file is
+/// created at once (exclusively, under a random hidden name), which also proves the
+/// directory takes files.
+struct Plan {
+    /// The recording while it is not (yet) the output; removed on drop unless kept.
+    staged: Option<Staged>,
+    then: Then,
+}
+
+enum Then {
+    /// The recording is the output: renamed over the path the user named once the
+    /// target is attached (so a failed start leaves an old file there untouched).
+    Recording(PathBuf),
+    /// The recording is the output, named `framescope-PID-SECONDS.fsr` in the current
+    /// directory (another name when that one is taken).
+    DefaultRecording,
+    /// The recording stays hidden beside the output, which is rendered from it at the
+    /// end (a stream given no format gets the recording's bytes); removed afterwards.
+    Render {
+        to: Option<Destination>,
+        format: Option<Format>,
+    },
+}
+
+/// The recording's file while sampling.
+struct OpenRecording {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Plan {
+    fn prepare(req: &RecordRequest) -> Result<Plan> {
+        let here = Path::new(".");
+        let (staged, then) = match &req.output {
+            None => (
+                Staged::new(here, "framescope", &format!(".{RECORDING_EXTENSION}"))?,
+                match req.format {
+                    None => Then::DefaultRecording,
+                    Some(format) => Then::Render {
+                        to: None,
+                        format: Some(format),
+                    },
+                },
+            ),
+            Some(path) => {
+                let dest = Destination::resolve(path)?;
+                let format = req.format.or_else(|| Format::from_path(path));
+                let hint = path
+                    .file_name()
+                    .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+                match (format, dest.file_path()) {
+                    (None, Some(file)) => (
+                        Staged::new(output::directory_of(file), &hint, ".tmp")?,
+                        Then::Recording(file.to_path_buf()),
+                    ),
+                    _ => {
+                        let temp = std::env::temp_dir();
+                        let dir = dest.directory().unwrap_or(&temp);
+                        (
+                            Staged::new(dir, &hint, &format!(".{RECORDING_EXTENSION}"))?,
+                            Then::Render {
+                                to: Some(dest),
+                                format,
+                            },
+                        )
+                    }
+                }
+            }
+        };
+        Ok(Plan {
+            staged: Some(staged),
+            then,
+        })
+    }
+
+    /// The recording's file, under its final name when it is the output.
+    fn open_recording(&mut self, pid: u32) -> Result<OpenRecording> {
+        let Some(staged) = self.staged.take() else {
+            return Err(Error::Read("the recording was opened twice".into()));
+        };
+        let reopen = |path: &Path, e: std::io::Error| {
+            Error::io(format!("cannot open recording {}", output::show(path)), e)
+        };
+        match &self.then {
+            Then::Recording(target) => {
+                let file = staged.replace(target)?;
+                Ok(OpenRecording {
+                    file,
+                    path: target.clone(),
+                })
+            }
+            Then::DefaultRecording => {
+                let secs = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let (file, path) = staged
+                    .name_exclusively(Path::new("."), |i| default_recording_name(pid, secs, i))?;
+                Ok(OpenRecording { file, path })
+            }
+            Then::Render { .. } => {
+                let file = staged
+                    .file()
+                    .try_clone()
+                    .map_err(|e| reopen(staged.path(), e))?;
+                let path = staged.path().to_path_buf();
+                self.staged = Some(staged);
+                Ok(OpenRecording { file, path })
+            }
+        }
+    }
+
+    /// Keeps a hidden recording that holds samples when the output cannot be written;
+    /// returns where the recording is.
+    fn keep_recording(&mut self, path: &Path) -> PathBuf {
+        match self.staged.take() {
+            Some(staged) => staged.keep().1,
+            None => path.to_path_buf(),
+        }
+    }
+
+    /// Writes the output from the finished recording; returns its path. A hidden
+    /// recording is removed once the output is written.
+    fn write_output(
+        &mut self,
+        rec: &recording::Recording,
+        recording_path: &Path,
+        req: &RecordRequest,
+        pid: u32,
+    ) -> Result<PathBuf> {
+        let Then::Render { to, format } = &self.then else {
+            return Ok(recording_path.to_path_buf());
+        };
+        let render = |out: &mut dyn std::io::Write| match format {
+            Some(format) => report::render(rec, *format, &req.view, &req.render, out),
+            None => std::fs::File::open(recording_path)
+                .and_then(|mut f| std::io::copy(&mut f, out))
+                .map(drop)
+                .map_err(|e| Error::io("copying the recording", e)),
+        };
+        let path = match to {
+            Some(dest) => {
+                dest.write_with(render)?;
+                dest.named().to_path_buf()
+            }
+            None => {
+                let secs = rec.meta.start_unix_ns / 1_000_000_000;
+                output::write_new(
+                    Path::new("."),
+                    |i| default_recording_name(pid, secs, i),
+                    render,
+                )?
+            }
+        };
+        // Written: the hidden recording goes.
+        self.staged = None;
+        Ok(path)
+    }
+}
+
+/// Ends a started command after a failure, saying so, and returns the failure.
+fn abandon(child: Option<&mut ChildWatch>, e: Error) -> Error {
+    if let Some(c) = child {
+        if !c.exited() {
+            eprintln!(
+                "framescope: ending the command (pid {}) since framescope cannot go on: SIGTERM, and SIGKILL after {} s",
+                c.child.id(),
+                GRACE.as_secs()
+            );
+            end_command(c, libc::SIGTERM);
+        }
+    }
+    e
+}
+
+/// Once sampling stopped: ends the command (`--duration`, or a signal sent to framescope
+/// alone, which is passed on), or waits for it to end by itself (it exited, or got the
+/// terminal's Ctrl-C too; another SIGINT/SIGTERM then kills it). Its exit status.
+fn stop_command(c: &mut ChildWatch, why: StopReason) -> Option<std::process::ExitStatus> {
+    match (why, signals::to_pass_on()) {
+        (StopReason::Duration, _) => end_command(c, libc::SIGTERM),
+        (StopReason::Signal, Some(signal)) => {
+            if !c.exited() {
+                eprintln!(
+                    "framescope: got {name}; passing it on to the command (pid {}), which gets SIGKILL if still running {} s later",
+                    c.child.id(),
+                    GRACE.as_secs(),
+                    name = signals::name(signal),
+                );
+            }
+            end_command(c, signal)
+        }
+        _ => {
+            let seen = signals::received();
+            loop {
+                if c.exited() {
+                    return c.status;
+                }
+                if signals::received() > seen {
+                    let _ = c.child.kill();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Sends `signal` to the command, then SIGKILL after [`GRACE`] (or at once on another
+/// SIGINT/SIGTERM to framescope); waits for it and returns its status.
+fn end_command(c: &mut ChildWatch, signal: libc::c_int) -> Option<std::process::ExitStatus> {
+    if c.exited() {
+        return c.status;
+    }
+    // SAFETY: plain kill(2) on the pid of our own child, which we have not reaped.
+    unsafe { libc::kill(c.child.id() as libc::pid_t, signal) };
+    let (since, seen) = (Instant::now(), signals::received());
+    let mut killed = false;
+    loop {
+        if c.exited() {
+            return c.status;
+        }
+        if !killed && (since.elapsed() > GRACE || signals::received() > seen) {
+            if since.elapsed() > GRACE {
+                eprintln!(
+                    "framescope: the command (pid {}) still ran {} s after {}; sent SIGKILL",
+                    c.child.id(),
+                    GRACE.as_secs(),
+                    signals::name(signal)
+                );
+            }
+            let _ = c.child.kill();
+            killed = true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Attaches once CPython is up in the target: a command just spawned needs a moment
@@ -288,23 +536,12 @@ fn read_cmdline(pid: u32) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn default_recording_name(pid: u32) -> PathBuf {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    PathBuf::from(format!("framescope-{pid}-{secs}.{RECORDING_EXTENSION}"))
-}
-
-/// Where the recording behind a rendered output goes while sampling: beside the output,
-/// hidden, removed once the output is written (left behind if framescope is killed).
-fn side_recording_path(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map_or_else(|| "profile".into(), |n| n.to_string_lossy().into_owned());
-    output.with_file_name(format!(
-        ".{name}.{}.{RECORDING_EXTENSION}",
-        std::process::id()
-    ))
+/// `framescope-PID-SECONDS.fsr`, then `framescope-PID-SECONDS-1.fsr`, … when taken.
+fn default_recording_name(pid: u32, secs: u64, attempt: u32) -> String {
+    match attempt {
+        0 => format!("framescope-{pid}-{secs}.{RECORDING_EXTENSION}"),
+        n => format!("framescope-{pid}-{secs}-{n}.{RECORDING_EXTENSION}"),
+    }
 }
 
 /// The closing lines on stderr: one summary line, then the top of the cumtime table.
@@ -339,7 +576,7 @@ fn print_summary(
         stats.off_call,
         stats.truncated,
         crate::python::MAX_DEPTH,
-        output.display()
+        output::show(output)
     );
     if stats.coarse_cpu_threads > 0 {
         eprintln!(

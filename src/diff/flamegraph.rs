@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 
 use inferno::differential;
 use inferno::flamegraph::{self, Options, TextTruncateDirection};
@@ -17,6 +16,8 @@ use super::identity::Identities;
 use super::render::{describe_side, label};
 use crate::diff::compare::Comparison;
 use crate::error::{Error, Result};
+use crate::escape::visible;
+use crate::output::Destination;
 
 /// Which side gives the widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,9 +28,9 @@ pub enum View {
     Gone,
 }
 
-/// Writes the differential flamegraph of `view` to `path`.
+/// Writes the differential flamegraph of `view` to `dest`.
 pub fn write(
-    path: &Path,
+    dest: &Destination,
     view: View,
     comparison: &Comparison,
     ids: &Identities,
@@ -37,7 +38,7 @@ pub fn write(
     head: &BTreeMap<Vec<u32>, f64>,
 ) -> Result<()> {
     let svg = draw(view, comparison, ids, base, head)?;
-    std::fs::write(path, svg).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    crate::output::write_to(dest, &svg)
 }
 
 /// The SVG of `view`.
@@ -83,11 +84,14 @@ pub fn draw(
         View::Head => "framescope diff: head profile, coloured by change".into(),
         View::Gone => "framescope diff: base profile, coloured by change".into(),
     };
-    opt.subtitle = Some(format!(
-        "base {} · head {} · red grew, blue shrank (time per run)",
-        describe_side(&comparison.base),
-        describe_side(&comparison.head)
-    ));
+    opt.subtitle = Some(
+        visible(&format!(
+            "base {} · head {} · red grew, blue shrank (time per run)",
+            describe_side(&comparison.base),
+            describe_side(&comparison.head)
+        ))
+        .into_owned(),
+    );
     opt.count_name = "µs per run".into();
     opt.name_type = "Function:".into();
     opt.text_truncate_direction = TextTruncateDirection::Right;
@@ -100,7 +104,8 @@ pub fn draw(
     Ok(svg)
 }
 
-/// A frame label that cannot break the collapsed format.
+/// A frame label that cannot break the collapsed format (no `;`, no line breaks) or the
+/// SVG (no character XML forbids): control characters shown as escapes.
 fn clean(label: &str) -> String {
-    label.replace(';', ":").replace(['\n', '\r'], " ")
+    visible(label).replace(';', ":")
 }

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::compare::{Comparison, Matched, Row};
 use super::render::{
-    describe_method_short, label, q_value, seconds, signed_percent, signed_seconds, trim,
+    describe_method_short, q_value, seconds, shown_label, signed_percent, signed_seconds, trim,
 };
 
 /// The rows that fail a gate of `percent`.
@@ -45,7 +45,7 @@ pub fn sentence(comparison: &Comparison, row: &Row, percent: f64) -> String {
         .unwrap_or_default();
     format!(
         "{} got slower: its cumulative time per run grew by {} ({} -> {}, {}{}; q = {}, {}), more than the {}% allowed",
-        label(&row.function),
+        shown_label(&row.function),
         signed_percent(grew).trim_start_matches('+'),
         seconds(row.base.cum_seconds),
         seconds(row.head.cum_seconds),
@@ -159,7 +159,7 @@ pub fn lines(comparison: &Comparison, verdict: &Verdict<'_>, percent: f64) -> Ve
                 } else {
                     ""
                 };
-                format!("{}{changed}", label(&r.function))
+                format!("{}{changed}", shown_label(&r.function))
             })
             .collect();
         lines.push(format!(

@@ -33,11 +33,12 @@ pub mod student;
 #[cfg(test)]
 mod tests;
 
-use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::io::IsTerminal;
 
 use crate::cli::DiffArgs;
 use crate::error::{Error, Result};
+use crate::escape::visible;
+use crate::output::{self, Destination};
 use compare::{Comparison, Method, Settings};
 use input::{LoadOptions, Run};
 use options::DiffOptions;
@@ -81,12 +82,20 @@ pub trait SourceKnowledge {
 /// marked changed or not ([`compare::Row::changed`]); without, that stays unknown.
 pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Result<i32> {
     let mut options = options.clone();
+    // Every output path is checked before the inputs are read.
+    let resolve =
+        |p: &Option<std::path::PathBuf>| p.as_deref().map(Destination::resolve).transpose();
+    let outputs = Outputs {
+        report: resolve(&options.output)?,
+        flamegraph: resolve(&options.flamegraph)?,
+        flamegraph_gone: resolve(&options.flamegraph_gone)?,
+    };
     let mut load = LoadOptions {
         view: options.view.clone(),
         clock_required: options.clock_asked.is_some(),
         collapsed_rate: options.collapsed_rate,
     };
-    let mut warn = |w: String| eprintln!("framescope: warning: {w}");
+    let mut warn = |w: String| eprintln!("framescope: warning: {}", visible(&w));
     let read = |load: &LoadOptions, warn: &mut dyn FnMut(String)| {
         let mut side = |paths: &[std::path::PathBuf], name: SideName| {
             paths
@@ -150,9 +159,12 @@ pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> 
             verdict.as_ref(),
             &mut text,
         )?;
-        write_output(options.output.as_deref(), &text)?;
+        match &outputs.report {
+            Some(dest) => output::write_to(dest, &text)?,
+            None => output::to_stdout(&text)?,
+        }
     }
-    write_flamegraphs(&options, &comparison, &matched)?;
+    write_flamegraphs(&outputs, &comparison, &matched)?;
 
     let (Some(percent), Some(verdict)) = (options.fail_on_regression, verdict) else {
         return Ok(0);
@@ -231,44 +243,33 @@ fn settings(options: &DiffOptions) -> Settings {
     }
 }
 
+/// The files `diff` writes, resolved before any work.
+struct Outputs {
+    report: Option<Destination>,
+    flamegraph: Option<Destination>,
+    flamegraph_gone: Option<Destination>,
+}
+
 /// Writes the differential flamegraphs asked for.
 fn write_flamegraphs(
-    options: &DiffOptions,
+    outputs: &Outputs,
     comparison: &Comparison,
     matched: &compare::Matched<'_>,
 ) -> Result<()> {
-    if options.flamegraph.is_none() && options.flamegraph_gone.is_none() {
+    if outputs.flamegraph.is_none() && outputs.flamegraph_gone.is_none() {
         return Ok(());
     }
     let numbered: Vec<(&Run, usize)> = matched.runs.iter().copied().zip(0..).collect();
     let (base_runs, head_runs) = numbered.split_at(matched.base_count);
     let base = aggregate::mean_stacks(base_runs, &matched.ids);
     let head = aggregate::mean_stacks(head_runs, &matched.ids);
-    for (path, view) in [
-        (&options.flamegraph, flamegraph::View::Head),
-        (&options.flamegraph_gone, flamegraph::View::Gone),
+    for (dest, view) in [
+        (&outputs.flamegraph, flamegraph::View::Head),
+        (&outputs.flamegraph_gone, flamegraph::View::Gone),
     ] {
-        if let Some(path) = path {
-            flamegraph::write(path, view, comparison, &matched.ids, &base, &head)?;
+        if let Some(dest) = dest {
+            flamegraph::write(dest, view, comparison, &matched.ids, &base, &head)?;
         }
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path`, or to standard output (a closed pipe is not an error).
-fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
-    match path {
-        Some(p) => {
-            std::fs::write(p, bytes).map_err(|e| Error::io(format!("writing {}", p.display()), e))
-        }
-        None => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(bytes).and_then(|_| out.flush()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    Err(Error::io("writing standard output", e))
-                }
-                _ => Ok(()),
-            }
-        }
-    }
 }

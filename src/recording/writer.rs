@@ -103,6 +103,12 @@ impl RecordingWriter {
     pub fn create(path: &Path, meta: &RecordingMeta) -> Result<Self> {
         let file = File::create(path)
             .map_err(|e| Error::io(format!("cannot create recording {}", path.display()), e))?;
+        Self::with_file(file, path, meta)
+    }
+
+    /// Writes the header and `meta` to `file`, a new empty file (created by the caller,
+    /// say exclusively); `path` names it in messages.
+    pub fn with_file(file: File, path: &Path, meta: &RecordingMeta) -> Result<Self> {
         let mut writer = RecordingWriter {
             file,
             path: path.to_path_buf(),

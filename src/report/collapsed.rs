@@ -11,6 +11,7 @@ use std::io::Write;
 use super::profile::{Clock, Functions, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::escape::visible;
 use crate::limits;
 use crate::recording::Recording;
 
@@ -60,10 +61,11 @@ pub fn unit(clock: Clock) -> &'static str {
     }
 }
 
-/// A frame label that cannot break the line format: no `;` (the frame separator) and no
-/// line breaks.
+/// A frame label that cannot break the line format, a terminal or the SVG drawn from it:
+/// no `;` (the frame separator), control characters (line breaks among them) shown as
+/// escapes.
 fn clean(label: &str) -> String {
-    label.replace(';', ":").replace(['\n', '\r'], " ")
+    visible(label).replace(';', ":")
 }
 
 /// Writes the collapsed stacks of `rec`.

@@ -11,6 +11,7 @@ use inferno::flamegraph::{self, Direction, Options, TextTruncateDirection};
 use super::profile::{Profile, ViewOptions};
 use super::{collapsed, write_error, RenderOptions};
 use crate::error::Result;
+use crate::escape::visible;
 use crate::recording::Recording;
 
 /// Writes the flamegraph of `rec` as SVG. A view without samples gives a small SVG saying so.
@@ -21,8 +22,9 @@ pub fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     let profile = Profile::build(rec, view);
-    let title = format!("framescope: {}", rec.meta.command_line());
-    let subtitle = subtitle(rec, &profile);
+    // Names in the collapsed lines are escaped already; so are these.
+    let title = visible(&format!("framescope: {}", rec.meta.command_line())).into_owned();
+    let subtitle = visible(&subtitle(rec, &profile)).into_owned();
     let lines = collapsed::lines(rec, &profile, options.lines);
     if lines.is_empty() {
         return write_empty(&title, &subtitle, out);
@@ -47,7 +49,11 @@ fn subtitle(rec: &Recording, profile: &Profile) -> String {
     let mut parts = vec![
         format!("pid {}", meta.pid),
         format!("{} samples at {} Hz", profile.samples, meta.rate_hz),
-        format!("{:.2} s of {}", profile.seconds, profile.clock.describe()),
+        format!(
+            "{:.2} s of {}",
+            profile.seconds + 0.0,
+            profile.clock.describe()
+        ),
     ];
     if !meta.python_version.is_empty() {
         parts.push(format!("CPython {}", meta.python_version));

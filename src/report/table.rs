@@ -9,6 +9,7 @@ use std::str::FromStr;
 use super::profile::{tally_functions, Functions, Group, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
+use crate::escape::visible;
 use crate::limits;
 use crate::recording::Recording;
 
@@ -129,7 +130,8 @@ fn group_table(
         .collect();
     sort_rows(&mut rows, options.sort);
     let functions_seen = rows.len();
-    if let Some(limit) = options.limit {
+    // 0 means every row, as in `diff --limit 0`.
+    if let Some(limit) = options.limit.filter(|&l| l > 0) {
         rows.truncate(limit);
     }
     Table {
@@ -190,12 +192,12 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
     let _ = writeln!(
         s,
         "framescope profile of `{}` (pid {}, CPython {}, {} Hz{})",
-        meta.command_line(),
+        visible(&meta.command_line()),
         meta.pid,
         if meta.python_version.is_empty() {
-            "?"
+            "?".into()
         } else {
-            &meta.python_version
+            visible(&meta.python_version)
         },
         meta.rate_hz,
         if meta.blocking {
@@ -206,9 +208,9 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
     );
     let _ = writeln!(
         s,
-        "{} samples, {:.3} s of {} (--clock {}){}",
+        "{} samples, {} s of {} (--clock {}){}",
         profile.samples,
-        profile.seconds,
+        secs(profile.seconds),
         profile.clock.describe(),
         profile.clock.name(),
         left_out(profile)
@@ -216,7 +218,8 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
     if let Some(why) = &rec.truncation {
         let _ = writeln!(
             s,
-            "warning: the recording is incomplete ({why}); shown is what came before"
+            "warning: the recording is incomplete ({}); shown is what came before",
+            visible(why)
         );
     }
     if let Some(thread) = view.thread_filter {
@@ -228,8 +231,10 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
         if let Some(thread) = &table.thread {
             let _ = writeln!(
                 s,
-                "== {thread}: {} samples, {:.3} s",
-                table.samples, table.seconds
+                "== {}: {} samples, {} s",
+                visible(thread),
+                table.samples,
+                secs(table.seconds)
             );
         }
         write_rows(&mut s, table);
@@ -260,6 +265,12 @@ fn left_out(profile: &Profile) -> String {
     }
 }
 
+/// Seconds with three decimals; an empty sum (IEEE's -0.0) shows as 0.000.
+fn secs(v: f64) -> String {
+    format!("{:.3}", v + 0.0)
+}
+
+/// The rows as aligned text; names and files with control characters escaped.
 fn write_rows(s: &mut String, table: &Table) {
     const HEADER: [&str; 7] = [
         "own",
@@ -279,11 +290,11 @@ fn write_rows(s: &mut String, table: &Table) {
                 r.total_samples.to_string(),
                 format!("{:.2}%", r.own_percent),
                 format!("{:.2}%", r.total_percent),
-                format!("{:.3}", r.tottime),
-                format!("{:.3}", r.cumtime),
+                secs(r.tottime),
+                secs(r.cumtime),
                 match r.line {
-                    0 => format!("{} ({})", r.function, r.file),
-                    line => format!("{} ({}:{line})", r.function, r.file),
+                    0 => format!("{} ({})", visible(&r.function), visible(&r.file)),
+                    line => format!("{} ({}:{line})", visible(&r.function), visible(&r.file)),
                 },
             ]
         })

@@ -521,3 +521,83 @@ fn every_format_renders_an_empty_recording() {
         }
     }
 }
+
+#[test]
+fn limit_0_shows_every_row_as_in_diff() {
+    let rec = small();
+    let opts = RenderOptions {
+        limit: Some(0),
+        ..Default::default()
+    };
+    let names: Vec<String> = rows(&rec, &ViewOptions::default(), &opts)
+        .into_iter()
+        .map(|r| r.function)
+        .collect();
+    assert_eq!(names, ["main", "work", "leaf"]);
+    let text = render_to_string(&rec, Format::Table, &ViewOptions::default(), &opts);
+    assert!(!text.contains("functions shown"), "{text}");
+}
+
+#[test]
+fn a_view_without_samples_says_0_000_s_not_minus_zero() {
+    let rec = small();
+    let view = ViewOptions {
+        thread_filter: Some(999),
+        ..Default::default()
+    };
+    let table = render_to_string(&rec, Format::Table, &view, &RenderOptions::default());
+    assert!(table.contains("\n0 samples, 0.000 s"), "{table}");
+    assert!(!table.contains("-0.0"), "{table}");
+    let svg = render_to_string(&rec, Format::Flamegraph, &view, &RenderOptions::default());
+    assert!(svg.contains("0.00 s") && !svg.contains("-0.0"), "{svg}");
+}
+
+/// Names chosen by the target, with a clear-screen escape, BEL, NUL, a line break that
+/// would forge a row, a C1 control and U+FFFF: shown escaped in the table and the
+/// collapsed lines, and the flamegraph stays well-formed XML.
+#[test]
+fn control_characters_in_names_are_escaped_in_text_and_svg() {
+    let evil = "evil\x1b[2J\x07\0\nFORGED\u{85}\u{ffff}";
+    let shown = "evil\\x1b[2J\\x07\\0\\nFORGED\\u{85}\\u{ffff}";
+    let mut synth = Synth::default();
+    let code = synth.code(evil, "file\x1b]0;title\x07.py", 3);
+    let mut thread = synth.thread(1, "thread\x1b[31m\n", "main:1");
+    thread
+        .frames
+        .insert(0, crate::python::stack::RawFrame { code, line: 4 });
+    let rec = record(
+        &synth,
+        &[(0, vec![thread.clone()]), (10 * MS, vec![thread])],
+    );
+    let view = ViewOptions {
+        per_thread: true,
+        ..Default::default()
+    };
+    let opts = RenderOptions::default();
+    for format in [Format::Table, Format::Collapsed, Format::Flamegraph] {
+        let text = render_to_string(&rec, format, &view, &opts);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| c != '\n' && (c.is_control() || c == '\u{ffff}'))
+            .collect();
+        assert!(raw.is_empty(), "{format:?}: raw {raw:?} in {text}");
+        assert!(text.contains(shown), "{format:?}: {text}");
+        assert!(
+            text.contains("file\\x1b]0:title\\x07.py")
+                || text.contains("file\\x1b]0;title\\x07.py"),
+            "{format:?}: {text}"
+        );
+        assert!(text.contains("thread\\x1b[31m\\n"), "{format:?}: {text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("FORGED")),
+            "{format:?}: {text}"
+        );
+        if format == Format::Flamegraph {
+            let options = roxmltree::ParsingOptions {
+                allow_dtd: true,
+                ..Default::default()
+            };
+            roxmltree::Document::parse_with_options(&text, options).expect("well-formed SVG");
+        }
+    }
+}

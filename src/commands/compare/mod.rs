@@ -64,7 +64,7 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             .map_err(|e| Error::io(format!("creating --keep directory {}", keep.display()), e))?;
     }
     let stop = runs::stop_flag();
-    let result = check_out_record_and_diff(args, tty, &stop);
+    let result = check_out_record_and_diff(args, tty, stop);
     match result {
         // A git command killed by the same Ctrl-C fails in its own words: say why.
         Err(Error::Git(_)) if stop.load(Ordering::SeqCst) => Err(Error::Interrupted(

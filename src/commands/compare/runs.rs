@@ -10,7 +10,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::diff::SideName;
@@ -44,16 +43,15 @@ pub struct Recorded {
     pub head: Vec<PathBuf>,
 }
 
-/// The flag Ctrl-C and SIGTERM set (the handler can be installed once per process).
-pub fn stop_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let set = Arc::clone(&flag);
-        let _ = ctrlc::set_handler(move || set.store(true, Ordering::SeqCst));
-        flag
-    })
-    .clone()
+/// The flag Ctrl-C and SIGTERM set (the handler is installed once per process).
+pub fn stop_flag() -> &'static AtomicBool {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if let Err(e) = crate::signals::install() {
+            eprintln!("framescope: warning: {e}");
+        }
+    });
+    crate::signals::stop_flag()
 }
 
 /// Records every run into `dir` (`base-1.fsr`, `head-1.fsr`, ...), alternating sides.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{
     change_percent, describe_counts, describe_method, describe_side, describe_total, interval,
-    label, q_value, seconds, signed_seconds,
+    q_value, seconds, shown_label, signed_seconds,
 };
 use crate::diff::compare::{Comparison, Row, Verdict};
 
@@ -59,7 +59,7 @@ pub fn render(c: &Comparison, limit: Option<usize>) -> String {
             let _ = writeln!(
                 s,
                 "| {}{what} | {} | {} | {} ({}) | {} | {} |",
-                code(&label(&r.function)),
+                code(&shown_label(&r.function)),
                 seconds(r.base.cum_seconds),
                 seconds(r.head.cum_seconds),
                 signed_seconds(r.cum_change),

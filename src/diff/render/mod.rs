@@ -13,6 +13,7 @@ use super::compare::{windows_per_run, Comparison, Method, Side, Verdict};
 use super::identity::Function;
 use super::options::DiffFormat;
 use crate::error::Result;
+use crate::escape::visible;
 
 /// Writes `comparison` as `format`; `limit` caps the rows (per section in markdown).
 /// `gate`: the gate's verdict, when there is a gate (JSON names its causes).
@@ -40,6 +41,11 @@ pub fn label(f: &Function) -> String {
         (false, Some(line)) => format!("{} ({}:{line})", f.qualname, f.file),
         (false, None) => format!("{} ({})", f.qualname, f.file),
     }
+}
+
+/// [`label`] as text outputs show it, control characters escaped (JSON keeps [`label`]).
+pub fn shown_label(f: &Function) -> String {
+    visible(&label(f)).into_owned()
 }
 
 /// A duration with three significant digits and a unit: `1.23 s`, `41.2 ms`, `512 µs`.
@@ -118,8 +124,13 @@ pub fn change_percent(row: &super::compare::Row) -> String {
     }
 }
 
-/// A side in a few words: `3 runs of `python bench.py` (CPython 3.12.1)`.
+/// A side in a few words: `3 runs of `python bench.py` (CPython 3.12.1)`, control
+/// characters escaped (paths and versions come from files).
 pub fn describe_side(side: &Side) -> String {
+    visible(&describe_side_raw(side)).into_owned()
+}
+
+fn describe_side_raw(side: &Side) -> String {
     let runs = match side.runs.len() {
         1 => side.runs[0].path.display().to_string(),
         n => format!("{n} runs"),

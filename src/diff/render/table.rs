@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::{
     change_percent, changed_mark, describe_counts, describe_method, describe_side, describe_total,
-    interval, label, q_value, seconds, signed_seconds, trim,
+    interval, q_value, seconds, shown_label, signed_seconds, trim,
 };
 use crate::diff::compare::{Comparison, Verdict};
 
@@ -82,7 +82,7 @@ pub fn render(c: &Comparison, limit: Option<usize>, color: bool) -> String {
                 seconds(r.base.own_seconds),
                 seconds(r.head.own_seconds),
                 format!("{:.1}>{:.1}", r.base.cum_share, r.head.cum_share),
-                label(&r.function),
+                shown_label(&r.function),
             ];
             (r.verdict, cells)
         })
