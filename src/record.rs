@@ -211,7 +211,10 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     };
     let mut view = req.view.clone();
     if view.clock == Clock::Cpu && !rec.has_cpu_times() {
-        // The kernel's per-thread accounting could not be read.
+        eprintln!(
+            "framescope: warning: the kernel's per-thread CPU accounting \
+             (/proc/PID/task/TID/schedstat) could not be read; the views use wall time"
+        );
         view.clock = Clock::Wall;
     }
     let req = &RecordRequest {
@@ -578,15 +581,6 @@ fn print_summary(
         crate::python::MAX_DEPTH,
         output::show(output)
     );
-    if stats.coarse_cpu_threads > 0 {
-        eprintln!(
-            "framescope: note: CPU time of {} threads came from /proc/PID/task/TID/schedstat, \
-             which the kernel updates only every scheduler tick and at context switches: \
-             perf events were not permitted (run as root, or with CAP_PERFMON, or lower \
-             kernel.perf_event_paranoid to 1)",
-            stats.coarse_cpu_threads
-        );
-    }
     let options = RenderOptions {
         limit: Some(15),
         ..req.render.clone()

@@ -53,8 +53,6 @@ pub struct SamplerStats {
     pub elapsed: Duration,
     /// Why the loop ended.
     pub stopped_by: StopReason,
-    /// Threads whose CPU time could only be read coarsely (no perf events).
-    pub coarse_cpu_threads: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -253,7 +251,6 @@ pub fn run(
     stats.reread = reader.attempts.retried;
     stats.moving = reader.attempts.moving;
     stats.off_call = reader.attempts.off_call;
-    stats.coarse_cpu_threads = reader.coarse_cpu_threads();
     if show_status {
         eprint!("\r\x1b[K");
     }

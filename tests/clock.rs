@@ -117,6 +117,8 @@ fn wall_and_cpu_time_agree_on_a_program_that_never_waits() {
                 "--clock",
                 clock,
                 "--idle",
+                "--thread",
+                &target.pid.to_string(),
             ]);
             let text = String::from_utf8_lossy(&out.stdout).into_owned();
             let line = text.lines().nth(1).unwrap_or_default().to_string();

@@ -107,6 +107,12 @@ pub fn load_bytes(
                 "{} is incomplete ({why}); using what it held up to there",
                 path.display()
             ));
+        } else if rec.summary.is_none() {
+            warn(format!(
+                "{} ends without the summary a finished recording has (framescope was \
+                 killed, or the disk filled); using the samples it holds",
+                path.display()
+            ));
         }
         if let Some(warning) = limits::check(&rec, true, path)? {
             warn(warning);

@@ -247,12 +247,6 @@ impl StackReader {
         self.cpu_clock = Some(CpuClock::start(pid));
     }
 
-    /// Threads whose CPU time came from the kernel's coarse account (schedstat) because
-    /// perf events were not permitted.
-    pub fn coarse_cpu_threads(&self) -> u64 {
-        self.cpu_clock.as_ref().map_or(0, |c| c.coarse)
-    }
-
     /// Records every thread's CPU state now, for the next sample to use; call it right
     /// before pausing the target. Returns the threads listed, for [`Pause::with_threads`].
     ///
@@ -329,8 +323,13 @@ impl StackReader {
         self.resolve_frames(interp, out).map_err(fail)?;
         if let (true, Some(clock)) = (opts.cpu_time, self.cpu_clock.as_mut()) {
             for stack in out.iter_mut() {
-                stack.cpu_ns = stack.os_tid.and_then(|tid| clock.used_since_last_look(tid));
-                stack.on_cpu = stack.cpu_ns.map(|used| used > 0);
+                let read = stack
+                    .os_tid
+                    .and_then(|tid| clock.used_since_last_look(tid, stack.python_thread_id));
+                stack.cpu_ns = read.map(|(used, _)| used);
+                // The thread holding the GIL is running Python code; any other is on a CPU
+                // when its account grew lately (it lags by up to a scheduler tick).
+                stack.on_cpu = read.map(|(_, active)| active || stack.holds_gil);
             }
             // Close the files of threads that ended, now and then (a readdir).
             if self.samples % 1024 == 0 {

@@ -64,6 +64,16 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
         offset += rest.len() - after.len();
         rest = after;
     }
+    // Any version: the sampler's own count of its samples must match what was read.
+    if let (false, Some(summary)) = (rec.truncated, &rec.summary) {
+        if summary.samples != rec.ticks {
+            rec.truncated = true;
+            rec.truncation = Some(format!(
+                "its summary counts {} samples, and {} were read: part of it is missing or repeated",
+                summary.samples, rec.ticks
+            ));
+        }
+    }
     if !have_meta {
         return Err(Error::bad_file(
             path,

@@ -579,3 +579,19 @@ fn a_writer_that_forgets_what_it_defined_still_writes_a_correct_recording() {
         );
     }
 }
+
+#[test]
+fn a_version_1_recording_missing_a_chunk_is_caught_by_its_summary() {
+    // Version 1 has no chunk numbers: the summary's own count gives a lost chunk away.
+    let mut file = version_1_file();
+    let mut body = vec![format::TAG_SUMMARY];
+    format::put_bytes(&mut body, br#"{"samples":5,"duration_ns":40000000}"#);
+    file.extend_from_slice(&chunk(&body));
+    let rec = read_bytes(&file, Path::new("old.fsr")).unwrap();
+    assert!(rec.truncated);
+    let why = rec.truncation.unwrap();
+    assert!(
+        why.contains("summary counts 5 samples, and 3 were read"),
+        "{why}"
+    );
+}

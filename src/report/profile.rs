@@ -154,27 +154,90 @@ pub fn typical_interval_ns(rec: &Recording) -> u64 {
 
 /// Seconds each sample stands for on `clock`, parallel to `rec.samples`.
 ///
-/// - CPU time: what the kernel charged the thread since its previous sample (0 when it
-///   could not be read).
+/// - CPU time: what the kernel charged the thread, spread by [`cpu_seconds`].
 /// - Wall time, recordings of format 2: the wall time of the sample's tick (its slot of the
 ///   schedule, plus any slots missed just before it), so every interval is attributed.
 /// - Wall time, format 1 (no such figure): the time until the same thread's next sample,
 ///   at most twice the typical interval; the last sample of a thread gets the typical
 ///   interval.
+///
+/// A sample whose stack could not be read is left out of every view, so on both clocks
+/// of format 2 its time goes to the same thread's next readable sample instead of being
+/// lost.
 pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
-    match clock {
-        Clock::Cpu => rec
-            .samples
-            .iter()
-            .map(|s| s.cpu_ns.unwrap_or(0) as f64 * 1e-9)
-            .collect(),
+    let mut weights = match clock {
+        Clock::Cpu => cpu_seconds(rec),
         Clock::Wall if rec.version >= 2 => rec
             .samples
             .iter()
             .map(|s| s.interval_ns as f64 * 1e-9)
             .collect(),
-        Clock::Wall => gap_seconds(rec, typical_interval_ns(rec)),
+        Clock::Wall => return gap_seconds(rec, typical_interval_ns(rec)),
+    };
+    let mut carried = vec![0.0f64; rec.threads.len()];
+    for (sample, weight) in rec.samples.iter().zip(weights.iter_mut()) {
+        let carry = &mut carried[sample.thread.0 as usize];
+        if sample.error {
+            *carry += std::mem::take(weight);
+        } else {
+            *weight += std::mem::take(carry);
+        }
     }
+    weights
+}
+
+/// CPU seconds per sample. The kernel's account of a thread grows only at scheduler ticks
+/// (every 4 ms at 250 Hz) and when the thread stops running, so the CPU time a sample
+/// carries was mostly used during the samples before it that carried none. Each amount is
+/// therefore spread evenly over the thread's samples since its previous nonzero one that
+/// lie within the amount's own span before it (plus one period: the thread cannot have run
+/// longer than that), preferring among them those where it held the GIL (running Python
+/// code, not waiting) and those whose stack was read.
+pub fn cpu_seconds(rec: &Recording) -> Vec<f64> {
+    let period = typical_interval_ns(rec);
+    let mut weights = vec![0.0f64; rec.samples.len()];
+    // Per thread: its samples since its last nonzero amount.
+    let mut pending: Vec<Vec<usize>> = vec![Vec::new(); rec.threads.len()];
+    let mut chosen: Vec<usize> = Vec::new();
+    for (i, sample) in rec.samples.iter().enumerate() {
+        let Some(used) = sample.cpu_ns else {
+            continue;
+        };
+        let waiting = &mut pending[sample.thread.0 as usize];
+        waiting.push(i);
+        if used == 0 {
+            // Bounded: a thread that stays idle keeps only its recent samples.
+            if waiting.len() > 4096 {
+                waiting.drain(..2048);
+            }
+            continue;
+        }
+        let from = sample.time_ns.saturating_sub(used.saturating_add(period));
+        let span = waiting.partition_point(|&j| rec.samples[j].time_ns < from);
+        let candidates = &waiting[span..];
+        chosen.clear();
+        for prefer in [
+            |s: &Sample| s.holds_gil && !s.error,
+            |s: &Sample| !s.error,
+            |_: &Sample| true,
+        ] {
+            chosen.extend(
+                candidates
+                    .iter()
+                    .copied()
+                    .filter(|&j| prefer(&rec.samples[j])),
+            );
+            if !chosen.is_empty() {
+                break;
+            }
+        }
+        let share = used as f64 * 1e-9 / chosen.len().max(1) as f64;
+        for &j in &chosen {
+            weights[j] += share;
+        }
+        waiting.clear();
+    }
+    weights
 }
 
 /// Format-1 wall weights: the gap to the thread's next sample, capped at twice `interval`.
@@ -538,5 +601,70 @@ mod tests {
         // The test recordings ask for 100 Hz.
         assert_eq!(typical_interval_ns(&rec), 10_000_000);
         assert_eq!(gap_seconds(&rec, typical_interval_ns(&rec)), [0.01]);
+    }
+
+    /// A recording of one thread sampled every ms with the given CPU amounts (ms) and
+    /// GIL flags.
+    fn cpu_recording(amounts: &[(u64, bool)]) -> Recording {
+        let mut synth = Synth::default();
+        let ticks: Vec<_> = amounts
+            .iter()
+            .enumerate()
+            .map(|(i, &(ms, gil))| {
+                let mut t = synth.thread(
+                    1,
+                    "MainThread",
+                    if gil {
+                        "main:1;work:2"
+                    } else {
+                        "main:1;sleep:3"
+                    },
+                );
+                t.cpu_ns = Some(ms * 1_000_000);
+                t.holds_gil = gil;
+                (i as u64 * 1_000_000, vec![t])
+            })
+            .collect();
+        let mut rec = record(&synth, &ticks);
+        rec.meta.rate_hz = 1000.0;
+        rec
+    }
+
+    fn ms(weights: &[f64]) -> Vec<f64> {
+        weights.iter().map(|w| (w * 1e4).round() / 10.0).collect()
+    }
+
+    #[test]
+    fn a_tick_of_cpu_is_spread_over_the_samples_it_covers() {
+        // The kernel's account of a running thread grows a tick (4 ms) at a time.
+        let rec = cpu_recording(&[(0, true), (0, true), (0, true), (4, true), (0, true)]);
+        assert_eq!(ms(&cpu_seconds(&rec)), [1.0, 1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn cpu_of_a_burst_goes_to_the_samples_holding_the_gil_not_to_the_sleep() {
+        // Ran 2 ms holding the GIL, then slept; the account showed it at the first sample
+        // of the sleep.
+        let rec = cpu_recording(&[(0, false), (0, true), (0, true), (2, false), (0, false)]);
+        assert_eq!(ms(&cpu_seconds(&rec)), [0.0, 1.0, 1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_small_amount_after_a_long_idle_stays_near_its_sample() {
+        let mut amounts = vec![(0, false); 50];
+        amounts.push((1, false));
+        let rec = cpu_recording(&amounts);
+        let w = cpu_seconds(&rec);
+        // Spread over at most the last 2 ms (1 ms used + one period), not the 50 idle.
+        assert_eq!(w[..48].iter().sum::<f64>(), 0.0, "{w:?}");
+        assert!((w.iter().sum::<f64>() - 0.001).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cpu_of_an_unreadable_sample_goes_to_the_next_readable_one() {
+        let mut rec = cpu_recording(&[(1, true), (1, true), (1, true)]);
+        rec.samples[1].error = true;
+        let w = ms(&sample_seconds(&rec, Clock::Cpu));
+        assert_eq!(w, [1.0, 0.0, 2.0]);
     }
 }

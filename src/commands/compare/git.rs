@@ -202,12 +202,18 @@ impl ChangedLines {
 pub fn parse_diff(text: &str) -> ChangedLines {
     let mut changed = ChangedLines::default();
     let (mut old, mut new): (Option<String>, Option<String>) = (None, None);
+    // Between a `diff --git` line and its first hunk: where the file names are. A removed
+    // line `-- x` shows as `--- x` inside a hunk, and is not one.
+    let mut in_header = false;
     for line in text.lines() {
-        if let Some(path) = line.strip_prefix("--- ") {
+        if line.starts_with("diff --git ") {
+            in_header = true;
+        } else if let (true, Some(path)) = (in_header, line.strip_prefix("--- ")) {
             old = diff_path(path, "a/");
-        } else if let Some(path) = line.strip_prefix("+++ ") {
+        } else if let (true, Some(path)) = (in_header, line.strip_prefix("+++ ")) {
             new = diff_path(path, "b/");
         } else if let Some(hunk) = line.strip_prefix("@@ -") {
+            in_header = false;
             let Some((ranges, _)) = hunk.split_once(" @@") else {
                 continue;
             };
@@ -330,5 +336,23 @@ diff --git \"a/t\\303\\244st.py\" \"b/t\\303\\244st.py\"
         assert!(ChangedLines::touches(&c.head, "app.py", 10, 11));
         assert!(!ChangedLines::touches(&c.head, "app.py", 4, 10));
         assert!(!ChangedLines::touches(&c.head, "other.py", 1, 100));
+    }
+
+    #[test]
+    fn a_removed_line_that_looks_like_a_file_header_is_a_line() {
+        let diff = "\
+diff --git a/app.py b/app.py
+--- a/app.py
++++ b/app.py
+@@ -3 +3 @@
+--- x
++++ y
+@@ -9 +9 @@
+-a
++b
+";
+        let c = parse_diff(diff);
+        assert_eq!(c.base["app.py"], [(3, 3), (9, 9)], "{c:?}");
+        assert_eq!(c.head["app.py"], [(3, 3), (9, 9)], "{c:?}");
     }
 }

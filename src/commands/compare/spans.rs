@@ -47,7 +47,7 @@ impl Source {
             let mut i = 0;
             while i < bytes.len() {
                 if let Some(q) = triple {
-                    if raw[i..].starts_with(q) {
+                    if bytes[i..].starts_with(q.as_bytes()) {
                         triple = None;
                         i += 3;
                     } else {
@@ -62,7 +62,7 @@ impl Source {
                     b'\\' if i + 1 == bytes.len() => backslash = true,
                     q @ (b'"' | b'\'') => {
                         let three = if q == b'"' { "\"\"\"" } else { "'''" };
-                        if raw[i..].starts_with(three) {
+                        if bytes[i..].starts_with(three.as_bytes()) {
                             triple = Some(three);
                             i += 3;
                             continue;
@@ -230,5 +230,14 @@ f = lambda y: y
     fn the_module_is_what_lies_outside_its_definitions() {
         let s = Source::new(CODE);
         assert_eq!(s.module_lines(), [(1, 9), (14, 18), (24, 27)]);
+    }
+
+    #[test]
+    fn text_that_is_not_ascii_inside_strings_is_read_byte_by_byte() {
+        let code =
+            "def f():\n    \"\"\"Café — 5 µs, naïve.\"\"\"\n    return 'é'\n\ndef g():\n    pass\n";
+        let s = Source::new(code);
+        assert_eq!(s.span("f", 1), [(1, 3)]);
+        assert_eq!(s.span("g", 5), [(5, 6)]);
     }
 }
