@@ -62,10 +62,11 @@ impl Drop for Dir {
     }
 }
 
-/// A fresh directory under the target's temporary directory.
+/// A fresh directory under the system's temporary directory: outside any git repository
+/// (the checkout this test runs in is one, and would be found from inside it).
 fn fresh_dir(what: &str) -> Dir {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "compare-{what}-{}-{}",
+    let dir = std::env::temp_dir().join(format!(
+        "framescope-compare-test-{what}-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
     ));
