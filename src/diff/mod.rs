@@ -116,16 +116,24 @@ pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> 
     };
     let (mut base, mut head) = read(&load, &mut warn)?;
     // By default CPU time; when some input has none, every input is compared on wall time.
-    let without_cpu = base
+    let without_cpu: Vec<&Run> = base
         .iter()
         .chain(&head)
         .filter(|r| r.clock != options.view.clock)
-        .count();
-    if without_cpu > 0 {
-        warn(format!(
-            "{without_cpu} of the inputs have no CPU times (collapsed stacks, or recordings \
-             made before framescope 0.2); comparing wall time"
-        ));
+        .collect();
+    if !without_cpu.is_empty() {
+        // Collapsed stacks never have CPU times (the method line names the clock); an old
+        // recording among new ones is worth a word.
+        let old = without_cpu
+            .iter()
+            .filter(|r| r.kind == input::InputKind::Recording)
+            .count();
+        if old > 0 {
+            warn(format!(
+                "{old} of the recordings have no CPU times (made before framescope 0.2); \
+                 comparing wall time"
+            ));
+        }
         load.view.clock = crate::report::profile::Clock::Wall;
         options.view.clock = load.view.clock;
         (base, head) = read(&load, &mut |_| {})?;

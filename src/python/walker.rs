@@ -327,8 +327,9 @@ impl StackReader {
                     .os_tid
                     .and_then(|tid| clock.used_since_last_look(tid, stack.python_thread_id));
                 stack.cpu_ns = read.map(|(used, _)| used);
-                // The thread holding the GIL is running Python code; any other is on a CPU
-                // when its account grew lately (it lags by up to a scheduler tick).
+                // The thread holding the GIL is running Python code; any other ran when
+                // its account grew lately (it lags by up to a scheduler tick). Reports
+                // settle this from the CPU time itself (`recording::cpu`).
                 stack.on_cpu = read.map(|(_, active)| active || stack.holds_gil);
             }
             // Close the files of threads that ended, now and then (a readdir).

@@ -89,6 +89,7 @@
 //! whichever comes first (and on [`RecordingWriter::flush`], [`RecordingWriter::finish`] and
 //! drop). A `kill -9` therefore loses at most the samples of the last half second.
 
+pub mod cpu;
 mod format;
 mod reader;
 mod writer;

@@ -74,6 +74,7 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
             ));
         }
     }
+    super::cpu::settle_on_cpu(&mut rec);
     if !have_meta {
         return Err(Error::bad_file(
             path,

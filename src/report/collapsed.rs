@@ -1,9 +1,8 @@
 //! Collapsed ("folded") stacks: one line per distinct stack, frames from the root down
 //! separated by `;`, then a space and a count — the input of flamegraph.pl, inferno and
 //! many other tools. On the wall clock the count is the number of samples (as py-spy
-//! writes it; in format-2 recordings the wall time the samples stand for, in sampling
-//! periods, so that ticks the sampler missed still count); on the CPU clock it is
-//! microseconds of CPU time (as Austin writes time),
+//! writes it; the table and speedscope weigh samples by the time they stand for, missed
+//! ticks included); on the CPU clock it is microseconds of CPU time (as Austin writes time),
 //! since samples of one thread stand for different amounts of CPU. The flamegraph is drawn
 //! from these same lines.
 
@@ -42,11 +41,6 @@ pub fn lines(rec: &Recording, profile: &Profile, lines: bool) -> Vec<String> {
                 line.push_str(label);
             }
             let count = match profile.clock {
-                // Format 2 knows the wall time each sample stands for (missed ticks
-                // included): counted in sampling periods, so the numbers stay samples.
-                Clock::Wall if rec.version >= 2 && rec.meta.rate_hz > 0.0 => {
-                    (tally.seconds * rec.meta.rate_hz).round() as u64
-                }
                 Clock::Wall => tally.samples,
                 Clock::Cpu => (tally.seconds * 1e6).round() as u64,
             };

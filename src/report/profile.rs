@@ -186,58 +186,10 @@ pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
     weights
 }
 
-/// CPU seconds per sample. The kernel's account of a thread grows only at scheduler ticks
-/// (every 4 ms at 250 Hz) and when the thread stops running, so the CPU time a sample
-/// carries was mostly used during the samples before it that carried none. Each amount is
-/// therefore spread evenly over the thread's samples since its previous nonzero one that
-/// lie within the amount's own span before it (plus one period: the thread cannot have run
-/// longer than that), preferring among them those where it held the GIL (running Python
-/// code, not waiting) and those whose stack was read.
+/// CPU seconds per sample: the kernel's account spread over the samples it covers (see
+/// [`crate::recording::cpu::spread`]).
 pub fn cpu_seconds(rec: &Recording) -> Vec<f64> {
-    let period = typical_interval_ns(rec);
-    let mut weights = vec![0.0f64; rec.samples.len()];
-    // Per thread: its samples since its last nonzero amount.
-    let mut pending: Vec<Vec<usize>> = vec![Vec::new(); rec.threads.len()];
-    let mut chosen: Vec<usize> = Vec::new();
-    for (i, sample) in rec.samples.iter().enumerate() {
-        let Some(used) = sample.cpu_ns else {
-            continue;
-        };
-        let waiting = &mut pending[sample.thread.0 as usize];
-        waiting.push(i);
-        if used == 0 {
-            // Bounded: a thread that stays idle keeps only its recent samples.
-            if waiting.len() > 4096 {
-                waiting.drain(..2048);
-            }
-            continue;
-        }
-        let from = sample.time_ns.saturating_sub(used.saturating_add(period));
-        let span = waiting.partition_point(|&j| rec.samples[j].time_ns < from);
-        let candidates = &waiting[span..];
-        chosen.clear();
-        for prefer in [
-            |s: &Sample| s.holds_gil && !s.error,
-            |s: &Sample| !s.error,
-            |_: &Sample| true,
-        ] {
-            chosen.extend(
-                candidates
-                    .iter()
-                    .copied()
-                    .filter(|&j| prefer(&rec.samples[j])),
-            );
-            if !chosen.is_empty() {
-                break;
-            }
-        }
-        let share = used as f64 * 1e-9 / chosen.len().max(1) as f64;
-        for &j in &chosen {
-            weights[j] += share;
-        }
-        waiting.clear();
-    }
-    weights
+    crate::recording::cpu::spread(rec)
 }
 
 /// Format-1 wall weights: the gap to the thread's next sample, capped at twice `interval`.
