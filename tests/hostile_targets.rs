@@ -145,6 +145,9 @@ fn collapsed(rec: &Path) -> Vec<(String, u64)> {
         "collapsed",
         "--idle",
         "--lines",
+        // Counted in samples.
+        "--clock",
+        "wall",
     ]);
     assert!(out.status.success(), "report of {}", rec.display());
     String::from_utf8_lossy(&out.stdout)

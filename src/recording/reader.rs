@@ -220,6 +220,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
             format::TAG_STRING => {
                 let text = std::str::from_utf8(cur.bytes()?)
                     .map_err(|_| "string is not UTF-8".to_string())?;
+                room(rec.strings.len(), MAX_STRINGS, "strings")?;
                 rec.strings.push(text.to_owned());
             }
             format::TAG_FRAME => {
@@ -230,6 +231,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
                     first_line: cur.varint_u32()?,
                     line: cur.varint_u32()?,
                 };
+                room(rec.frames.len(), MAX_FRAMES, "frames")?;
                 rec.frames.push(frame);
             }
             format::TAG_STACK => {
@@ -239,6 +241,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
                 };
                 let frame = FrameId(reference(cur.varint()?, rec.frames.len(), "frame")?);
                 let depth = parent.map_or(0, |p| rec.stack(p).depth) + 1;
+                room(rec.stacks.len(), MAX_STACK_NODES, "stack nodes")?;
                 rec.stacks.push(StackNode {
                     parent,
                     frame,
@@ -269,6 +272,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
                 } else {
                     None
                 };
+                room(rec.threads.len(), MAX_THREADS, "threads")?;
                 rec.threads.push(Thread {
                     os_tid,
                     python_thread_id,
@@ -278,6 +282,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
             }
             format::TAG_PROCESS if rec.version >= format::VERSION_2 => {
                 let info: ProcessInfo = json(cur.bytes()?, "process")?;
+                room(rec.processes.len(), MAX_THREADS, "processes")?;
                 rec.processes.push(Process { info, end: None });
             }
             format::TAG_PROCESS_END if rec.version >= format::VERSION_2 => {
@@ -292,6 +297,7 @@ fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Re
                     0 => None,
                     n => Some(StringId(reference(n - 1, rec.strings.len(), "string")?)),
                 };
+                room(rec.tasks.len(), MAX_THREADS, "tasks")?;
                 rec.tasks.push(Task {
                     address,
                     name,
@@ -369,6 +375,27 @@ fn string_ref(rec: &Recording, cur: &mut Cursor<'_>) -> Result<StringId, String>
         rec.strings.len(),
         "string",
     )?))
+}
+
+/// At most this many definitions of each kind are read, so that the memory a file costs is
+/// bounded by these numbers and not by what the file claims: far more than framescope
+/// writes (its writer forgets and redefines past 2^18 frames or stack nodes, and a
+/// recording of hours holds a few million), far less than a hostile file of tiny records
+/// could ask for (a 60 MB file of empty strings is 30 million of them).
+const MAX_STRINGS: usize = 4 << 20;
+const MAX_FRAMES: usize = 8 << 20;
+const MAX_STACK_NODES: usize = 16 << 20;
+const MAX_THREADS: usize = 1 << 20;
+
+/// Refuses one more definition of `what` past `max`.
+fn room(defined: usize, max: usize, what: &str) -> Result<(), String> {
+    if defined < max {
+        Ok(())
+    } else {
+        Err(format!(
+            "more than {max} {what} defined, past what framescope reads (a damaged or hostile file)"
+        ))
+    }
 }
 
 /// Checks that `id` names one of the `defined` entries of a table.

@@ -595,3 +595,22 @@ fn a_version_1_recording_missing_a_chunk_is_caught_by_its_summary() {
         "{why}"
     );
 }
+
+#[test]
+fn a_file_of_millions_of_tiny_definitions_is_cut_at_the_limit() {
+    // 2 bytes of file per empty string; past 4M strings the chunk is refused as damage,
+    // so memory stays bounded by the limit, not by the file.
+    let (_path, bytes) = busy_recording(1);
+    let first = chunk_ends(&bytes)[0];
+    let mut file = bytes[..first].to_vec();
+    let mut body = vec![1u8];
+    for _ in 0..(4 << 20) + 1 {
+        body.extend_from_slice(&[format::TAG_STRING, 0]);
+    }
+    file.extend_from_slice(&chunk(&body));
+    let rec = read_bytes(&file, Path::new("x")).unwrap();
+    assert!(rec.truncated);
+    assert!(rec.strings.is_empty());
+    let why = rec.truncation.unwrap();
+    assert!(why.contains("more than 4194304 strings"), "{why}");
+}
