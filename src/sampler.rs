@@ -327,3 +327,53 @@ pub fn sleep_until(deadline: Instant) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn at(start: Instant, ns: u64) -> Instant {
+        start + Duration::from_nanos(ns)
+    }
+
+    #[test]
+    fn each_slot_is_sampled_once_inside_it() {
+        let start = Instant::now();
+        let mut s = Schedule::new(start, 1000.0, true);
+        for slot in 0..1000u64 {
+            let due = s.due().duration_since(start).as_nanos() as u64;
+            assert!(
+                (slot * MS..(slot + 1) * MS).contains(&due),
+                "slot {slot} due at {due} ns"
+            );
+            assert_eq!(s.taken(), MS, "one slot since the last sample");
+            assert_eq!(s.advance(at(start, due + 10_000)), 0);
+        }
+    }
+
+    #[test]
+    fn without_jitter_a_slot_is_due_at_its_start() {
+        let start = Instant::now();
+        let mut s = Schedule::new(start, 200.0, false);
+        s.advance(at(start, 1));
+        assert_eq!(s.due(), at(start, 5 * MS));
+    }
+
+    #[test]
+    fn slots_missed_are_counted_and_carried_by_the_next_sample() {
+        let start = Instant::now();
+        let mut s = Schedule::new(start, 1000.0, true);
+        assert_eq!(s.taken(), MS, "the first sample stands for its own slot");
+        // The sampler comes back 4.5 ms later: slots 1, 2 and 3 are over, 4 is current.
+        assert_eq!(s.advance(at(start, 4 * MS + MS / 2)), 3);
+        let due = s.due().duration_since(start).as_nanos() as u64;
+        assert!((4 * MS..5 * MS).contains(&due), "{due}");
+        assert_eq!(s.taken(), 4 * MS, "slots 1 to 4");
+        // A sample that failed is not taken: its slot goes to the next one too.
+        assert_eq!(s.advance(at(start, 5 * MS + 1)), 0);
+        assert_eq!(s.advance(at(start, 6 * MS + 1)), 0);
+        assert_eq!(s.taken(), 2 * MS);
+    }
+}
