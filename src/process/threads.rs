@@ -82,13 +82,7 @@ struct ThreadClock {
     /// new thread, whose account starts over.
     identity: u64,
     last: u64,
-    /// The last look at which the account had grown.
-    last_active: Option<std::time::Instant>,
 }
-
-/// A thread whose account grew this recently is taken as still on a CPU: the account lags
-/// by up to a scheduler tick (10 ms at the slowest common rate, 100 Hz).
-const ACTIVE_LAG: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl CpuClock {
     /// Starts the clock: what every thread alive now used before this moment is not
@@ -108,7 +102,6 @@ impl CpuClock {
                             file,
                             identity: UNKNOWN_IDENTITY,
                             last: total,
-                            last_active: None,
                         },
                     );
                 }
@@ -123,11 +116,9 @@ impl CpuClock {
 
     /// The CPU time, in ns, thread `tid` (Python thread `identity`) used since the last
     /// look at it (everything it used so far, the first time it is looked at after
-    /// [`CpuClock::start`], unless it was alive then), and whether it is on a CPU: its
-    /// account grew within the last [`ACTIVE_LAG`]. `None` when the thread is gone or
+    /// [`CpuClock::start`], unless it was alive then). `None` when the thread is gone or
     /// its account cannot be read.
-    pub fn used_since_last_look(&mut self, tid: u32, identity: u64) -> Option<(u64, bool)> {
-        let now = std::time::Instant::now();
+    pub fn used_since_last_look(&mut self, tid: u32, identity: u64) -> Option<u64> {
         let known = match self.threads.get_mut(&tid) {
             // Alive when the clock started: from now on it has a name.
             Some(t) if t.identity == UNKNOWN_IDENTITY => {
@@ -145,7 +136,6 @@ impl CpuClock {
                     file,
                     identity,
                     last: 0,
-                    last_active: None,
                 },
             );
         }
@@ -157,13 +147,7 @@ impl CpuClock {
         // An account never goes back; if it seems to, count from zero.
         let used = total.checked_sub(thread.last).unwrap_or(total);
         thread.last = total;
-        if used > 0 {
-            thread.last_active = Some(now);
-        }
-        let active = thread
-            .last_active
-            .is_some_and(|at| now.duration_since(at) <= ACTIVE_LAG);
-        Some((used, active))
+        Some(used)
     }
 
     /// Forgets threads that are not in `alive`, closing their files.
@@ -239,8 +223,7 @@ mod tests {
         while thread_cpu_ns() - before < 30_000_000 {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
         }
-        let (used, active) = clock.used_since_last_look(tid, 7).unwrap();
-        assert!(active, "a thread that just burnt CPU is on a CPU");
+        let used = clock.used_since_last_look(tid, 7).unwrap();
         let own = thread_cpu_ns() - before;
         // The kernel's account and the thread's own clock are the same counter.
         assert!(
@@ -248,11 +231,11 @@ mod tests {
             "schedstat says {used} ns, the thread's clock {own} ns"
         );
         // Nothing burnt in between: close to nothing used.
-        let (again, _) = clock.used_since_last_look(tid, 7).unwrap();
+        let again = clock.used_since_last_look(tid, 7).unwrap();
         assert!(again < 5_000_000, "{again}");
         assert_eq!(clock.used_since_last_look(u32::MAX, 7), None);
         // The same tid under another identity is a new thread: all its time counts.
-        let (all, _) = clock.used_since_last_look(tid, 8).unwrap();
+        let all = clock.used_since_last_look(tid, 8).unwrap();
         assert!(all >= used, "{all} < {used}");
     }
 

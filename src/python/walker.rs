@@ -323,14 +323,13 @@ impl StackReader {
         self.resolve_frames(interp, out).map_err(fail)?;
         if let (true, Some(clock)) = (opts.cpu_time, self.cpu_clock.as_mut()) {
             for stack in out.iter_mut() {
-                let read = stack
+                stack.cpu_ns = stack
                     .os_tid
                     .and_then(|tid| clock.used_since_last_look(tid, stack.python_thread_id));
-                stack.cpu_ns = read.map(|(used, _)| used);
-                // The thread holding the GIL is running Python code; any other ran when
-                // its account grew lately (it lags by up to a scheduler tick). Reports
+                // The thread holding the GIL is running Python code; any other ran if its
+                // account grew. The account lags by up to a scheduler tick, so readers
                 // settle this from the CPU time itself (`recording::cpu`).
-                stack.on_cpu = read.map(|(_, active)| active || stack.holds_gil);
+                stack.on_cpu = stack.cpu_ns.map(|used| used > 0 || stack.holds_gil);
             }
             // Close the files of threads that ended, now and then (a readdir).
             if self.samples % 1024 == 0 {

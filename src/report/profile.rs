@@ -154,7 +154,7 @@ pub fn typical_interval_ns(rec: &Recording) -> u64 {
 
 /// Seconds each sample stands for on `clock`, parallel to `rec.samples`.
 ///
-/// - CPU time: what the kernel charged the thread, spread by [`cpu_seconds`].
+/// - CPU time: what the kernel charged the thread, spread by [`crate::recording::cpu::spread`].
 /// - Wall time, recordings of format 2: the wall time of the sample's tick (its slot of the
 ///   schedule, plus any slots missed just before it), so every interval is attributed.
 /// - Wall time, format 1 (no such figure): the time until the same thread's next sample,
@@ -166,7 +166,7 @@ pub fn typical_interval_ns(rec: &Recording) -> u64 {
 /// lost.
 pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
     let mut weights = match clock {
-        Clock::Cpu => cpu_seconds(rec),
+        Clock::Cpu => crate::recording::cpu::spread(rec),
         Clock::Wall if rec.version >= 2 => rec
             .samples
             .iter()
@@ -184,12 +184,6 @@ pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
         }
     }
     weights
-}
-
-/// CPU seconds per sample: the kernel's account spread over the samples it covers (see
-/// [`crate::recording::cpu::spread`]).
-pub fn cpu_seconds(rec: &Recording) -> Vec<f64> {
-    crate::recording::cpu::spread(rec)
 }
 
 /// Format-1 wall weights: the gap to the thread's next sample, capped at twice `interval`.
@@ -590,7 +584,10 @@ mod tests {
     fn a_tick_of_cpu_is_spread_over_the_samples_it_covers() {
         // The kernel's account of a running thread grows a tick (4 ms) at a time.
         let rec = cpu_recording(&[(0, true), (0, true), (0, true), (4, true), (0, true)]);
-        assert_eq!(ms(&cpu_seconds(&rec)), [1.0, 1.0, 1.0, 1.0, 0.0]);
+        assert_eq!(
+            ms(&crate::recording::cpu::spread(&rec)),
+            [1.0, 1.0, 1.0, 1.0, 0.0]
+        );
     }
 
     #[test]
@@ -598,7 +595,10 @@ mod tests {
         // Ran 2 ms holding the GIL, then slept; the account showed it at the first sample
         // of the sleep.
         let rec = cpu_recording(&[(0, false), (0, true), (0, true), (2, false), (0, false)]);
-        assert_eq!(ms(&cpu_seconds(&rec)), [0.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(
+            ms(&crate::recording::cpu::spread(&rec)),
+            [0.0, 1.0, 1.0, 0.0, 0.0]
+        );
     }
 
     #[test]
@@ -606,7 +606,7 @@ mod tests {
         let mut amounts = vec![(0, false); 50];
         amounts.push((1, false));
         let rec = cpu_recording(&amounts);
-        let w = cpu_seconds(&rec);
+        let w = crate::recording::cpu::spread(&rec);
         // Spread over at most the last 3 ms (1 ms used + two periods), not the 50 idle.
         assert_eq!(w[..47].iter().sum::<f64>(), 0.0, "{w:?}");
         assert!((w.iter().sum::<f64>() - 0.001).abs() < 1e-12);
