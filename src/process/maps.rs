@@ -43,6 +43,10 @@ impl MappedFile {
                 Err(e) => last_err = Some(e),
             }
         }
+        // The process ended while we looked (its /proc/PID/root went with it).
+        if crate::process::pause::process_is_gone_or_exiting(pid) {
+            return Err(Error::ProcessExited { pid });
+        }
         Err(Error::Read(format!(
             "cannot read {} of process {pid}: {}",
             self.path,
