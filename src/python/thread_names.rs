@@ -149,7 +149,7 @@ impl ThreadNames {
             self.read_active(interp, &mut items)?;
         }
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
 
         // The idents (ints) and the types of the Thread objects, in one read.
         let mut batch = Batch::new();
@@ -191,7 +191,7 @@ impl ThreadNames {
         items: &mut Vec<(u64, u64, Option<u64>)>,
     ) -> Result<bool, ReadError> {
         for active in &self.active {
-            match read_items(&interp.mem, &interp.layout, active.addr)? {
+            match read_items(&*interp.mem, &interp.layout, active.addr)? {
                 Some(found) if found.ob_type == active.ob_type => {
                     let room = MAX_NAMED_THREADS.saturating_sub(items.len());
                     items.extend(
@@ -213,7 +213,7 @@ impl ThreadNames {
         self.active.clear();
         self.resolved_at = Some(now);
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         let Some(module_dict) = layout.module_dict else {
             return Ok(());
         };
