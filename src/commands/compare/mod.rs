@@ -160,7 +160,7 @@ fn check_out_record_and_diff(
         kept: args.keep.is_some(),
         sources: RefCell::new(HashMap::new()),
     };
-    let status = crate::diff::run_with(&options, Some(&knowledge))?;
+    let status = crate::diff::run(&options, Some(&knowledge))?;
     drop(checkouts);
     Ok(status)
 }
