@@ -26,9 +26,7 @@ const ROUNDS: &str = "3000";
 static RECORDING: Mutex<()> = Mutex::new(());
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("diff-tests");
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir.join(name)
+    common::scratch("diff-tests", name)
 }
 
 /// The interpreter of the matrix called `name`, or else the first one on the host.

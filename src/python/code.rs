@@ -10,8 +10,8 @@ use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
-use crate::fasthash::FastMap;
 use crate::process::{Bytes, Gather, Memory, RegionId};
+use rustc_hash::FxHashMap;
 
 /// The fields that identify a code object; a change means the address was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub struct PendingFrame {
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
 pub struct CodeCache {
-    entries: FastMap<u64, CachedCode>,
+    entries: FxHashMap<u64, CachedCode>,
     pub table: CodeTable,
     /// `&PyCode_Type` in the target, when known: anything else is not a code object.
     code_type: Option<u64>,
@@ -104,7 +104,7 @@ pub struct CodeCache {
 impl CodeCache {
     pub fn new(layout: &Layout, code_type: Option<u64>) -> CodeCache {
         CodeCache {
-            entries: FastMap::default(),
+            entries: FxHashMap::default(),
             table: CodeTable::default(),
             code_type,
             header_len: layout.code_header_len(),

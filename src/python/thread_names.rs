@@ -25,8 +25,8 @@ use super::batch::{read_strs, Batch};
 use super::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items};
 use super::interpreter::Interpreter;
 use super::stack::ThreadStack;
-use crate::fasthash::FastMap;
 use crate::process::{Bytes, ReadError};
+use rustc_hash::FxHashMap;
 
 /// How often names are read again, to see `thread.name = ...`.
 pub const RENAME_INTERVAL: Duration = Duration::from_secs(1);
@@ -52,9 +52,9 @@ struct ActiveDict {
 /// The cache of thread names of one target.
 #[derive(Default)]
 pub struct ThreadNames {
-    names: FastMap<u64, Arc<str>>,
+    names: FxHashMap<u64, Arc<str>>,
     /// The threads present at the last read: ident → OS thread id.
-    seen: FastMap<u64, Option<u32>>,
+    seen: FxHashMap<u64, Option<u32>>,
     last_read: Option<Instant>,
     active: Vec<ActiveDict>,
     resolved_at: Option<Instant>,
