@@ -75,7 +75,7 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         thread_filter: v.thread,
     };
     let render = RenderOptions {
-        sort: v.sort.parse().map_err(Error::Usage)?,
+        sort: v.sort,
         limit: v.limit,
         lines: v.lines,
         icicle: v.icicle,
@@ -93,12 +93,6 @@ fn run_record(args: RecordArgs) -> Result<()> {
             ))
         }
     };
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        return Err(Error::Usage(format!(
-            "--rate must be between 0 and 100000 samples per second, not {}",
-            args.rate
-        )));
-    }
     let (format, view, render) = view_options(&args.view)?;
     let request = RecordRequest {
         target,
