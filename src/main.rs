@@ -19,6 +19,7 @@ fn main() {
         Command::Report(args) => run_report(args),
         Command::Diff(args) => framescope::diff::run(&args).map(exit_unless_zero),
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
+        Command::Top(args) => run_top(args),
     };
     if let Err(e) = result {
         // One line, whatever a target or a file put into the message.
@@ -111,6 +112,77 @@ fn run_record(args: RecordArgs) -> Result<()> {
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {
         std::process::exit(code);
+    }
+    Ok(())
+}
+
+fn run_top(args: framescope::cli::TopArgs) -> Result<()> {
+    use framescope::top::model::{Scope, SortColumn, View};
+    let target = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => Target::Pid(pid),
+        (None, false) => Target::Command(args.command.clone()),
+        _ => {
+            return Err(Error::Usage(
+                "top needs either --pid PID or a command after `--`".into(),
+            ))
+        }
+    };
+    check_rate(args.rate)?;
+    let duration = args
+        .duration
+        .map(|d| {
+            std::time::Duration::try_from_secs_f64(d)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--duration must be a positive number of seconds, not {d}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let sort = match args.sort.as_str() {
+        "own" => SortColumn::OwnPct,
+        "name" => SortColumn::Function,
+        "thread" => SortColumn::Thread,
+        _ => SortColumn::TotalPct,
+    };
+    let request = framescope::top::TopRequest {
+        target,
+        sampler: SamplerConfig {
+            rate_hz: args.rate,
+            duration,
+            blocking: args.blocking,
+            status_line: false,
+            jitter: !args.no_jitter,
+            boost: !args.normal_priority,
+        },
+        output: args.output,
+        view: View {
+            scope: if args.session {
+                Scope::Session
+            } else {
+                Scope::LastWindow
+            },
+            clock: args.clock,
+            idle: args.idle,
+            per_thread: args.threads,
+            lines: args.lines,
+            thread: args.thread,
+            process: None,
+            sort,
+            reversed: false,
+        },
+        limit: args.limit,
+    };
+    framescope::top::run(&request)
+}
+
+fn check_rate(rate: f64) -> Result<()> {
+    if !(rate > 0.0 && rate <= 100_000.0) {
+        return Err(Error::Usage(format!(
+            "--rate must be between 0 and 100000 samples per second, not {rate}"
+        )));
     }
     Ok(())
 }

@@ -143,8 +143,8 @@ impl<T: Copy> Spreader<T> {
         );
         let mut previous = None;
         if chosen.is_empty() {
-            previous = self.last_amount[thread]
-                .filter(|p| p.holds_gil && !p.error && p.time_ns >= from);
+            previous =
+                self.last_amount[thread].filter(|p| p.holds_gil && !p.error && p.time_ns >= from);
         }
         if chosen.is_empty() && previous.is_none() {
             chosen.extend((0..candidates.len()).filter(|&j| !candidates[j].error));
