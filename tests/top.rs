@@ -49,7 +49,17 @@ impl Tmux {
         );
         let tmux = Tmux { socket };
         let ok = tmux
-            .cmd(&["new-session", "-d", "-s", "t", "-x", "200", "-y", "45", command])
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "200",
+                "-y",
+                "45",
+                command,
+            ])
             .status
             .success();
         assert!(ok, "tmux starts");
@@ -167,9 +177,15 @@ fn assert_restored(tmux: &Tmux) {
             .map(|code| code.trim().to_string())
     });
     assert_eq!(screen, "0", "top's exit status");
-    assert_eq!(tmux.display("#{alternate_on}"), "0", "alternate screen left");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "0",
+        "alternate screen left"
+    );
     assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor shown");
-    let settings = tmux.wait_for("stty output", |s| s.contains("icanon").then(|| s.to_string()));
+    let settings = tmux.wait_for("stty output", |s| {
+        s.contains("icanon").then(|| s.to_string())
+    });
     let words: Vec<&str> = settings.split_whitespace().collect();
     assert!(
         words.contains(&"icanon") && words.contains(&"echo") && words.contains(&"isig"),
@@ -193,10 +209,17 @@ fn top_shows_the_hot_functions_sorts_and_quits_leaving_the_target_running() {
         // The header: target, interpreter, command, rate, samples, errors.
         let screen = tmux.wait_for("hot_a and hot_b", |s| hot_rows(s).map(|_| s.to_string()));
         let head: Vec<&str> = screen.lines().take(3).collect();
-        let version = py.name.rsplit('-').next().unwrap_or("").trim_end_matches('d');
+        let version = py
+            .name
+            .rsplit('-')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('d');
         assert!(
-            head[0].starts_with(&format!("framescope top · pid {} · CPython {version}", target.pid))
-                && head[0].contains("hotspots.py"),
+            head[0].starts_with(&format!(
+                "framescope top · pid {} · CPython {version}",
+                target.pid
+            )) && head[0].contains("hotspots.py"),
             "{screen}"
         );
         assert!(
@@ -205,7 +228,10 @@ fn top_shows_the_hot_functions_sorts_and_quits_leaving_the_target_running() {
                 && head[1].contains(" · errors "),
             "{screen}"
         );
-        assert!(head[2].starts_with("last second · CPU time · on-CPU samples"), "{screen}");
+        assert!(
+            head[2].starts_with("last second · CPU time · on-CPU samples"),
+            "{screen}"
+        );
 
         // The whole session: hot_a does three times hot_b's work.
         tmux.keys(&["w"]);
@@ -224,7 +250,7 @@ fn top_shows_the_hot_functions_sorts_and_quits_leaving_the_target_running() {
         tmux.keys(&["1"]);
         let order = tmux.wait_for("sort by own%", |s| {
             let r = rows(s);
-            (s.contains("sorted by own% ▼") && r.len() >= 2).then(|| r)
+            (s.contains("sorted by own% ▼") && r.len() >= 2).then_some(r)
         });
         assert_eq!(
             (order[0].name.as_str(), order[1].name.as_str()),
@@ -251,9 +277,16 @@ fn top_shows_the_hot_functions_sorts_and_quits_leaving_the_target_running() {
 
         // The session's recording reads, with both functions in it.
         let out = common::framescope(&["report", fsr.to_str().unwrap_or("")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let table = common::table_rows(&String::from_utf8_lossy(&out.stdout));
-        assert!(table.contains_key("hot_a") && table.contains_key("hot_b"), "{table:?}");
+        assert!(
+            table.contains_key("hot_a") && table.contains_key("hot_b"),
+            "{table:?}"
+        );
     });
 }
 
@@ -279,7 +312,10 @@ fn ctrl_c_quits_and_a_command_top_started_is_ended() {
         // Ended (SIGTERM) and reaped.
         let start = Instant::now();
         while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            assert!(start.elapsed() < Duration::from_secs(5), "pid {pid} still there");
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "pid {pid} still there"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     });
@@ -313,7 +349,10 @@ fn without_a_terminal_top_writes_a_snapshot_every_second_and_stops_with_the_pipe
         }
         let elapsed = start.elapsed();
         for s in &snapshots[..3] {
-            assert!(s[0].starts_with(&format!("framescope top · pid {}", target.pid)), "{s:?}");
+            assert!(
+                s[0].starts_with(&format!("framescope top · pid {}", target.pid)),
+                "{s:?}"
+            );
             assert!(s[2].starts_with("last second"), "{s:?}");
             assert!(s[3].trim_start().starts_with("own%"), "{s:?}");
             assert!(s.len() <= 4 + 10 + 1, "at most 10 rows: {s:?}");
@@ -339,15 +378,13 @@ fn without_a_terminal_top_writes_a_snapshot_every_second_and_stops_with_the_pipe
         assert!(common::running_freely(target.pid));
 
         // --duration: the last snapshot is of the whole session.
-        let out = common::framescope(&[
-            "top",
-            "--pid",
-            &target.pid.to_string(),
-            "--duration",
-            "2",
-        ]);
+        let out = common::framescope(&["top", "--pid", &target.pid.to_string(), "--duration", "2"]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let tail = text.trim_end().rsplit("\n\n").next().unwrap_or("");
         assert!(
             tail.contains("whole session") && tail.contains("sampling ended: --duration reached"),

@@ -134,10 +134,16 @@ pub fn run(req: &TopRequest) -> Result<()> {
         limit: req.limit,
         on_terminal,
     };
-    let display = std::thread::Builder::new()
+    let display = match std::thread::Builder::new()
         .name("framescope-top-display".into())
         .spawn(move || shown.run(rx, stop))
-        .map_err(|e| Error::io("cannot start the display thread", e))?;
+    {
+        Ok(handle) => handle,
+        Err(e) => {
+            end_child(child.as_mut());
+            return Err(Error::io("cannot start the display thread", e));
+        }
+    };
 
     let mut ingest = Ingest::new(pid, req.sampler.rate_hz, Limits::default());
     let mut held: Option<Box<Update>> = None;
