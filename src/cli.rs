@@ -32,6 +32,9 @@ pub enum Command {
     /// Run a command on two git refs (alternating, several runs each), record every run,
     /// and diff them: `framescope compare main HEAD -- python bench.py`.
     Compare(CompareArgs),
+    /// A live view of where a running program's time goes, refreshed every second (a
+    /// plain-text snapshot each second when standard output is not a terminal).
+    Top(TopArgs),
 }
 
 /// How to look at a recording: shared by `record` and `report`.
@@ -77,8 +80,8 @@ pub struct RecordArgs {
     #[arg(long, short, conflicts_with = "command")]
     pub pid: Option<u32>,
     /// Stop after this many seconds (default: until the target exits or Ctrl-C).
-    #[arg(long, short)]
-    pub duration: Option<f64>,
+    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
+    pub duration: Option<std::time::Duration>,
     /// Samples per second.
     #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
     pub rate: f64,
@@ -287,6 +290,16 @@ fn share_percent(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A duration in seconds: finite and more than 0.
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|v| std::time::Duration::try_from_secs_f64(v).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("a positive number of seconds was expected, not `{text}`"))
+}
+
 /// A sampling rate in samples per second: more than 0, at most 100000.
 fn rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -295,6 +308,69 @@ fn rate(text: &str) -> Result<f64, String> {
             "between 0 and 100000 samples per second was expected, not `{text}`"
         )),
     }
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "\
+Keys: 1-6 sort (again: reverse), w last second/whole session, p pause, i idle threads,
+t per thread, l per line, f/F thread filter, c clock, h help, q or Ctrl-C quit.
+
+Examples:
+  framescope top --pid 4242
+  framescope top -o session.fsr -- python app.py
+  framescope top --pid 4242 --duration 10 --limit 20 > snapshots.txt")]
+pub struct TopArgs {
+    /// Attach to this running process (left running when top quits).
+    #[arg(long, short, conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Stop after this many seconds (default: until q, Ctrl-C, or the target exits).
+    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
+    pub duration: Option<std::time::Duration>,
+    /// Samples per second.
+    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
+    pub rate: f64,
+    /// Read without pausing the target (the default).
+    #[arg(long, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+    /// Pause the target for every sample.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Sample at the start of every period instead of at a random point of it.
+    #[arg(long)]
+    pub no_jitter: bool,
+    /// Leave the sampling thread at normal priority (default: nice -10 where permitted).
+    #[arg(long)]
+    pub normal_priority: bool,
+    /// Also keep the session's recording in this .fsr file (for report or diff later).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// The time rows are of at the start: cpu or wall (key c switches).
+    #[arg(long, value_enum, default_value = "cpu")]
+    pub clock: crate::report::profile::Clock,
+    /// Start with samples of threads that were not on a CPU shown (key i).
+    #[arg(long)]
+    pub idle: bool,
+    /// Start with one row per thread and function (key t).
+    #[arg(long)]
+    pub threads: bool,
+    /// Start with only this thread (OS thread id or Python thread id; key f).
+    #[arg(long, value_name = "TID")]
+    pub thread: Option<u64>,
+    /// Start with one row per line (key l).
+    #[arg(long)]
+    pub lines: bool,
+    /// Start sorted by this column (keys 1-6).
+    #[arg(long, default_value = "total", value_parser = ["own", "total", "name", "thread"])]
+    pub sort: String,
+    /// Start showing the whole session instead of the last second (key w).
+    #[arg(long)]
+    pub session: bool,
+    /// Plain-text snapshots: at most this many rows each (0: all).
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// The command to start and watch, after `--` (ended when top quits).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[cfg(test)]
@@ -359,6 +435,10 @@ mod tests {
             assert!(parse(&args).is_err(), "{bad:?} was accepted");
         }
 
+        for (duration, ok) in [("2.5", true), ("0", false), ("-1", false), ("inf", false)] {
+            let args = ["record", "--duration", duration, "--", "python"];
+            assert_eq!(parse(&args).is_ok(), ok, "{duration}");
+        }
         for (rate, ok) in [("1000", true), ("0", false), ("-5", false), ("1e6", false)] {
             assert_eq!(
                 parse(&["record", "--rate", rate, "--", "python"]).is_ok(),

@@ -20,6 +20,7 @@ fn main() {
         Command::Report(args) => run_report(args),
         Command::Diff(args) => run_diff(&args).map(exit_unless_zero),
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
+        Command::Top(args) => run_top(args),
     };
     if let Err(e) = result {
         // One line, whatever a target or a file put into the message.
@@ -98,7 +99,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         target,
         sampler: SamplerConfig {
             rate_hz: args.rate,
-            duration: args.duration.map(std::time::Duration::from_secs_f64),
+            duration: args.duration,
             blocking: args.blocking,
             status_line: !args.quiet,
             jitter: !args.no_jitter,
@@ -115,6 +116,55 @@ fn run_record(args: RecordArgs) -> Result<()> {
         std::process::exit(code);
     }
     Ok(())
+}
+
+fn run_top(args: framescope::cli::TopArgs) -> Result<()> {
+    use framescope::top::model::{Scope, SortColumn, View};
+    let target = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => Target::Pid(pid),
+        (None, false) => Target::Command(args.command.clone()),
+        _ => {
+            return Err(Error::Usage(
+                "top needs either --pid PID or a command after `--`".into(),
+            ))
+        }
+    };
+    let duration = args.duration;
+    let sort = match args.sort.as_str() {
+        "own" => SortColumn::OwnPct,
+        "name" => SortColumn::Function,
+        "thread" => SortColumn::Thread,
+        _ => SortColumn::TotalPct,
+    };
+    let request = framescope::top::TopRequest {
+        target,
+        sampler: SamplerConfig {
+            rate_hz: args.rate,
+            duration,
+            blocking: args.blocking,
+            status_line: false,
+            jitter: !args.no_jitter,
+            boost: !args.normal_priority,
+        },
+        output: args.output,
+        view: View {
+            scope: if args.session {
+                Scope::Session
+            } else {
+                Scope::LastWindow
+            },
+            clock: args.clock,
+            idle: args.idle,
+            per_thread: args.threads,
+            lines: args.lines,
+            thread: args.thread,
+            process: None,
+            sort,
+            reversed: false,
+        },
+        limit: args.limit,
+    };
+    framescope::top::run(&request)
 }
 
 fn run_report(args: ReportArgs) -> Result<()> {

@@ -47,9 +47,9 @@ pub struct RecordOutcome {
 }
 
 /// A spawned child: reaped when it exits, so its status can be passed on.
-struct ChildWatch {
-    child: Child,
-    status: Option<std::process::ExitStatus>,
+pub(crate) struct ChildWatch {
+    pub(crate) child: Child,
+    pub(crate) status: Option<std::process::ExitStatus>,
 }
 
 impl TargetWatch for ChildWatch {
@@ -451,7 +451,10 @@ fn stop_command(c: &mut ChildWatch, why: StopReason) -> Option<std::process::Exi
 
 /// Sends `signal` to the command, then SIGKILL after [`GRACE`] (or at once on another
 /// SIGINT/SIGTERM to framescope); waits for it and returns its status.
-fn end_command(c: &mut ChildWatch, signal: libc::c_int) -> Option<std::process::ExitStatus> {
+pub(crate) fn end_command(
+    c: &mut ChildWatch,
+    signal: libc::c_int,
+) -> Option<std::process::ExitStatus> {
     if c.exited() {
         return c.status;
     }
@@ -482,7 +485,7 @@ fn end_command(c: &mut ChildWatch, signal: libc::c_int) -> Option<std::process::
 /// Attaches once CPython is up in the target: a command just spawned needs a moment
 /// before libpython is mapped and `_PyRuntime` filled in. `Ok(None)` when the command
 /// ended (or Ctrl-C came) first.
-fn attach(
+pub(crate) fn attach(
     pid: u32,
     mut child: Option<&mut ChildWatch>,
     stop: &AtomicBool,
@@ -528,7 +531,7 @@ fn exit_code_of(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-fn read_cmdline(pid: u32) -> Vec<String> {
+pub(crate) fn read_cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             b.split(|c| *c == 0)
