@@ -294,3 +294,38 @@ fn build_id(path: &Path) -> String {
         .trim()
         .to_string()
 }
+
+/// Re-creates the offline walker's memory snapshots (tests/snapshots/*.snap, read by
+/// `src/python/offline_tests.rs`) from the matrix: the stacks scenario on CPython 3.10,
+/// 3.12 and 3.14, each paused and read once blocking and once not, every byte read kept.
+/// Run `cargo test --release --test core -- --ignored generate_snapshots`.
+#[test]
+#[ignore]
+fn generate_snapshots() {
+    let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    std::fs::create_dir_all(&out_dir).expect("tests/snapshots");
+    let all = matrix();
+    for (name, file) in [
+        ("pyenv-3.10", "3.10"),
+        ("pyenv-3.12", "3.12"),
+        ("sid-3.14", "3.14"),
+    ] {
+        let py = all
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} is not installed (scripts/provision)"));
+        let (target, truth) = start_stacks(py);
+        let snapshot = framescope::python::snapshot::Snapshot::record(target.pid, truth)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let bytes = snapshot.to_bytes();
+        assert!(bytes.len() < 1 << 20, "{name}: {} bytes", bytes.len());
+        let path = out_dir.join(format!("{file}.snap"));
+        std::fs::write(&path, &bytes).expect("write snapshot");
+        eprintln!(
+            "{}: {} bytes, {} regions",
+            path.display(),
+            bytes.len(),
+            snapshot.regions.len()
+        );
+    }
+}

@@ -10,6 +10,7 @@ pub mod image;
 pub mod maps;
 pub mod memory;
 pub mod pause;
+pub mod saved;
 pub mod status;
 pub mod threads;
 
