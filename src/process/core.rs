@@ -550,3 +550,147 @@ impl Memory for CoreMemory {
         unsafe { readv_saved(locals, remotes, |addr, buf| self.read_contiguous(addr, buf)) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small core: one saved segment at 0x10000 (8 bytes saved of 0x2000), the file
+    /// `mapped` mapped at 0x11000-0x13000 from offset 0x1000 (the saved segment's unsaved
+    /// tail overlaps its first page), and threads 7 and 9 of process 7.
+    fn synthetic_core(dir: &Path, mapped: &Path) -> PathBuf {
+        let mut notes = Vec::new();
+        let mut note = |name: &[u8], kind: u32, desc: &[u8]| {
+            notes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&kind.to_le_bytes());
+            notes.extend_from_slice(name);
+            notes.resize(notes.len().next_multiple_of(4), 0);
+            notes.extend_from_slice(desc);
+            notes.resize(notes.len().next_multiple_of(4), 0);
+        };
+        for tid in [9u32, 7] {
+            let mut prstatus = vec![0u8; 336];
+            prstatus[PRSTATUS_PID..PRSTATUS_PID + 4].copy_from_slice(&tid.to_le_bytes());
+            note(b"CORE\0", NT_PRSTATUS, &prstatus);
+        }
+        let mut prpsinfo = vec![0u8; 136];
+        prpsinfo[PRPSINFO_PID..PRPSINFO_PID + 4].copy_from_slice(&7u32.to_le_bytes());
+        note(b"CORE\0", NT_PRPSINFO, &prpsinfo);
+        let mut auxv = Vec::new();
+        for v in [AT_ENTRY, 0x11800, 0, 0] {
+            auxv.extend_from_slice(&v.to_le_bytes());
+        }
+        note(b"CORE\0", NT_AUXV, &auxv);
+        let mut files = Vec::new();
+        for v in [1u64, 0x1000, 0x11000, 0x13000, 1] {
+            files.extend_from_slice(&v.to_le_bytes());
+        }
+        files.extend_from_slice(mapped.to_string_lossy().as_bytes());
+        files.push(0);
+        note(b"CORE\0", NT_FILE, &files);
+
+        let notes_at = 64 + 2 * 56;
+        let load_at = notes_at + notes.len() as u64;
+        let mut core = vec![0u8; 64];
+        core[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        core[16..18].copy_from_slice(&ET_CORE.to_le_bytes());
+        core[32..40].copy_from_slice(&64u64.to_le_bytes());
+        core[54..56].copy_from_slice(&56u16.to_le_bytes());
+        core[56..58].copy_from_slice(&2u16.to_le_bytes());
+        for (kind, offset, vaddr, filesz, memsz) in [
+            (PT_NOTE, notes_at, 0, notes.len() as u64, 0),
+            (PT_LOAD, load_at, 0x10000u64, 8u64, 0x2000u64),
+        ] {
+            let mut ph = vec![0u8; 56];
+            ph[..4].copy_from_slice(&kind.to_le_bytes());
+            ph[8..16].copy_from_slice(&offset.to_le_bytes());
+            ph[16..24].copy_from_slice(&vaddr.to_le_bytes());
+            ph[32..40].copy_from_slice(&filesz.to_le_bytes());
+            ph[40..48].copy_from_slice(&memsz.to_le_bytes());
+            core.extend_from_slice(&ph);
+        }
+        core.extend_from_slice(&notes);
+        core.extend_from_slice(b"SAVED!!!");
+        let path = dir.join("core");
+        std::fs::write(&path, &core).expect("core");
+        path
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "framescope-core-unit-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
+    #[test]
+    fn reads_saved_bytes_then_the_mapped_file_for_what_the_core_left_out() {
+        let dir = scratch("read");
+        let mapped = dir.join("lib.so");
+        let contents: Vec<u8> = (0..0x3000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&mapped, &contents).expect("mapped file");
+        let core = CoreFile::open(&synthetic_core(&dir, &mapped)).expect("core");
+        assert_eq!((core.pid, core.tids.clone()), (7, vec![7, 9]));
+        assert_eq!(core.executable(), Some(&*mapped.to_string_lossy()));
+        let image = CoreImage::new(core, None);
+        assert_eq!(
+            image.source().thread_ids(7),
+            vec![7, 9],
+            "threads from the notes, not /proc"
+        );
+        let mem = image.memory().expect("memory");
+        let mut saved = [0u8; 8];
+        mem.read(0x10000, &mut saved).expect("saved bytes");
+        assert_eq!(&saved, b"SAVED!!!");
+        // Past what the segment saved, inside the file mapping: the file at its offset.
+        let mut buf = [0u8; 16];
+        mem.read(0x11ff8, &mut buf).expect("from the file");
+        assert_eq!(&buf[..], &contents[0x1ff8..0x2008]);
+        // Saved bytes followed by bytes neither saved nor mapped: a short read.
+        assert_eq!(mem.read_partial(0x10000, &mut [0u8; 16]), Ok(8));
+        assert!(mem.read(0x13ff8, &mut buf).is_err(), "past the mapping");
+        assert!(mem.read(0x9000, &mut buf).is_err(), "nothing there");
+        // The file gone: what only it had is unreadable, the saved bytes still read.
+        std::fs::remove_file(&mapped).expect("remove");
+        let mem = CoreImage::new(CoreFile::open(&dir.join("core")).expect("core"), None)
+            .memory()
+            .expect("memory");
+        assert!(mem.read(0x11ff8, &mut buf).is_err());
+        mem.read(0x10000, &mut saved).expect("saved bytes");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_cores_say_what_is_wrong() {
+        let dir = scratch("bad");
+        let mapped = dir.join("lib.so");
+        std::fs::write(&mapped, b"x").expect("mapped");
+        let path = synthetic_core(&dir, &mapped);
+        let bytes = std::fs::read(&path).expect("core");
+        let why = |b: &[u8]| {
+            let p = dir.join("bad");
+            std::fs::write(&p, b).expect("write");
+            match CoreFile::open(&p) {
+                Ok(_) => String::from("accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert!(why(&bytes[..bytes.len() - 3]).contains("truncated"));
+        assert!(why(b"hello").contains("no ELF header"));
+        assert!(why(b"\x28\xb5\x2f\xfd rest").contains("zstd-compressed"));
+        let mut exe = bytes.clone();
+        exe[16] = 2;
+        assert!(why(&exe).contains("not a core file but an ELF executable"));
+        let mut be = bytes.clone();
+        be[5] = 2;
+        assert!(why(&be).contains("big-endian"));
+        let mut huge = bytes.clone();
+        huge[56..58].copy_from_slice(&0xfff0u16.to_le_bytes());
+        assert!(why(&huge).contains("truncated"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
