@@ -127,8 +127,15 @@ pub struct ReportArgs {
 #[derive(Args, Debug)]
 pub struct DumpArgs {
     /// The process to read.
-    #[arg(long, short)]
-    pub pid: u32,
+    #[arg(long, short, required_unless_present = "core", conflicts_with = "core")]
+    pub pid: Option<u32>,
+    /// Read a core file (from gcore, or a kernel core dump) instead of a live process.
+    #[arg(long, value_name = "FILE", conflicts_with = "nonblocking")]
+    pub core: Option<PathBuf>,
+    /// With --core: the CPython executable or libpython the process ran, when it is no
+    /// longer where the core says.
+    #[arg(long, value_name = "PATH")]
+    pub python_binary: Option<PathBuf>,
     /// Print JSON (schema in README) instead of text.
     #[arg(long)]
     pub json: bool,

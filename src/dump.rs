@@ -1,10 +1,16 @@
 //! `framescope dump`: one look at every thread of a process, printed as text or JSON.
-//! The process is paused only while it is read (unless `--nonblocking`).
+//! The process is paused only while it is read (unless `--nonblocking`). With `--core`,
+//! the look is at a core file instead (`process/core.rs`), through the same walker and
+//! into the same report: nothing runs, so nothing is paused, and no thread is known to
+//! be on a CPU (`on_cpu` is null).
+
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::Result;
 use crate::escape::visible;
+use crate::process::core::{CoreFile, CoreImage};
 use crate::process::pause::Pause;
 use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
 
@@ -16,7 +22,10 @@ pub struct DumpReport {
     pub debug_build: bool,
     pub binary: String,
     pub layout_source: String,
+    /// The process was stopped while read (always for a core: it cannot move).
     pub blocking: bool,
+    /// The core file read instead of a live process (`dump --core`); null for a live one.
+    pub core: Option<String>,
     pub threads: Vec<DumpThread>,
 }
 
@@ -62,18 +71,50 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
     } else {
         reader.sample(&interp, opts, &mut threads)?;
     }
-    Ok(DumpReport {
-        pid,
+    Ok(report(&interp, &reader, &threads, blocking, None))
+}
+
+/// Reads all threads saved in the core file `path` once. `python_binary` stands in for
+/// the file CPython ran from when it has moved since.
+pub fn take_core(path: &Path, python_binary: Option<&Path>) -> Result<DumpReport> {
+    let core = CoreFile::open(path)?;
+    let image = CoreImage::new(core, python_binary.map(Path::to_path_buf));
+    let interp = Interpreter::attach_image(&image)?;
+    let mut reader = StackReader::new(&interp);
+    let mut threads = Vec::new();
+    let opts = SampleOptions {
+        cpu_time: false,
+        // A core has no scheduler state to ask.
+        cpu_state: false,
+        thread_names: true,
+        // Nothing moves in a core: one read is consistent.
+        paused: true,
+    };
+    reader.sample(&interp, opts, &mut threads)?;
+    let core = Some(path.display().to_string());
+    Ok(report(&interp, &reader, &threads, true, core))
+}
+
+fn report(
+    interp: &Interpreter,
+    reader: &StackReader,
+    threads: &[ThreadStack],
+    blocking: bool,
+    core: Option<String>,
+) -> DumpReport {
+    DumpReport {
+        pid: interp.pid,
         python_version: interp.version.to_string(),
         debug_build: interp.version.debug,
         binary: interp.binary.clone(),
         layout_source: interp.layout_source.clone(),
         blocking,
+        core,
         threads: threads
             .iter()
             .map(|t| to_dump_thread(t, &reader.codes.table))
             .collect(),
-    })
+    }
 }
 
 fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
@@ -107,9 +148,14 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
 pub fn render_text(report: &DumpReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
+    let core = report
+        .core
+        .as_deref()
+        .map(|c| format!(" (core file {})", visible(c)))
+        .unwrap_or_default();
     let _ = writeln!(
         s,
-        "Process {}: CPython {} ({})",
+        "Process {}{core}: CPython {} ({})",
         report.pid,
         visible(&report.python_version),
         visible(&report.binary)

@@ -49,7 +49,17 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         .as_deref()
         .map(Destination::resolve)
         .transpose()?;
-    let report = framescope::dump::take(args.pid, !args.nonblocking)?;
+    if args.python_binary.is_some() && args.core.is_none() {
+        return Err(Error::Usage(
+            "--python-binary goes with --core FILE (a live process's files are found in /proc)"
+                .into(),
+        ));
+    }
+    let report = match (&args.core, args.pid) {
+        (Some(core), _) => framescope::dump::take_core(core, args.python_binary.as_deref())?,
+        (None, Some(pid)) => framescope::dump::take(pid, !args.nonblocking)?,
+        (None, None) => return Err(Error::Usage("dump needs --pid PID or --core FILE".into())),
+    };
     let text = if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
     } else {

@@ -4,75 +4,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::truth::{stacks_from_dump, stacks_from_truth};
 use common::{for_each_python, framescope, spawn, Python};
 use serde_json::Value;
-
-/// (function, file, line) innermost first, as both sides report them.
-type Stack = Vec<(String, String, u64)>;
-
-fn stacks_from_truth(truth: &Value) -> BTreeMap<u64, (Option<String>, Stack)> {
-    let reporter = truth["reporter"].as_u64();
-    truth["threads"]
-        .as_array()
-        .expect("threads")
-        .iter()
-        .filter(|t| t["ident"].as_u64() != reporter)
-        .map(|t| {
-            let frames = t["frames"]
-                .as_array()
-                .expect("frames")
-                .iter()
-                .map(|f| {
-                    (
-                        f["function"].as_str().unwrap().to_string(),
-                        f["file"].as_str().unwrap().to_string(),
-                        f["line"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
-            (
-                t["native_id"].as_u64().expect("native id"),
-                (t["name"].as_str().map(String::from), frames),
-            )
-        })
-        .collect()
-}
-
-fn stacks_from_dump(dump: &Value, reporter: Option<u64>) -> BTreeMap<u64, (Option<String>, Stack)> {
-    dump["threads"]
-        .as_array()
-        .expect("threads")
-        .iter()
-        .filter(|t| t["python_thread_id"].as_u64() != reporter)
-        .map(|t| {
-            assert!(
-                t["error"].is_null(),
-                "thread {} has an error: {}",
-                t["os_tid"],
-                t["error"]
-            );
-            let frames = t["frames"]
-                .as_array()
-                .expect("frames")
-                .iter()
-                .map(|f| {
-                    (
-                        f["function"].as_str().unwrap().to_string(),
-                        f["file"].as_str().unwrap().to_string(),
-                        f["line"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
-            (
-                t["os_tid"].as_u64().expect("os tid"),
-                (t["name"].as_str().map(String::from), frames),
-            )
-        })
-        .collect()
-}
 
 fn dump_json(pid: u32, extra: &[&str]) -> Value {
     let pid = pid.to_string();

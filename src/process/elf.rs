@@ -22,16 +22,15 @@ pub struct LoadedElf {
 }
 
 impl LoadedElf {
-    /// Reads `file` from the target's view of the filesystem and keeps `symbols` and
-    /// `sections` (by name) of it.
-    pub fn load(
-        pid: u32,
+    /// Parses `bytes`, the contents of `file` (opened by the process image it is
+    /// mapped in), and keeps `symbols` and `sections` (by name) of it.
+    pub fn parse(
+        bytes: &[u8],
         file: &MappedFile,
         symbols: &[&str],
         sections: &[&str],
     ) -> Result<LoadedElf> {
-        let bytes = file.map(pid)?;
-        let elf = Elf::parse(&bytes)
+        let elf = Elf::parse(bytes)
             .map_err(|e| Error::Read(format!("{} is not a readable ELF file: {e}", file.path)))?;
         let first_load = elf
             .program_headers
@@ -109,4 +108,68 @@ impl LoadedElf {
             .get(name)
             .map(|(_, _, bytes)| bytes.as_slice())
     }
+}
+
+/// The GNU build id of a 64-bit little-endian ELF image, from its `PT_NOTE` segments:
+/// `bytes` may be the whole file or only its first page (as a core file keeps it), so
+/// only notes lying inside `bytes` are looked at. `None` when there is none.
+pub fn gnu_build_id(bytes: &[u8]) -> Option<Vec<u8>> {
+    const PT_NOTE: u32 = 4;
+    const NT_GNU_BUILD_ID: u32 = 3;
+    if bytes.get(..4)? != b"\x7fELF" || bytes.get(4)? != &2 || bytes.get(5)? != &1 {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(bytes.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(bytes.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(bytes.get(o..o + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    if phentsize < 56 {
+        return None;
+    }
+    for i in 0..phnum.min(256) {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(ph)? != PT_NOTE {
+            continue;
+        }
+        let start = usize::try_from(u64_at(ph + 8)?).ok()?;
+        let len = usize::try_from(u64_at(ph + 32)?).ok()?;
+        let Some(notes) = bytes.get(start..start.saturating_add(len)) else {
+            continue;
+        };
+        for (name, kind, desc) in elf_notes(notes) {
+            if kind == NT_GNU_BUILD_ID && name == b"GNU\0" {
+                return Some(desc.to_vec());
+            }
+        }
+    }
+    None
+}
+
+/// The notes of an ELF note area: `(name, type, descriptor)` each, 4-byte aligned; stops
+/// at the first note that does not fit.
+pub fn elf_notes<'a>(mut area: &'a [u8]) -> impl Iterator<Item = (&'a [u8], u32, &'a [u8])> {
+    std::iter::from_fn(move || {
+        let a: &'a [u8] = area;
+        let word = |o: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(a.get(o..o + 4)?.try_into().ok()?))
+        };
+        let namesz = usize::try_from(word(0)?).ok()?;
+        let descsz = usize::try_from(word(4)?).ok()?;
+        let kind = word(8)?;
+        let name_end = 12usize.checked_add(namesz)?;
+        let desc_start = 12usize.checked_add(namesz.checked_add(3)? & !3)?;
+        let desc_end = desc_start.checked_add(descsz)?;
+        let name = a.get(12..name_end)?;
+        let desc = a.get(desc_start..desc_end)?;
+        let next = desc_start.checked_add(descsz.checked_add(3)? & !3)?;
+        area = a.get(next..).unwrap_or(&[]);
+        Some((name, kind, desc))
+    })
+}
+
+/// A build id as people write it (lower-case hex).
+pub fn hex(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }

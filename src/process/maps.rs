@@ -63,7 +63,7 @@ pub struct FileMap {
 }
 
 impl FileMap {
-    fn new(file: std::fs::File) -> std::io::Result<FileMap> {
+    pub(crate) fn new(file: std::fs::File) -> std::io::Result<FileMap> {
         use std::os::fd::AsRawFd;
         let len = usize::try_from(file.metadata()?.len())
             .map_err(|_| std::io::Error::other("file too large"))?;
@@ -108,15 +108,23 @@ impl Drop for FileMap {
 pub fn mapped_files(pid: u32) -> Result<Vec<MappedFile>> {
     let maps = proc_maps::get_process_maps(pid as proc_maps::Pid)
         .map_err(|e| classify_proc_error(pid, e))?;
+    Ok(group_by_file(maps.iter().filter_map(|m| {
+        let path = m.filename()?.to_string_lossy().into_owned();
+        let start = m.start() as u64;
+        Some((path, start, start + m.size() as u64, m.offset as u64))
+    })))
+}
+
+/// Groups mappings `(path, start, end, file offset)` per file, keeping only absolute
+/// paths (not `[heap]`, `[stack]`, anonymous ones): from /proc/PID/maps, or a core
+/// file's list of mapped files.
+pub fn group_by_file(maps: impl Iterator<Item = (String, u64, u64, u64)>) -> Vec<MappedFile> {
     let mut files: Vec<MappedFile> = Vec::new();
-    for m in maps {
-        let Some(path) = m.filename() else { continue };
-        let path = path.to_string_lossy().into_owned();
+    for (path, start, end, offset) in maps {
         if !path.starts_with('/') {
             continue;
         }
-        let (start, end) = (m.start() as u64, (m.start() + m.size()) as u64);
-        let base = (m.offset == 0).then_some(start);
+        let base = (offset == 0).then_some(start);
         match files.iter_mut().find(|f| f.path == path) {
             Some(f) => {
                 f.start = f.start.min(start);
@@ -134,7 +142,7 @@ pub fn mapped_files(pid: u32) -> Result<Vec<MappedFile>> {
             }),
         }
     }
-    Ok(files)
+    files
 }
 
 /// The executable of `pid` as the target sees it.

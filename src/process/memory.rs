@@ -176,6 +176,48 @@ impl Memory for RemoteMemory {
     }
 }
 
+/// [`Memory::readv`] for memory held locally (a core file, a snapshot): `read_at(addr,
+/// buf)` fills as much of `buf` as is saved from `addr` on and says how much. Regions are
+/// transferred in order, like `process_vm_readv`, stopping at the first byte not saved.
+///
+/// # Safety
+/// The contract of [`Memory::readv`]: every local iovec points into a live buffer,
+/// exclusively borrowed for the call, of at least its stated length.
+pub(crate) unsafe fn readv_saved(
+    locals: &[libc::iovec],
+    remotes: &[libc::iovec],
+    mut read_at: impl FnMut(u64, &mut [u8]) -> usize,
+) -> Result<Option<usize>, ReadError> {
+    let (mut local, mut local_used, mut total) = (0usize, 0usize, 0usize);
+    for remote in remotes {
+        let mut addr = remote.iov_base as u64;
+        let mut left = remote.iov_len;
+        while left > 0 {
+            while locals.get(local).is_some_and(|l| local_used == l.iov_len) {
+                local += 1;
+                local_used = 0;
+            }
+            let Some(l) = locals.get(local) else {
+                return Ok(Some(total));
+            };
+            let n = left.min(l.iov_len - local_used);
+            // SAFETY: `local_used + n <= l.iov_len`, inside the caller's buffer (contract).
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(l.iov_base.cast::<u8>().add(local_used), n)
+            };
+            let got = read_at(addr, buf).min(n);
+            total += got;
+            local_used += got;
+            addr = addr.wrapping_add(got as u64);
+            left -= got;
+            if got < n {
+                return Ok((total > 0).then_some(total));
+            }
+        }
+    }
+    Ok(Some(total))
+}
+
 fn errno_to_error(addr: u64) -> ReadError {
     match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ESRCH) => ReadError::Gone,

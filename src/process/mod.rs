@@ -3,11 +3,14 @@
 //! its pid names (a process, a thread of one, a zombie).
 //! Nothing here knows about Python.
 
+pub mod core;
 pub mod elf;
 pub mod gather;
+pub mod image;
 pub mod maps;
 pub mod memory;
 pub mod pause;
+pub mod saved;
 pub mod status;
 pub mod threads;
 

@@ -8,8 +8,9 @@ use super::layout::{table_for, Layout, NEWEST_TABLE_MINOR};
 use super::version::Version;
 use crate::error::{Error, Result};
 use crate::process::elf::LoadedElf;
-use crate::process::maps::{executable_path, mapped_files, MappedFile};
-use crate::process::{Memory, ReadError};
+use crate::process::image::{LiveProcess, ProcessImage, Source};
+use crate::process::maps::MappedFile;
+use crate::process::Memory;
 
 /// The symbols attaching looks at: the runtime, the version, the code type (to tell code
 /// objects from garbage) and two that only debug builds define.
@@ -29,6 +30,8 @@ pub struct Interpreter {
     pub pid: u32,
     /// Where its memory is read from: the live process, or a saved image of it.
     pub mem: Box<dyn Memory + Send>,
+    /// Where the process is known from (live, or saved with a fixed thread list).
+    pub source: Source,
     pub version: Version,
     pub layout: Layout,
     /// Address of `_PyRuntime`.
@@ -43,58 +46,102 @@ pub struct Interpreter {
     pub layout_source: String,
 }
 
+/// What attaching found before reading the interpreter itself: enough to build an
+/// [`Interpreter`] on any memory that holds the process (a memory snapshot records
+/// exactly these).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Address of `_PyRuntime`.
+    pub runtime: u64,
+    /// Address of `PyCode_Type`.
+    pub code_type: Option<u64>,
+    /// The file CPython lives in, as the target sees it.
+    pub binary: String,
+    /// The version as the binary tells it without `_Py_DebugOffsets` (`Py_Version`, or
+    /// the version string of `.rodata`).
+    pub version: Option<Version>,
+    /// The binary is a debug build (its name, or symbols only debug builds define).
+    pub debug_build: bool,
+}
+
 impl Interpreter {
+    /// Attaches to the live process `pid`.
     pub fn attach(pid: u32) -> Result<Interpreter> {
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Err(Error::NoSuchProcess { pid });
         }
         crate::process::status::refuse_zombie(pid)?;
-        let files = mapped_files(pid)?;
-        let exe = executable_path(pid).unwrap_or_else(|_| String::from("?"));
-        let candidate = python_binary(&files, &exe).ok_or_else(|| Error::NotPython {
-            pid,
-            found: format!("{exe} maps no CPython executable or libpython"),
+        Interpreter::attach_image(&LiveProcess { pid })
+    }
+
+    /// Finds CPython in a process image (a live process or a core file): the mapped file
+    /// that holds it, its symbols, then the interpreter in the image's memory.
+    pub fn attach_image(image: &dyn ProcessImage) -> Result<Interpreter> {
+        let pid = image.pid();
+        let files = image.mapped_files()?;
+        let exe = image.executable().unwrap_or_else(|| String::from("?"));
+        let candidate = python_binary(&files, &exe).ok_or_else(|| {
+            image.not_python(format!("{exe} maps no CPython executable or libpython"))
         })?;
-        let elf = LoadedElf::load(pid, candidate, WANTED_SYMBOLS, &[".PyRuntime", ".rodata"])?;
+        let bytes = image.open(candidate)?;
+        let elf = LoadedElf::parse(
+            &bytes,
+            candidate,
+            WANTED_SYMBOLS,
+            &[".PyRuntime", ".rodata"],
+        )?;
+        drop(bytes);
         let runtime = elf
             .symbol(&["_PyRuntime"])
             .map(|(addr, _)| addr)
             .or_else(|| elf.section(".PyRuntime").map(|(addr, _)| addr))
-            .ok_or_else(|| Error::NotPython {
-                pid,
-                found: format!(
+            .ok_or_else(|| {
+                image.not_python(format!(
                     "{} has no _PyRuntime symbol (CPython before 3.7, or not CPython: {exe})",
                     elf.path
-                ),
+                ))
             })?;
-        let mem: Box<dyn Memory + Send> = Box::new(crate::process::RemoteMemory::new(pid));
-        let read_err = |e: ReadError| match e {
-            ReadError::Gone => Error::ProcessExited { pid },
-            ReadError::Permission => Error::PermissionDenied {
-                pid,
-                detail: "process_vm_readv refused".into(),
-            },
-            ReadError::BadAddress(a) => Error::Read(format!("cannot read process {pid} at {a:#x}")),
-        };
+        let mem = image.memory()?;
+        let source = image.source();
         // Probe readability first so permission problems are reported as such.
-        mem.read_u64(runtime).map_err(read_err)?;
+        mem.read_u64(runtime)
+            .map_err(|e| source.read_error(pid, e, "the interpreter runtime"))?;
+        let facts = Facts {
+            runtime,
+            code_type: elf.symbol(&["PyCode_Type"]).map(|(a, _)| a),
+            binary: elf.path.clone(),
+            version: binary_version(&*mem, &elf, candidate),
+            debug_build: is_debug_build(&elf, candidate),
+        };
+        Interpreter::from_facts(pid, mem, source, facts).map_err(|e| match e {
+            Error::NotPython { found, .. } => image.not_python(found),
+            other => other,
+        })
+    }
 
+    /// Builds the interpreter from what attaching found, on memory that holds it: reads
+    /// and checks `_Py_DebugOffsets` (3.13+), settles the version and the [`Layout`].
+    pub fn from_facts(
+        pid: u32,
+        mem: Box<dyn Memory + Send>,
+        origin: Source,
+        facts: Facts,
+    ) -> Result<Interpreter> {
+        let runtime = facts.runtime;
         let debug = DebugOffsets::read(&mem, runtime)
             .map_err(|(version, why)| Error::UnsupportedPython { pid, version, why })?;
-        let mut version =
-            detect_version(&mem, &elf, candidate, debug.as_ref()).ok_or_else(|| {
-                Error::NotPython {
+        let mut version = match (&debug, &facts.version) {
+            (Some(d), _) => d.version.clone(),
+            (None, Some(v)) => v.clone(),
+            (None, None) => {
+                return Err(Error::NotPython {
                     pid,
-                    found: format!("{} has no recognisable CPython version", elf.path),
-                }
-            })?;
-        let name_says_debug =
-            Version::minor_from_file_name(candidate.file_name()).is_some_and(|(_, d)| d);
-        version.debug = name_says_debug
-            || elf.has_symbol("_Py_NegativeRefcount")
-            || elf.has_symbol("_Py_RefTotal");
+                    found: format!("{} has no recognisable CPython version", facts.binary),
+                })
+            }
+        };
+        version.debug = facts.debug_build;
         version.free_threaded = debug.as_ref().is_some_and(|d| d.free_threaded);
-
         let unsupported = |why: String| Error::UnsupportedPython {
             pid,
             version: version.to_string(),
@@ -144,15 +191,15 @@ impl Interpreter {
             layout_differences = d.apply(&mut layout);
             source = format!("_Py_DebugOffsets of the target, checked against {source}");
         }
-        let code_type = elf.symbol(&["PyCode_Type"]).map(|(a, _)| a);
         Ok(Interpreter {
             pid,
             mem,
+            source: origin,
             version,
             layout,
             runtime,
-            code_type,
-            binary: elf.path.clone(),
+            code_type: facts.code_type,
+            binary: facts.binary,
             layout_differences,
             layout_source: source,
         })
@@ -183,15 +230,17 @@ fn python_binary<'a>(files: &'a [MappedFile], exe: &str) -> Option<&'a MappedFil
         })
 }
 
-fn detect_version(
-    mem: &dyn Memory,
-    elf: &LoadedElf,
-    file: &MappedFile,
-    debug: Option<&DebugOffsets>,
-) -> Option<Version> {
-    if let Some(d) = debug {
-        return Some(d.version.clone());
-    }
+/// Whether the binary is a debug build: its name says so (`python3.14d`,
+/// `libpython3.14d.so`), or it defines symbols only debug builds have.
+fn is_debug_build(elf: &LoadedElf, file: &MappedFile) -> bool {
+    Version::minor_from_file_name(file.file_name()).is_some_and(|(_, d)| d)
+        || elf.has_symbol("_Py_NegativeRefcount")
+        || elf.has_symbol("_Py_RefTotal")
+}
+
+/// The version the binary tells without `_Py_DebugOffsets`: `Py_Version` (3.11+), else
+/// the version string in `.rodata`.
+fn binary_version(mem: &dyn Memory, elf: &LoadedElf, file: &MappedFile) -> Option<Version> {
     if let Some((addr, _)) = elf.symbol(&["Py_Version"]) {
         if let Some(v) = mem
             .read_u32(addr)

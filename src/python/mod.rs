@@ -14,6 +14,9 @@ pub mod interpreter;
 pub mod layout;
 pub mod linetable;
 pub mod objects;
+#[cfg(test)]
+mod offline_tests;
+pub mod snapshot;
 pub mod stack;
 pub mod thread_names;
 pub mod version;

@@ -34,7 +34,7 @@ use super::interpreter::Interpreter;
 use super::layout::{Era, GilLocation};
 use super::stack::ThreadStack;
 use super::thread_names::ThreadNames;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::threads::{CpuClock, CpuStates};
 use crate::process::{Bytes, Gather, ReadError, RegionId};
 
@@ -270,7 +270,11 @@ impl StackReader {
         opts: SampleOptions,
         out: &mut Vec<ThreadStack>,
     ) -> Result<()> {
-        let fail = |e: ReadError| whole_sample_error(interp.pid, e);
+        let fail = |e: ReadError| {
+            interp
+                .source
+                .read_error(interp.pid, e, "the interpreter state")
+        };
         self.codes.begin_sample();
         self.samples += 1;
         self.paused = opts.paused;
@@ -333,7 +337,7 @@ impl StackReader {
             }
             // Close the files of threads that ended, now and then (a readdir).
             if self.samples % 1024 == 0 {
-                let alive = crate::process::threads::thread_ids(interp.pid);
+                let alive = interp.source.thread_ids(interp.pid);
                 clock.retain(|tid| alive.binary_search(&tid).is_ok());
             }
         } else if opts.cpu_state {
@@ -647,7 +651,7 @@ impl StackReader {
         let layout = &interp.layout;
         let mem = &*interp.mem;
         if let Err(e) = self.codes.validate(mem, layout, &self.pending) {
-            if !std::path::Path::new(&format!("/proc/{}", interp.pid)).exists() {
+            if interp.source.is_gone(interp.pid) {
                 return Err(ReadError::Gone);
             }
             for stack in out.iter_mut() {
@@ -869,7 +873,8 @@ impl StackReader {
 }
 
 fn calibrate_pthread_tid_offset(interp: &Interpreter, pthread: u64) -> Option<u64> {
-    let tids = crate::process::threads::thread_ids(interp.pid);
+    // A live process's threads from /proc, a core's from its notes.
+    let tids = interp.source.thread_ids(interp.pid);
     let mut buf = vec![0u8; 2048];
     interp.mem.read(pthread, &mut buf).ok()?;
     let matches = |off: u64| tids.contains(&buf.u32_at(off as usize));
@@ -918,23 +923,4 @@ fn header_from(g: &Gather, ids: HeaderIds, a: Anchors) -> Option<Header> {
         gil_holder,
         gil_locked,
     })
-}
-
-fn whole_sample_error(pid: u32, e: ReadError) -> Error {
-    match e {
-        ReadError::Gone => Error::ProcessExited { pid },
-        ReadError::Permission => Error::PermissionDenied {
-            pid,
-            detail: "process_vm_readv refused".into(),
-        },
-        ReadError::BadAddress(a) => {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                Error::ProcessExited { pid }
-            } else {
-                Error::Read(format!(
-                    "the interpreter state of process {pid} is unreadable at {a:#x}"
-                ))
-            }
-        }
-    }
 }

@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod truth;
+
 /// One interpreter of the matrix.
 #[derive(Debug, Clone)]
 pub struct Python {
@@ -199,10 +201,16 @@ impl Drop for ScenarioDir {
 /// Copies tests/scenarios (and tests/bench) into a fresh directory the interpreter can see and runs
 /// `script` there with `args` (`{dir}` in an argument becomes that directory).
 pub fn spawn(py: &Python, script: &str, args: &[&str]) -> Target {
+    spawn_with_env(py, script, args, &[])
+}
+
+/// [`spawn`] with extra environment variables.
+pub fn spawn_with_env(py: &Python, script: &str, args: &[&str], env: &[(&str, &str)]) -> Target {
     let dir = ScenarioDir::new(py);
     let argv = dir.argv(py, script, args);
     let child = Command::new(&argv[0])
         .args(&argv[1..])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -196,6 +196,7 @@ def frame_list(frame):
             "name": code.co_name,
             "file": code.co_filename,
             "line": frame.f_lineno,
+            "first_line": code.co_firstlineno,
         })
         frame = frame.f_back
     return frames
