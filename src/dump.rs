@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::escape::visible;
 use crate::process::pause::Pause;
+use crate::python::locals::LocalsReader;
 use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
 
 /// The JSON document `dump --json` prints (documented in README).
@@ -41,10 +42,31 @@ pub struct DumpFrame {
     pub file: String,
     pub line: u32,
     pub first_line: u32,
+    /// With `--locals` only: the frame's arguments, then its other variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locals: Option<Vec<DumpLocal>>,
+    /// With `--locals`: why this frame's variables could not be read at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locals_error: Option<String>,
+}
+
+/// One variable of a frame (`dump --locals`).
+#[derive(Serialize, Debug)]
+pub struct DumpLocal {
+    pub name: String,
+    /// A short repr, bounded (see README "Locals").
+    pub repr: String,
+    pub argument: bool,
 }
 
 /// Reads all threads of `pid` once.
 pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
+    take_with(pid, blocking, false)
+}
+
+/// Reads all threads of `pid` once, and with `locals` every frame's variables (while the
+/// process is still paused, when `blocking`).
+pub fn take_with(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
     let pid = crate::process::status::process_to_profile(pid)?;
     let interp = Interpreter::attach(pid)?;
     let mut reader = StackReader::new(&interp);
@@ -55,12 +77,19 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         thread_names: true,
         paused: blocking,
     };
+    let mut variables = Vec::new();
     if blocking {
         let tids = reader.note_cpu_states_before_pause(pid);
         let _pause = Pause::with_threads(pid, tids)?;
         reader.sample(&interp, opts, &mut threads)?;
+        if locals {
+            variables = read_locals(&interp, &threads);
+        }
     } else {
         reader.sample(&interp, opts, &mut threads)?;
+        if locals {
+            variables = read_locals(&interp, &threads);
+        }
     }
     Ok(DumpReport {
         pid,
@@ -71,12 +100,59 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         blocking,
         threads: threads
             .iter()
-            .map(|t| to_dump_thread(t, &reader.codes.table))
+            .enumerate()
+            .map(|(i, t)| to_dump_thread(t, &reader.codes.table, variables.get_mut(i)))
             .collect(),
     })
 }
 
-fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
+/// One frame's variables, or why they could not be read.
+type FrameLocals = std::result::Result<Vec<DumpLocal>, String>;
+
+/// Every frame's variables, by thread and frame (innermost first).
+fn read_locals(interp: &Interpreter, threads: &[ThreadStack]) -> Vec<Vec<FrameLocals>> {
+    let layout = match &interp.locals_layout {
+        Ok(l) => l,
+        Err(why) => {
+            let why = format!("locals cannot be read on this CPython: {why}");
+            return threads
+                .iter()
+                .map(|t| t.frames.iter().map(|_| Err(why.clone())).collect())
+                .collect();
+        }
+    };
+    let reader = LocalsReader {
+        mem: &*interp.mem,
+        layout: &interp.layout,
+        locals: layout,
+        builtins: &interp.builtins,
+    };
+    threads
+        .iter()
+        .map(|t| {
+            t.frame_addresses
+                .iter()
+                .map(|&frame| {
+                    reader.read(frame).map(|vars| {
+                        vars.into_iter()
+                            .map(|v| DumpLocal {
+                                name: v.name,
+                                repr: v.repr,
+                                argument: v.argument,
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn to_dump_thread(
+    t: &ThreadStack,
+    codes: &CodeTable,
+    mut locals: Option<&mut Vec<FrameLocals>>,
+) -> DumpThread {
     DumpThread {
         os_tid: t.os_tid,
         python_thread_id: t.python_thread_id,
@@ -88,14 +164,26 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
         frames: t
             .frames
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 let c = codes.get(f.code);
+                let (locals, locals_error) = match locals.as_deref_mut().map(|l| {
+                    l.get_mut(i)
+                        .map(|r| std::mem::replace(r, Ok(Vec::new())))
+                        .unwrap_or_else(|| Err("frame address unknown".into()))
+                }) {
+                    None => (None, None),
+                    Some(Ok(vars)) => (Some(vars), None),
+                    Some(Err(why)) => (Some(Vec::new()), Some(why)),
+                };
                 DumpFrame {
                     function: c.qualname.clone(),
                     name: c.name.clone(),
                     file: c.filename.clone(),
                     line: f.line,
                     first_line: c.first_line,
+                    locals,
+                    locals_error,
                 }
             })
             .collect(),
@@ -143,6 +231,21 @@ pub fn render_text(report: &DumpReport) -> String {
                 visible(&f.file),
                 f.line
             );
+            if let Some(e) = &f.locals_error {
+                let _ = writeln!(s, "        !! {}", visible(e));
+            }
+            let locals = f.locals.as_deref().unwrap_or_default();
+            let (args, others): (Vec<&DumpLocal>, Vec<&DumpLocal>) =
+                locals.iter().partition(|v| v.argument);
+            for (title, group) in [("Arguments:", args), ("Locals:", others)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(s, "        {title}");
+                for v in group {
+                    let _ = writeln!(s, "            {} = {}", visible(&v.name), visible(&v.repr));
+                }
+            }
         }
         if t.truncated {
             let _ = writeln!(

@@ -5,6 +5,8 @@
 
 use super::debug_offsets::DebugOffsets;
 use super::layout::{table_for, Layout, NEWEST_TABLE_MINOR};
+use super::locals::layout::LocalsLayout;
+use super::locals::repr::Builtins;
 use super::version::Version;
 use crate::error::{Error, Result};
 use crate::process::elf::LoadedElf;
@@ -41,6 +43,10 @@ pub struct Interpreter {
     pub layout_differences: Vec<String>,
     /// Where the layout came from, for `dump` and the recording.
     pub layout_source: String,
+    /// Where locals are kept and named (`dump --locals`), or why they cannot be read.
+    pub locals_layout: std::result::Result<LocalsLayout, String>,
+    /// The builtin objects and types by address, for showing locals.
+    pub builtins: Builtins,
 }
 
 impl Interpreter {
@@ -55,7 +61,12 @@ impl Interpreter {
             pid,
             found: format!("{exe} maps no CPython executable or libpython"),
         })?;
-        let elf = LoadedElf::load(pid, candidate, WANTED_SYMBOLS, &[".PyRuntime", ".rodata"])?;
+        let wanted: Vec<&str> = WANTED_SYMBOLS
+            .iter()
+            .chain(super::locals::BUILTIN_SYMBOLS)
+            .copied()
+            .collect();
+        let elf = LoadedElf::load(pid, candidate, &wanted, &[".PyRuntime", ".rodata"])?;
         let runtime = elf
             .symbol(&["_PyRuntime"])
             .map(|(addr, _)| addr)
@@ -145,6 +156,8 @@ impl Interpreter {
             source = format!("_Py_DebugOffsets of the target, checked against {source}");
         }
         let code_type = elf.symbol(&["PyCode_Type"]).map(|(a, _)| a);
+        let locals_layout = LocalsLayout::for_version(&version, debug.as_ref());
+        let builtins = Builtins::from_symbols(|name| elf.symbol(&[name]).map(|(a, _)| a));
         Ok(Interpreter {
             pid,
             mem,
@@ -155,6 +168,8 @@ impl Interpreter {
             binary: elf.path.clone(),
             layout_differences,
             layout_source: source,
+            locals_layout,
+            builtins,
         })
     }
 }

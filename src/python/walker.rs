@@ -662,10 +662,13 @@ impl StackReader {
             let Some(pending) = self.pending.get(range.clone()) else {
                 continue;
             };
-            if let Err(e) = self
-                .codes
-                .resolve_validated(mem, layout, pending, &mut stack.frames)
-            {
+            if let Err(e) = self.codes.resolve_validated(
+                mem,
+                layout,
+                pending,
+                &mut stack.frames,
+                &mut stack.frame_addresses,
+            ) {
                 stack
                     .error
                     .get_or_insert(format!("{unreadable} (code objects): {e}"));
