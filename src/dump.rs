@@ -83,12 +83,12 @@ pub fn take_with(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
         let _pause = Pause::with_threads(pid, tids)?;
         reader.sample(&interp, opts, &mut threads)?;
         if locals {
-            variables = read_locals(&interp, &threads);
+            variables = read_locals(&interp, &threads, &reader.frame_addresses);
         }
     } else {
         reader.sample(&interp, opts, &mut threads)?;
         if locals {
-            variables = read_locals(&interp, &threads);
+            variables = read_locals(&interp, &threads, &reader.frame_addresses);
         }
     }
     Ok(DumpReport {
@@ -110,7 +110,11 @@ pub fn take_with(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
 type FrameLocals = std::result::Result<Vec<DumpLocal>, String>;
 
 /// Every frame's variables, by thread and frame (innermost first).
-fn read_locals(interp: &Interpreter, threads: &[ThreadStack]) -> Vec<Vec<FrameLocals>> {
+fn read_locals(
+    interp: &Interpreter,
+    threads: &[ThreadStack],
+    addresses: &[Vec<u64>],
+) -> Vec<Vec<FrameLocals>> {
     let layout = match &interp.locals_layout {
         Ok(l) => l,
         Err(why) => {
@@ -129,8 +133,17 @@ fn read_locals(interp: &Interpreter, threads: &[ThreadStack]) -> Vec<Vec<FrameLo
     };
     threads
         .iter()
-        .map(|t| {
-            t.frame_addresses
+        .enumerate()
+        .map(|(i, t)| {
+            let frames = addresses.get(i).map_or(&[][..], Vec::as_slice);
+            if frames.len() != t.frames.len() {
+                return t
+                    .frames
+                    .iter()
+                    .map(|_| Err("frame addresses unknown".to_string()))
+                    .collect();
+            }
+            frames
                 .iter()
                 .map(|&frame| {
                     reader.read(frame).map(|vars| {

@@ -74,9 +74,6 @@ pub struct ThreadStack {
     pub cpu_ns: Option<u64>,
     /// Innermost frame first.
     pub frames: Vec<RawFrame>,
-    /// Where each of `frames` lives in the target (same order): a `dump --locals` reads
-    /// the frame's locals from there. Nothing downstream of a sample keeps these.
-    pub frame_addresses: Vec<u64>,
     /// Set when this thread's stack could not be read consistently; `frames` then holds
     /// whatever was read before the problem (possibly nothing).
     pub error: Option<String>,
@@ -96,7 +93,6 @@ impl ThreadStack {
         self.on_cpu = None;
         self.cpu_ns = None;
         self.frames.clear();
-        self.frame_addresses.clear();
         self.error = None;
         self.truncated = false;
     }

@@ -684,6 +684,113 @@ mod tests {
         );
     }
 
+    /// Memory made of a few regions, for objects laid out by hand.
+    struct FakeMemory(Vec<(u64, Vec<u8>)>);
+
+    impl Memory for FakeMemory {
+        fn pid(&self) -> u32 {
+            0
+        }
+        fn syscalls(&self) -> u64 {
+            0
+        }
+        unsafe fn readv(
+            &self,
+            locals: &[libc::iovec],
+            remotes: &[libc::iovec],
+        ) -> Result<Option<usize>, crate::process::ReadError> {
+            let mut done = 0;
+            for (l, r) in locals.iter().zip(remotes) {
+                let addr = r.iov_base as u64;
+                let Some((start, bytes)) = self
+                    .0
+                    .iter()
+                    .find(|(s, b)| addr >= *s && addr < s + b.len() as u64)
+                else {
+                    return Ok((done > 0).then_some(done));
+                };
+                let from = (addr - start) as usize;
+                let n = l.iov_len.min(bytes.len() - from);
+                // SAFETY: the caller guarantees `l` points to `l.iov_len` writable bytes.
+                let dest = unsafe { std::slice::from_raw_parts_mut(l.iov_base.cast::<u8>(), n) };
+                dest.copy_from_slice(&bytes[from..from + n]);
+                done += n;
+                if n < l.iov_len {
+                    break;
+                }
+            }
+            Ok(Some(done))
+        }
+    }
+
+    fn object(ob_type: u64, fields: &[(usize, u64)], len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        b[8..16].copy_from_slice(&ob_type.to_le_bytes());
+        for (at, v) in fields {
+            b[*at..*at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn garbage_and_cycles_give_bounded_reprs_not_errors() {
+        let v = crate::python::Version::new(3, 12, 0);
+        let table = crate::python::layout::table_for(&v).unwrap().unwrap();
+        let layout = Layout::from_table(&v, &table).unwrap();
+        let locals = LocalsLayout::for_version(&v, None).unwrap();
+        let (int_t, list_t, thing_t, name) = (0x100, 0x200, 0x300, 0x800);
+        let builtins = Builtins {
+            int: Some(int_t),
+            list: Some(list_t),
+            ..Builtins::default()
+        };
+        // 3.12 int: lv_tag = digits << 3 (positive), then 30-bit digits: 2**30 + 5.
+        let mut big = object(int_t, &[(16, 2 << 3)], 32);
+        big[24..28].copy_from_slice(&5u32.to_le_bytes());
+        big[28..32].copy_from_slice(&1u32.to_le_bytes());
+        // A list of 4: the int, an unmapped pointer, itself, an object of a foreign type.
+        let list = object(list_t, &[(16, 4), (24, 0x6000)], 32);
+        let items = [0x1000u64, 0x9000, 0x2000, 0x3000]
+            .iter()
+            .flat_map(|a| a.to_le_bytes())
+            .collect();
+        let thing = object(thing_t, &[], 16);
+        let thing_type = object(0, &[(locals.type_name as usize, name)], 512);
+        let mem = FakeMemory(vec![
+            (0x1000, big),
+            (0x2000, list),
+            (0x6000, items),
+            (0x3000, thing),
+            (thing_t, thing_type),
+            (name, b"Thing\0".to_vec()),
+        ]);
+        let mut reprs = Reprs {
+            mem: &mem,
+            layout: &layout,
+            locals: &locals,
+            builtins: &builtins,
+            budget: Budget::new(1 << 16),
+        };
+        assert_eq!(reprs.repr(0x1000), "1073741829");
+        assert_eq!(
+            reprs.repr(0x2000),
+            "[1073741829, <unreadable>, <list of 4>, <Thing at 0x3000>]"
+        );
+        assert_eq!(reprs.repr(0x9000), "<unreadable>");
+        assert_eq!(reprs.repr(0x2001), "<unreadable>");
+        // A budget that pays for the list but not its items.
+        let mut poor = Reprs {
+            budget: Budget::new(64),
+            ..reprs
+        };
+        let spent = "<not read: frame budget spent>";
+        assert_eq!(
+            poor.repr(0x2000),
+            format!("[{spent}, {spent}, {spent}, {spent}]")
+        );
+        assert_eq!(poor.repr(0x1000), spent);
+    }
+
     #[test]
     fn the_budget_refuses_what_it_cannot_pay() {
         let mut b = Budget::new(10);
