@@ -1,9 +1,9 @@
 """Values of every kind `dump --locals` shows, held by a frame blocked at a known line.
 
 `show()` takes an argument of each kind (positional, keyword-only, *args, **kwargs, one
-captured by a closure), makes locals of each kind, and calls `wait()`, a closure whose
-free variables are two of them; `wait()` prints "ready" and sleeps. tests/locals.rs
-asserts the exact reprs and argument flags of both frames.
+captured by a closure), makes locals of each kind, and calls `wait()` from a list
+comprehension; `wait()`, a closure whose free variables are two of them, prints "ready"
+and sleeps. tests/locals.rs asserts the exact reprs and argument flags of both frames.
 """
 import sys
 import time
@@ -47,7 +47,9 @@ def show(name, count, ratio, nothing, flag, items, pair, mapping, big, text, *re
         time.sleep(3600)
         return waiting
 
-    return wait()
+    # 3.12+ inlines the comprehension into show(): while it runs, its `_` is a variable
+    # of show's frame (a "hidden" slot that `locals()` shows only while bound).
+    return [wait() for _ in [1]]
 
 
 show("hello", 42, 3.5, None, True, [1, 2], (1, "two"), {"a": 1, "b": [2]}, 2 ** 100,

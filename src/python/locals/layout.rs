@@ -29,8 +29,6 @@ pub enum Names {
         kinds: u64,
         kind_cell: u8,
         kind_free: u8,
-        /// 3.12+: a comprehension's inlined variables, which `locals()` leaves out.
-        kind_hidden: Option<u8>,
     },
 }
 
@@ -85,7 +83,6 @@ struct Section {
     code_localspluskinds: Option<u64>,
     kind_cell: Option<u8>,
     kind_free: Option<u8>,
-    kind_hidden: Option<u8>,
     code_argcount: u64,
     code_kwonlyargcount: u64,
     code_flags: u64,
@@ -157,7 +154,6 @@ impl LocalsLayout {
                 kinds: s.code_localspluskinds?,
                 kind_cell: s.kind_cell?,
                 kind_free: s.kind_free?,
-                kind_hidden: s.kind_hidden,
             },
         };
         let slot = match (
@@ -243,9 +239,6 @@ mod tests {
                 *minor >= 14,
                 "3.{minor}"
             );
-            if let Names::LocalsPlus { kind_hidden, .. } = l.names {
-                assert_eq!(kind_hidden.is_some(), *minor >= 12, "3.{minor}");
-            }
         }
         // A version newer than every table starts from the newest.
         let next = LocalsLayout::for_version(&Version::new(3, 99, 0), None).unwrap();

@@ -2,7 +2,8 @@
 //! variables included), as short bounded reprs. The frame's slots are named by its code
 //! object (`co_varnames`/`co_cellvars`/`co_freevars` ≤3.10, `co_localsplusnames` and
 //! kinds 3.11+); the first `co_argcount + co_kwonlyargcount` (+1 for `*args`, +1 for
-//! `**kwargs`) are the arguments. Unbound variables are left out, as `locals()` does.
+//! `**kwargs`) are the arguments. Unbound variables are left out, as `locals()` does (so
+//! a 3.12+ inlined comprehension's variables show only while it runs, as there).
 //! Everything read is charged to a per-frame budget ([`MAX_FRAME_BYTES`]); a value that
 //! cannot be read is `<unreadable>`, never an error for the dump.
 
@@ -47,8 +48,6 @@ enum VarKind {
     Plain,
     /// A cell or free variable (or, 3.11+, an argument captured by a closure).
     Cell,
-    /// 3.12+: a comprehension's inlined variable, hidden from `locals()`.
-    Hidden,
 }
 
 /// What a slot holds.
@@ -135,9 +134,6 @@ impl LocalsReader<'_> {
             if out.len() >= MAX_LOCALS {
                 break;
             }
-            if *kind == VarKind::Hidden {
-                continue;
-            }
             let mut value = self.slot_value(raw.u64_at(i * 8));
             if *kind == VarKind::Cell {
                 if let SlotValue::Object(addr) = value {
@@ -198,7 +194,6 @@ impl LocalsReader<'_> {
                 kinds,
                 kind_cell,
                 kind_free,
-                kind_hidden,
             } => {
                 let count = head.i32_at(count as usize);
                 if !(0..=MAX_SLOTS as i32).contains(&count) {
@@ -212,9 +207,7 @@ impl LocalsReader<'_> {
                     return Err(Fail::Unreadable);
                 }
                 for (name, k) in names.into_iter().zip(kinds) {
-                    let kind = if kind_hidden.is_some_and(|h| k & h != 0) {
-                        VarKind::Hidden
-                    } else if k & (kind_cell | kind_free) != 0 {
+                    let kind = if k & (kind_cell | kind_free) != 0 {
                         VarKind::Cell
                     } else {
                         VarKind::Plain
