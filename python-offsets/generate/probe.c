@@ -191,7 +191,7 @@ static void locals_section(void)
     printf("kind_cell = %d\n", (int)CO_FAST_CELL);
     printf("kind_free = %d\n", (int)CO_FAST_FREE);
 #ifdef CO_FAST_HIDDEN
-    /* 3.12+: a comprehension's variables inlined into the function; locals() hides them. */
+    /* 3.12+: an inlined comprehension's variables (f_locals shows them only while bound). */
     printf("kind_hidden = %d\n", (int)CO_FAST_HIDDEN);
 #endif
 #else
