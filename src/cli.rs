@@ -142,6 +142,11 @@ pub struct DumpArgs {
     /// Read without pausing the process (stacks may be torn while it runs).
     #[arg(long)]
     pub nonblocking: bool,
+    /// Also show each frame's arguments and local variables (short, bounded reprs).
+    /// Locals can hold secrets (passwords, tokens, personal data): only use this where
+    /// whoever reads the output may see them. Never on by default.
+    #[arg(long)]
+    pub locals: bool,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

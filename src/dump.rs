@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::escape::visible;
 use crate::process::core::{CoreFile, CoreImage};
 use crate::process::pause::Pause;
+use crate::python::locals::LocalsReader;
 use crate::python::{CodeTable, Interpreter, SampleOptions, StackReader, ThreadStack};
 
 /// The JSON document `dump --json` prints (documented in README).
@@ -50,10 +51,31 @@ pub struct DumpFrame {
     pub file: String,
     pub line: u32,
     pub first_line: u32,
+    /// With `--locals` only: the frame's arguments, then its other variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locals: Option<Vec<DumpLocal>>,
+    /// With `--locals`: why this frame's variables could not be read at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locals_error: Option<String>,
+}
+
+/// One variable of a frame (`dump --locals`).
+#[derive(Serialize, Debug)]
+pub struct DumpLocal {
+    pub name: String,
+    /// A short repr, bounded (see README "Locals").
+    pub repr: String,
+    pub argument: bool,
 }
 
 /// Reads all threads of `pid` once.
 pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
+    take_with(pid, blocking, false)
+}
+
+/// Reads all threads of `pid` once, and with `locals` every frame's variables (while the
+/// process is still paused, when `blocking`).
+pub fn take_with(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
     let pid = crate::process::status::process_to_profile(pid)?;
     let interp = Interpreter::attach(pid)?;
     let mut reader = StackReader::new(&interp);
@@ -64,19 +86,29 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         thread_names: true,
         paused: blocking,
     };
+    let mut variables = Vec::new();
     if blocking {
         let tids = reader.note_cpu_states_before_pause(pid);
         let _pause = Pause::with_threads(pid, tids)?;
         reader.sample(&interp, opts, &mut threads)?;
+        if locals {
+            variables = read_locals(&interp, &threads, &reader.frame_addresses);
+        }
     } else {
         reader.sample(&interp, opts, &mut threads)?;
+        if locals {
+            variables = read_locals(&interp, &threads, &reader.frame_addresses);
+        }
     }
-    Ok(report(&interp, &reader, &threads, blocking, None))
+    Ok(report(
+        &interp, &reader, &threads, blocking, None, variables,
+    ))
 }
 
 /// Reads all threads saved in the core file `path` once. `python_binary` stands in for
-/// the file CPython ran from when it has moved since.
-pub fn take_core(path: &Path, python_binary: Option<&Path>) -> Result<DumpReport> {
+/// the file CPython ran from when it has moved since; with `locals`, every frame's
+/// variables as the core holds them.
+pub fn take_core(path: &Path, python_binary: Option<&Path>, locals: bool) -> Result<DumpReport> {
     let core = CoreFile::open(path)?;
     let image = CoreImage::new(core, python_binary.map(Path::to_path_buf));
     let interp = Interpreter::attach_image(&image)?;
@@ -91,8 +123,13 @@ pub fn take_core(path: &Path, python_binary: Option<&Path>) -> Result<DumpReport
         paused: true,
     };
     reader.sample(&interp, opts, &mut threads)?;
+    let variables = if locals {
+        read_locals(&interp, &threads, &reader.frame_addresses)
+    } else {
+        Vec::new()
+    };
     let core = Some(path.display().to_string());
-    Ok(report(&interp, &reader, &threads, true, core))
+    Ok(report(&interp, &reader, &threads, true, core, variables))
 }
 
 fn report(
@@ -101,6 +138,8 @@ fn report(
     threads: &[ThreadStack],
     blocking: bool,
     core: Option<String>,
+    // Each thread's frames' variables (`--locals`), else empty.
+    mut variables: Vec<Vec<FrameLocals>>,
 ) -> DumpReport {
     DumpReport {
         pid: interp.pid,
@@ -112,12 +151,72 @@ fn report(
         core,
         threads: threads
             .iter()
-            .map(|t| to_dump_thread(t, &reader.codes.table))
+            .enumerate()
+            .map(|(i, t)| to_dump_thread(t, &reader.codes.table, variables.get_mut(i)))
             .collect(),
     }
 }
 
-fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
+/// One frame's variables, or why they could not be read.
+type FrameLocals = std::result::Result<Vec<DumpLocal>, String>;
+
+/// Every frame's variables, by thread and frame (innermost first).
+fn read_locals(
+    interp: &Interpreter,
+    threads: &[ThreadStack],
+    addresses: &[Vec<u64>],
+) -> Vec<Vec<FrameLocals>> {
+    let layout = match &interp.locals_layout {
+        Ok(l) => l,
+        Err(why) => {
+            let why = format!("locals cannot be read on this CPython: {why}");
+            return threads
+                .iter()
+                .map(|t| t.frames.iter().map(|_| Err(why.clone())).collect())
+                .collect();
+        }
+    };
+    let reader = LocalsReader {
+        mem: &*interp.mem,
+        layout: &interp.layout,
+        locals: layout,
+        builtins: &interp.builtins,
+    };
+    threads
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let frames = addresses.get(i).map_or(&[][..], Vec::as_slice);
+            if frames.len() != t.frames.len() {
+                return t
+                    .frames
+                    .iter()
+                    .map(|_| Err("frame addresses unknown".to_string()))
+                    .collect();
+            }
+            frames
+                .iter()
+                .map(|&frame| {
+                    reader.read(frame).map(|vars| {
+                        vars.into_iter()
+                            .map(|v| DumpLocal {
+                                name: v.name,
+                                repr: v.repr,
+                                argument: v.argument,
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn to_dump_thread(
+    t: &ThreadStack,
+    codes: &CodeTable,
+    mut locals: Option<&mut Vec<FrameLocals>>,
+) -> DumpThread {
     DumpThread {
         os_tid: t.os_tid,
         python_thread_id: t.python_thread_id,
@@ -129,14 +228,26 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
         frames: t
             .frames
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 let c = codes.get(f.code);
+                let (locals, locals_error) = match locals.as_deref_mut().map(|l| {
+                    l.get_mut(i)
+                        .map(|r| std::mem::replace(r, Ok(Vec::new())))
+                        .unwrap_or_else(|| Err("frame address unknown".into()))
+                }) {
+                    None => (None, None),
+                    Some(Ok(vars)) => (Some(vars), None),
+                    Some(Err(why)) => (Some(Vec::new()), Some(why)),
+                };
                 DumpFrame {
                     function: c.qualname.clone(),
                     name: c.name.clone(),
                     file: c.filename.clone(),
                     line: f.line,
                     first_line: c.first_line,
+                    locals,
+                    locals_error,
                 }
             })
             .collect(),
@@ -189,6 +300,21 @@ pub fn render_text(report: &DumpReport) -> String {
                 visible(&f.file),
                 f.line
             );
+            if let Some(e) = &f.locals_error {
+                let _ = writeln!(s, "        !! {}", visible(e));
+            }
+            let locals = f.locals.as_deref().unwrap_or_default();
+            let (args, others): (Vec<&DumpLocal>, Vec<&DumpLocal>) =
+                locals.iter().partition(|v| v.argument);
+            for (title, group) in [("Arguments:", args), ("Locals:", others)] {
+                if group.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(s, "        {title}");
+                for v in group {
+                    let _ = writeln!(s, "            {} = {}", visible(&v.name), visible(&v.repr));
+                }
+            }
         }
         if t.truncated {
             let _ = writeln!(

@@ -56,8 +56,10 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         ));
     }
     let report = match (&args.core, args.pid) {
-        (Some(core), _) => framescope::dump::take_core(core, args.python_binary.as_deref())?,
-        (None, Some(pid)) => framescope::dump::take(pid, !args.nonblocking)?,
+        (Some(core), _) => {
+            framescope::dump::take_core(core, args.python_binary.as_deref(), args.locals)?
+        }
+        (None, Some(pid)) => framescope::dump::take_with(pid, !args.nonblocking, args.locals)?,
         (None, None) => return Err(Error::Usage("dump needs --pid PID or --core FILE".into())),
     };
     let text = if args.json {

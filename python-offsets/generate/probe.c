@@ -23,6 +23,9 @@
 #if __has_include("internal/pycore_frame.h")
 #include "internal/pycore_frame.h"
 #endif
+#if __has_include("internal/pycore_code.h") && PY_VERSION_HEX >= 0x030B0000
+#include "internal/pycore_code.h"
+#endif
 #if __has_include("internal/pycore_tstate.h")
 #include "internal/pycore_tstate.h"
 #endif
@@ -173,6 +176,52 @@ static void unicode_state_bits(void)
     memset(&probe, 0, sizeof probe);
     probe.state.ascii = 1;
     printf("state_ascii_shift = %u\n", lowest_bit(bytes, state, 4));
+}
+
+/* What `dump --locals` reads: where a frame keeps its locals, how a code object names
+ * them and which are arguments, and the few object types it shows by value. */
+static void locals_section(void)
+{
+    SECTION("locals");
+#if PY_VERSION_HEX >= 0x030B0000
+    FIELD("frame_localsplus", _PyInterpreterFrame, localsplus);
+    FIELD("code_nlocalsplus", PyCodeObject, co_nlocalsplus);
+    FIELD("code_localsplusnames", PyCodeObject, co_localsplusnames);
+    FIELD("code_localspluskinds", PyCodeObject, co_localspluskinds);
+    printf("kind_cell = %d\n", (int)CO_FAST_CELL);
+    printf("kind_free = %d\n", (int)CO_FAST_FREE);
+#ifdef CO_FAST_HIDDEN
+    /* 3.12+: an inlined comprehension's variables (f_locals shows them only while bound). */
+    printf("kind_hidden = %d\n", (int)CO_FAST_HIDDEN);
+#endif
+#else
+    FIELD("frame_localsplus", PyFrameObject, f_localsplus);
+    FIELD("code_nlocals", PyCodeObject, co_nlocals);
+    FIELD("code_varnames", PyCodeObject, co_varnames);
+    FIELD("code_cellvars", PyCodeObject, co_cellvars);
+    FIELD("code_freevars", PyCodeObject, co_freevars);
+#endif
+    FIELD("code_argcount", PyCodeObject, co_argcount);
+    FIELD("code_kwonlyargcount", PyCodeObject, co_kwonlyargcount);
+    FIELD("code_flags", PyCodeObject, co_flags);
+    printf("flag_varargs = %d\n", (int)CO_VARARGS);
+    printf("flag_varkeywords = %d\n", (int)CO_VARKEYWORDS);
+#if PY_VERSION_HEX >= 0x030E0000 && !defined(Py_GIL_DISABLED)
+    /* 3.14+: localsplus holds _PyStackRefs: a pointer with tag bits, a tagged small
+     * int, or the null reference. */
+    printf("stackref_tag_bits = %d\n", (int)Py_TAG_BITS);
+    printf("stackref_null = %llu\n", (unsigned long long)PyStackRef_NULL.bits);
+    printf("stackref_int_tag = %d\n", (int)Py_INT_TAG);
+    require(PyStackRef_TagInt(-5).bits == (((uintptr_t)-5 << 2) | Py_INT_TAG),
+            "a tagged int is not its value shifted by 2 plus the int tag");
+    printf("stackref_int_shift = 2\n");
+#endif
+    FIELD("float_value", PyFloatObject, ob_fval);
+    FIELD("list_size", PyListObject, ob_base.ob_size);
+    FIELD("list_items", PyListObject, ob_item);
+    FIELD("cell_ref", PyCellObject, ob_ref);
+    FIELD("dict_used", PyDictObject, ma_used);
+    printf("heaptype_flag = %lu\n", (unsigned long)Py_TPFLAGS_HEAPTYPE);
 }
 
 int main(void)
@@ -393,5 +442,6 @@ int main(void)
     SECTION("instance");
     instance_attributes();
 #endif
+    locals_section();
     return 0;
 }

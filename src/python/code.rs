@@ -66,9 +66,14 @@ const PRUNE_EVERY: u64 = 16;
 const MAX_FIRST_TRACEABLE: i64 = 4096;
 
 /// A frame found by the walker whose code is still to be resolved: the code object's
-/// address and the current instruction's byte offset into its bytecode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// address and the current instruction's byte offset into its bytecode. Two pending
+/// frames are equal when they would resolve alike (same code, offset and flags), wherever
+/// the frames themselves live.
+#[derive(Debug, Clone, Copy)]
 pub struct PendingFrame {
+    /// Address of the frame itself (the frame object ≤3.10, the interpreter frame 3.11+),
+    /// for reading its locals.
+    pub frame: u64,
     pub code: u64,
     pub byte_offset: i64,
     /// 3.11+, not a generator's frame: it is left out while its instruction pointer is
@@ -80,6 +85,17 @@ pub struct PendingFrame {
     /// before 3.11) or is a generator's: its caller may stand on any instruction.
     pub called_from_c: bool,
 }
+
+impl PartialEq for PendingFrame {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.byte_offset == other.byte_offset
+            && self.may_be_unstarted == other.may_be_unstarted
+            && self.called_from_c == other.called_from_c
+    }
+}
+
+impl Eq for PendingFrame {}
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
 pub struct CodeCache {
@@ -192,6 +208,7 @@ impl CodeCache {
         layout: &Layout,
         pending: &[PendingFrame],
         out: &mut Vec<RawFrame>,
+        addresses: &mut Vec<u64>,
     ) -> Result<(), String> {
         // Consecutive frames often share a code object and an offset (recursion): the
         // last one looked up is kept at hand (`None`: a frame left out).
@@ -199,7 +216,10 @@ impl CodeCache {
         for p in pending {
             if let Some((lp, lf)) = last {
                 if lp == *p {
-                    out.extend(lf);
+                    if let Some(f) = lf {
+                        out.push(f);
+                        addresses.push(p.frame);
+                    }
                     continue;
                 }
             }
@@ -216,6 +236,7 @@ impl CodeCache {
                 line: entry.lines.line_at(p.byte_offset),
             };
             out.push(frame);
+            addresses.push(p.frame);
             last = Some((*p, Some(frame)));
         }
         Ok(())

@@ -188,6 +188,7 @@ impl FrameWalk<'_> {
                 )));
             }
             self.pending.push(PendingFrame {
+                frame,
                 code,
                 byte_offset,
                 may_be_unstarted: false,
@@ -260,6 +261,7 @@ impl FrameWalk<'_> {
                         .iframe_is_entry
                         .is_some_and(|at| f.u8_at(at as usize) != 0);
                 self.pending.push(PendingFrame {
+                    frame,
                     code,
                     byte_offset,
                     may_be_unstarted: !generator,

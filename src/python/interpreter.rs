@@ -5,6 +5,8 @@
 
 use super::debug_offsets::DebugOffsets;
 use super::layout::{table_for, Layout, NEWEST_TABLE_MINOR};
+use super::locals::layout::LocalsLayout;
+use super::locals::repr::Builtins;
 use super::version::Version;
 use crate::error::{Error, Result};
 use crate::process::elf::LoadedElf;
@@ -44,6 +46,10 @@ pub struct Interpreter {
     pub layout_differences: Vec<String>,
     /// Where the layout came from, for `dump` and the recording.
     pub layout_source: String,
+    /// Where locals are kept and named (`dump --locals`), or why they cannot be read.
+    pub locals_layout: std::result::Result<LocalsLayout, String>,
+    /// The builtin objects and types by address, for showing locals.
+    pub builtins: Builtins,
 }
 
 /// What attaching found before reading the interpreter itself: enough to build an
@@ -83,13 +89,13 @@ impl Interpreter {
         let candidate = python_binary(&files, &exe).ok_or_else(|| {
             image.not_python(format!("{exe} maps no CPython executable or libpython"))
         })?;
+        let wanted: Vec<&str> = WANTED_SYMBOLS
+            .iter()
+            .chain(super::locals::BUILTIN_SYMBOLS)
+            .copied()
+            .collect();
         let bytes = image.open(candidate)?;
-        let elf = LoadedElf::parse(
-            &bytes,
-            candidate,
-            WANTED_SYMBOLS,
-            &[".PyRuntime", ".rodata"],
-        )?;
+        let elf = LoadedElf::parse(&bytes, candidate, &wanted, &[".PyRuntime", ".rodata"])?;
         drop(bytes);
         let runtime = elf
             .symbol(&["_PyRuntime"])
@@ -113,10 +119,12 @@ impl Interpreter {
             version: binary_version(&*mem, &elf, candidate),
             debug_build: is_debug_build(&elf, candidate),
         };
-        Interpreter::from_facts(pid, mem, source, facts).map_err(|e| match e {
+        let mut interp = Interpreter::from_facts(pid, mem, source, facts).map_err(|e| match e {
             Error::NotPython { found, .. } => image.not_python(found),
             other => other,
-        })
+        })?;
+        interp.builtins = Builtins::from_symbols(|name| elf.symbol(&[name]).map(|(a, _)| a));
+        Ok(interp)
     }
 
     /// Builds the interpreter from what attaching found, on memory that holds it: reads
@@ -191,6 +199,7 @@ impl Interpreter {
             layout_differences = d.apply(&mut layout);
             source = format!("_Py_DebugOffsets of the target, checked against {source}");
         }
+        let locals_layout = LocalsLayout::for_version(&version, debug.as_ref());
         Ok(Interpreter {
             pid,
             mem,
@@ -202,6 +211,10 @@ impl Interpreter {
             binary: facts.binary,
             layout_differences,
             layout_source: source,
+            locals_layout,
+            // Known by address only from the binary's symbols (see `attach_image`); a
+            // snapshot's interpreter tells builtins by their type names.
+            builtins: Builtins::default(),
         })
     }
 }

@@ -489,7 +489,7 @@ impl OffsetsTable {
 }
 
 /// The tables built into the binary, by minor version.
-const TABLES: &[(u32, &str)] = &[
+pub(crate) const TABLES: &[(u32, &str)] = &[
     (8, include_str!("../../python-offsets/3.8.toml")),
     (9, include_str!("../../python-offsets/3.9.toml")),
     (10, include_str!("../../python-offsets/3.10.toml")),

@@ -13,6 +13,7 @@ pub mod frames;
 pub mod interpreter;
 pub mod layout;
 pub mod linetable;
+pub mod locals;
 pub mod objects;
 #[cfg(test)]
 mod offline_tests;

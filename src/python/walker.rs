@@ -196,6 +196,9 @@ pub struct StackReader {
     /// The previous attempt of this sample: its frames, each thread's slice of them and
     /// its suspicion (a suspect stack read twice the same, unmoved, is taken as steady).
     previous_pending: Vec<PendingFrame>,
+    /// Where each frame of the last sample lives in the target, by thread and frame in
+    /// the order of `ThreadStack::frames` (`dump --locals` reads them there).
+    pub frame_addresses: Vec<Vec<u64>>,
     previous_ranges: Vec<Range<usize>>,
     previous_suspicion: Vec<Suspicion>,
     /// Addresses learned by the first sample that stay put (see `read_header`).
@@ -232,6 +235,7 @@ impl StackReader {
             consistency: Vec::with_capacity(16),
             suspicion: Vec::with_capacity(16),
             previous_pending: Vec::new(),
+            frame_addresses: Vec::new(),
             previous_ranges: Vec::new(),
             previous_suspicion: Vec::new(),
             anchors: None,
@@ -662,13 +666,17 @@ impl StackReader {
             return Ok(());
         }
         let unreadable = self.unreadable();
-        for (stack, range) in out.iter_mut().zip(self.thread_pending.iter()) {
+        self.frame_addresses.resize_with(out.len(), Vec::new);
+        for (index, (stack, range)) in out.iter_mut().zip(self.thread_pending.iter()).enumerate() {
+            let addresses = &mut self.frame_addresses[index];
+            addresses.clear();
+            addresses.resize(stack.frames.len(), 0);
             let Some(pending) = self.pending.get(range.clone()) else {
                 continue;
             };
-            if let Err(e) = self
-                .codes
-                .resolve_validated(mem, layout, pending, &mut stack.frames)
+            if let Err(e) =
+                self.codes
+                    .resolve_validated(mem, layout, pending, &mut stack.frames, addresses)
             {
                 stack
                     .error
