@@ -65,6 +65,8 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         gil_only: v.gil,
         per_thread: v.threads,
         thread_filter: v.thread,
+        per_process: v.processes,
+        process_filter: None,
     };
     let render = RenderOptions {
         sort: v.sort.parse().map_err(Error::Usage)?,
@@ -107,6 +109,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         view,
         render,
         quiet: args.quiet,
+        subprocesses: args.subprocesses,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {

@@ -97,7 +97,7 @@ mod writer;
 pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
-pub use writer::TickTime;
+pub use writer::{ProcessTick, TickTime};
 
 use serde::{Deserialize, Serialize};
 

@@ -65,6 +65,11 @@ pub struct ViewOptions {
     pub per_thread: bool,
     /// Keep only the thread with this OS thread id or Python thread id.
     pub thread_filter: Option<u64>,
+    /// Keep processes apart (a table, or a root frame, per process) in a recording of
+    /// several; merged by function otherwise.
+    pub per_process: bool,
+    /// Keep only the process with this pid.
+    pub process_filter: Option<u32>,
 }
 
 /// Why a sample was left out of a view, counted per reason.
