@@ -55,6 +55,40 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
                 .into(),
         ));
     }
+    let text = if args.subprocesses {
+        let pid = match (args.pid, &args.core, args.locals) {
+            (Some(pid), None, false) => pid,
+            (_, Some(_), _) => {
+                return Err(Error::Usage(
+                    "--subprocesses follows live processes; a core file holds one".into(),
+                ))
+            }
+            (_, _, true) => {
+                return Err(Error::Usage(
+                    "--locals reads one process; leave out --subprocesses".into(),
+                ))
+            }
+            (None, None, _) => {
+                return Err(Error::Usage("dump --subprocesses needs --pid PID".into()))
+            }
+        };
+        let dump = framescope::dump::take_tree(pid, !args.nonblocking)?;
+        if args.json {
+            serde_json::to_string_pretty(&dump).map_err(|e| Error::Read(e.to_string()))? + "\n"
+        } else {
+            framescope::dump::render_tree_text(&dump)
+        }
+    } else {
+        dump_one(&args)?
+    };
+    match dest {
+        Some(dest) => output::write_to(&dest, text.as_bytes()),
+        None => output::to_stdout(text.as_bytes()),
+    }
+}
+
+/// `dump` of one process, live or from a core file.
+fn dump_one(args: &framescope::cli::DumpArgs) -> Result<String> {
     let report = match (&args.core, args.pid) {
         (Some(core), _) => {
             framescope::dump::take_core(core, args.python_binary.as_deref(), args.locals)?
@@ -62,15 +96,11 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         (None, Some(pid)) => framescope::dump::take_with(pid, !args.nonblocking, args.locals)?,
         (None, None) => return Err(Error::Usage("dump needs --pid PID or --core FILE".into())),
     };
-    let text = if args.json {
+    Ok(if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
     } else {
         framescope::dump::render_text(&report)
-    };
-    match dest {
-        Some(dest) => output::write_to(&dest, text.as_bytes()),
-        None => output::to_stdout(text.as_bytes()),
-    }
+    })
 }
 
 fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOptions)> {
@@ -86,6 +116,8 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         gil_only: v.gil,
         per_thread: v.threads,
         thread_filter: v.thread,
+        per_process: v.processes,
+        process_filter: None,
     };
     let render = RenderOptions {
         sort: v.sort,
@@ -122,6 +154,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         view,
         render,
         quiet: args.quiet,
+        subprocesses: args.subprocesses,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {
@@ -194,6 +227,10 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let rec = framescope::recording::read_bytes(&bytes, &args.recording)?;
     drop(bytes);
     view.clock = Clock::resolve(args.view.clock, rec.has_cpu_times()).map_err(Error::Usage)?;
+    if let Some(pid) = args.pid {
+        framescope::report::check_process(&rec, pid)?;
+        view.process_filter = Some(pid);
+    }
     let spell_out = format != Format::Table;
     let warning = framescope::limits::check(&rec, spell_out, &args.recording)?;
     if format == Format::Speedscope {

@@ -614,3 +614,100 @@ fn a_file_of_millions_of_tiny_definitions_is_cut_at_the_limit() {
     let why = rec.truncation.unwrap();
     assert!(why.contains("more than 4194304 strings"), "{why}");
 }
+
+#[test]
+fn processes_of_a_tree_keep_their_own_code_ids_threads_and_ends() {
+    // Two processes whose code tables both start at code id 0, for different functions.
+    let mut a = Synth::default();
+    let mut b = Synth::default();
+    let ta = a.thread(10, "MainThread", "a_main:1;a_work:2");
+    let tb = b.thread(20, "MainThread", "b_main:1;b_work:3");
+    assert_eq!(ta.frames[0].code.0, tb.frames[0].code.0);
+    let path = TempPath::new("tree");
+    let mut writer = RecordingWriter::create(&path.0, &meta()).expect("create");
+    let info = |pid, ppid| ProcessInfo {
+        pid,
+        ppid,
+        command: vec!["python3".into(), format!("w{pid}.py")],
+        python_version: "3.12.3".into(),
+        start_ns: 0,
+    };
+    let pa = writer.define_process(&info(100, 1)).expect("process");
+    let pb = writer.define_process(&info(200, 100)).expect("process");
+    for i in 0..3u64 {
+        let time = TickTime {
+            elapsed_ns: i * 10_000_000,
+            interval_ns: 10_000_000,
+        };
+        let parts = [
+            ProcessTick {
+                process: Some(pa),
+                threads: std::slice::from_ref(&ta),
+                codes: &a.codes,
+            },
+            ProcessTick {
+                process: Some(pb),
+                threads: std::slice::from_ref(&tb),
+                codes: &b.codes,
+            },
+        ];
+        writer.write_processes_tick(time, &parts).expect("tick");
+    }
+    writer
+        .end_process(&ProcessEnd {
+            process: pb,
+            end_ns: 25_000_000,
+            exit_code: None,
+            signal: Some(9),
+        })
+        .expect("end");
+    writer.finish().expect("finish");
+    let rec = read(&path.0).expect("reads");
+    check_invariants(&rec);
+    assert_eq!(rec.processes.len(), 2);
+    assert_eq!(rec.processes[1].info.ppid, 100);
+    assert_eq!(rec.processes[0].end, None);
+    assert_eq!(
+        rec.processes[1].end.as_ref().and_then(|e| e.signal),
+        Some(9)
+    );
+    assert_eq!(rec.samples.len(), 6);
+    for s in &rec.samples {
+        let process = rec.thread_process(s.thread);
+        let inner = rec.frame(
+            rec.stack_frames(s.stack.expect("stack"))
+                .next()
+                .expect("frame"),
+        );
+        let expected = match rec.process_pid(process) {
+            100 => "a_work",
+            200 => "b_work",
+            pid => panic!("pid {pid}"),
+        };
+        assert_eq!(rec.string(inner.qualname), expected);
+    }
+    assert_eq!(
+        rec.process_label(Some(ProcessIndex(1))),
+        "pid 200: python3 w200.py"
+    );
+    // Views: merged by default, apart with per_process, one with process_filter.
+    use crate::report::{Profile, ViewOptions};
+    let view = ViewOptions::default();
+    assert_eq!(Profile::build(&rec, &view).groups.len(), 1);
+    let apart = ViewOptions {
+        per_process: true,
+        ..ViewOptions::default()
+    };
+    let groups = Profile::build(&rec, &apart).groups;
+    assert_eq!(groups.len(), 2);
+    assert_eq!(
+        groups[1].labels(&rec),
+        vec!["pid 200: python3 w200.py".to_string()]
+    );
+    let one = ViewOptions {
+        process_filter: Some(200),
+        ..ViewOptions::default()
+    };
+    let only = Profile::build(&rec, &one);
+    assert_eq!((only.samples, only.left_out.other_processes), (3, 3));
+}
