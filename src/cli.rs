@@ -7,10 +7,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::diff::options::{ColorChoice, DiffFormat, SortBy};
 use crate::report::Sort;
 
+/// What `--version` prints after the name: framescope's version and the CPython versions
+/// it reads (kept in step with `python::interpreter::OLDEST_MINOR` and
+/// `python::layout::NEWEST_TABLE_MINOR` by a test).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (CPython 3.8–3.15)");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "framescope",
-    version,
+    version = VERSION,
     about = "Sampling profiler for CPython 3.8-3.15: reads stacks straight out of a running process"
 )]
 pub struct Cli {
@@ -32,6 +37,16 @@ pub enum Command {
     /// Run a command on two git refs (alternating, several runs each), record every run,
     /// and diff them: `framescope compare main HEAD -- python bench.py`.
     Compare(CompareArgs),
+    /// Print a shell completion script: `framescope completions bash >
+    /// /etc/bash_completion.d/framescope`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How to look at a recording: shared by `record` and `report`.
@@ -366,5 +381,14 @@ mod tests {
                 "{rate}"
             );
         }
+    }
+
+    #[test]
+    fn version_names_the_cpython_range_framescope_reads() {
+        let oldest = crate::python::interpreter::OLDEST_MINOR;
+        let newest = crate::python::layout::NEWEST_TABLE_MINOR;
+        let range = format!("(CPython 3.{oldest}–3.{newest})");
+        assert!(VERSION.ends_with(&range), "{VERSION}");
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
     }
 }

@@ -20,12 +20,21 @@ fn main() {
         Command::Report(args) => run_report(args),
         Command::Diff(args) => run_diff(&args).map(exit_unless_zero),
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
+        Command::Completions(args) => run_completions(args),
     };
     if let Err(e) = result {
         // One line, whatever a target or a file put into the message.
         eprintln!("framescope: {}", visible(&e.to_string()));
         std::process::exit(e.exit_code());
     }
+}
+
+/// Prints the completion script of `args.shell` on standard output.
+fn run_completions(args: framescope::cli::CompletionsArgs) -> Result<()> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut command, "framescope", &mut script);
+    output::to_stdout(&script)
 }
 
 /// Exits with `status` when it is not 0 (a failed gate).
