@@ -118,6 +118,19 @@ pub struct RecordArgs {
     /// Print nothing on standard error but errors and warnings (no summary, no status line).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also push the samples to this Pyroscope server while recording, every
+    /// --push-every, as pprof (a token, if needed, from FRAMESCOPE_PYROSCOPE_TOKEN).
+    #[arg(long, value_name = "URL", requires = "app_name")]
+    pub pyroscope: Option<String>,
+    /// The application name the pushed profiles are filed under in Pyroscope.
+    #[arg(long, value_name = "NAME", requires = "pyroscope")]
+    pub app_name: Option<String>,
+    /// A tag of the pushed profiles (repeatable): --tag region=eu --tag env=prod.
+    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope")]
+    pub tags: Vec<String>,
+    /// How much of the recording each push carries: 10s, 1500ms, 2m (1 s to 1 h).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub push_every: String,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.

@@ -18,6 +18,7 @@ pub mod recording;
 pub mod report;
 pub mod sampler;
 pub mod signals;
+pub mod sinks;
 
 #[cfg(test)]
 mod fuzz_tests;

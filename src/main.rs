@@ -11,6 +11,7 @@ use framescope::record::{RecordRequest, Target};
 use framescope::report::profile::Clock;
 use framescope::report::{Format, RenderOptions, ViewOptions};
 use framescope::sampler::SamplerConfig;
+use framescope::sinks::pyroscope::PyroscopeConfig;
 
 fn main() {
     let cli = Cli::parse();
@@ -103,6 +104,12 @@ fn run_record(args: RecordArgs) -> Result<()> {
         }
     };
     let (format, view, render) = view_options(&args.view)?;
+    let pyroscope = match (&args.pyroscope, &args.app_name) {
+        (Some(url), Some(app)) => Some(
+            PyroscopeConfig::new(url, app, &args.tags, &args.push_every).map_err(Error::Usage)?,
+        ),
+        _ => None,
+    };
     let request = RecordRequest {
         target,
         sampler: SamplerConfig {
@@ -118,6 +125,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         view,
         render,
         quiet: args.quiet,
+        pyroscope,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {
