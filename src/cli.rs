@@ -29,7 +29,7 @@ pub enum Command {
     Dump(DumpArgs),
     /// Sample a process (by pid, or a command started here) into a recording or a report.
     Record(RecordArgs),
-    /// Turn a recording into a table, flamegraph, speedscope profile or collapsed stacks.
+    /// Turn a recording into a table, flamegraph, speedscope profile, collapsed stacks or pprof.
     Report(ReportArgs),
     /// Compare two recordings (or two sets of replicate runs) function by function, with
     /// confidence intervals; optionally fail when a function got significantly slower.
@@ -112,7 +112,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub normal_priority: bool,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
-    /// collapsed stacks. Default: a recording named after the pid in this directory.
+    /// collapsed stacks, .pb.gz pprof. Default: a recording named after the pid in this
+    /// directory.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Print nothing on standard error but errors and warnings (no summary, no status line).

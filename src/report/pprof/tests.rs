@@ -124,6 +124,14 @@ fn samples_are_stacks_of_line_locations_labelled_by_thread() {
 }
 
 #[test]
+fn an_empty_recording_is_a_valid_empty_profile() {
+    let rec = record(&Synth::default(), &[]);
+    let p = decode(&rec, &ViewOptions::default());
+    assert!(p.sample.is_empty() && p.location.is_empty());
+    assert_eq!(s(&p, p.default_sample_type), "wall");
+}
+
+#[test]
 fn filters_of_the_view_apply_and_no_cpu_type_without_cpu_times() {
     let mut synth = Synth::default();
     let ticks: Vec<_> = (0..3u64)
