@@ -244,7 +244,8 @@ fn check_pushes(pushes: &[Push], rec_path: &Path) {
         "the local recording is whole"
     );
     let start = rec.meta.start_unix_ns / 1_000_000_000;
-    let end = (rec.meta.start_unix_ns + rec.end_ns).div_ceil(1_000_000_000);
+    let duration = rec.summary.as_ref().map_or(0, |s| s.duration_ns);
+    let end = (rec.meta.start_unix_ns + rec.end_ns.max(duration)).div_ceil(1_000_000_000);
     let mut last_until = 0;
     for push in pushes {
         assert_eq!(push.path, "/ingest");
