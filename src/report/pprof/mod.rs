@@ -17,7 +17,8 @@ use super::profile::{sample_seconds, Clock, Functions, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
 use crate::limits;
-use crate::recording::{FastMap, Recording, StackId, ThreadIndex};
+use crate::recording::{Recording, StackId, ThreadIndex};
+use rustc_hash::FxHashMap;
 
 /// Part of a recording, in ns since its start: what a profile of some of its samples
 /// covers.
@@ -83,7 +84,7 @@ pub fn build(rec: &Recording, view: &ViewOptions, span: Span) -> proto::Profile 
     let width = sample_type.len();
 
     // Values per (thread, stack), in order of first appearance.
-    let mut index: FastMap<(ThreadIndex, StackId), usize> = FastMap::default();
+    let mut index: FxHashMap<(ThreadIndex, StackId), usize> = FxHashMap::default();
     let mut tallies: Vec<((ThreadIndex, StackId), Vec<i64>)> = Vec::new();
     for (i, sample) in rec.samples.iter().enumerate() {
         let Some(stack) = view.keeps(rec, sample) else {
@@ -105,9 +106,9 @@ pub fn build(rec: &Recording, view: &ViewOptions, span: Span) -> proto::Profile 
     let functions = Functions::new(rec, false);
     let mut function_ids: Vec<Option<u64>> = vec![None; functions.keys.len()];
     let mut function_table: Vec<proto::Function> = Vec::new();
-    let mut location_ids: FastMap<(usize, u32), u64> = FastMap::default();
+    let mut location_ids: FxHashMap<(usize, u32), u64> = FxHashMap::default();
     let mut location_table: Vec<proto::Location> = Vec::new();
-    let mut stack_locations: FastMap<StackId, Vec<u64>> = FastMap::default();
+    let mut stack_locations: FxHashMap<StackId, Vec<u64>> = FxHashMap::default();
     let mut samples = Vec::with_capacity(tallies.len());
     for ((thread, stack), value) in tallies {
         let location_id = stack_locations
@@ -248,12 +249,12 @@ fn clamp_i64(n: u64) -> i64 {
 /// The string table being built: entry 0 is "", each string once.
 struct Strings {
     table: Vec<String>,
-    index: FastMap<String, i64>,
+    index: FxHashMap<String, i64>,
 }
 
 impl Default for Strings {
     fn default() -> Self {
-        let mut index = FastMap::default();
+        let mut index = FxHashMap::default();
         index.insert(String::new(), 0);
         Strings {
             table: vec![String::new()],
