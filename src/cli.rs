@@ -7,10 +7,15 @@ use clap::{Args, Parser, Subcommand};
 use crate::diff::options::{ColorChoice, DiffFormat, SortBy};
 use crate::report::Sort;
 
+/// What `--version` prints after the name: framescope's version and the CPython versions
+/// it reads (kept in step with `python::interpreter::OLDEST_MINOR` and
+/// `python::layout::NEWEST_TABLE_MINOR` by a test).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (CPython 3.8–3.15)");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "framescope",
-    version,
+    version = VERSION,
     about = "Sampling profiler for CPython 3.8-3.15: reads stacks straight out of a running process"
 )]
 pub struct Cli {
@@ -24,7 +29,7 @@ pub enum Command {
     Dump(DumpArgs),
     /// Sample a process (by pid, or a command started here) into a recording or a report.
     Record(RecordArgs),
-    /// Turn a recording into a table, flamegraph, speedscope profile or collapsed stacks.
+    /// Turn a recording into a table, flamegraph, speedscope profile, collapsed stacks or pprof.
     Report(ReportArgs),
     /// Compare two recordings (or two sets of replicate runs) function by function, with
     /// confidence intervals; optionally fail when a function got significantly slower.
@@ -35,13 +40,23 @@ pub enum Command {
     /// A live view of where a running program's time goes, refreshed every second (a
     /// plain-text snapshot each second when standard output is not a terminal).
     Top(TopArgs),
+    /// Print a shell completion script: `framescope completions bash >
+    /// /etc/bash_completion.d/framescope`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How to look at a recording: shared by `record` and `report`.
 #[derive(Args, Debug, Clone)]
 pub struct ViewArgs {
     /// Output format; by default chosen from the output file's extension (table otherwise).
-    #[arg(long, value_parser = ["table", "flamegraph", "speedscope", "collapsed"])]
+    #[arg(long, value_parser = ["table", "flamegraph", "speedscope", "collapsed", "pprof"])]
     pub format: Option<String>,
     /// The time each sample stands for: cpu (what the kernel charged the thread since its
     /// previous sample) or wall. Default: cpu when the recording has CPU times (framescope
@@ -104,7 +119,8 @@ pub struct RecordArgs {
     #[arg(long)]
     pub normal_priority: bool,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
-    /// collapsed stacks. Default: a recording named after the pid in this directory.
+    /// collapsed stacks, .pb.gz pprof. Default: a recording named after the pid in this
+    /// directory.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Print nothing on standard error but errors and warnings (no summary, no status line).
@@ -114,6 +130,19 @@ pub struct RecordArgs {
     /// started through a shell), each as its own process in the recording.
     #[arg(long)]
     pub subprocesses: bool,
+    /// Also push the samples to this Pyroscope server while recording, every
+    /// --push-every, as pprof (a token, if needed, from FRAMESCOPE_PYROSCOPE_TOKEN).
+    #[arg(long, value_name = "URL", requires = "app_name")]
+    pub pyroscope: Option<String>,
+    /// The application name the pushed profiles are filed under in Pyroscope.
+    #[arg(long, value_name = "NAME", requires = "pyroscope")]
+    pub app_name: Option<String>,
+    /// A tag of the pushed profiles (repeatable): --tag region=eu --tag env=prod.
+    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope")]
+    pub tags: Vec<String>,
+    /// How much of the recording each push carries: 10s, 1500ms, 2m (1 s to 1 h).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub push_every: String,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.
@@ -473,5 +502,14 @@ mod tests {
                 "{rate}"
             );
         }
+    }
+
+    #[test]
+    fn version_names_the_cpython_range_framescope_reads() {
+        let oldest = crate::python::interpreter::OLDEST_MINOR;
+        let newest = crate::python::layout::NEWEST_TABLE_MINOR;
+        let range = format!("(CPython 3.{oldest}–3.{newest})");
+        assert!(VERSION.ends_with(&range), "{VERSION}");
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
     }
 }

@@ -237,6 +237,7 @@ fn report_every_format(rec: &Recording, round: usize) {
         Format::Flamegraph,
         Format::Speedscope,
         Format::Collapsed,
+        Format::Pprof,
     ] {
         let spell_out = format != Format::Table;
         if limits::check(rec, spell_out, Path::new("x.fsr")).is_err() {

@@ -19,6 +19,7 @@ pub mod recording;
 pub mod report;
 pub mod sampler;
 pub mod signals;
+pub mod sinks;
 pub mod top;
 pub mod tree_sampler;
 

@@ -11,6 +11,7 @@ use framescope::record::{RecordRequest, Target};
 use framescope::report::profile::Clock;
 use framescope::report::{Format, RenderOptions, ViewOptions};
 use framescope::sampler::SamplerConfig;
+use framescope::sinks::pyroscope::PyroscopeConfig;
 
 fn main() {
     let cli = Cli::parse();
@@ -21,12 +22,21 @@ fn main() {
         Command::Diff(args) => run_diff(&args).map(exit_unless_zero),
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
         Command::Top(args) => run_top(args),
+        Command::Completions(args) => run_completions(args),
     };
     if let Err(e) = result {
         // One line, whatever a target or a file put into the message.
         eprintln!("framescope: {}", visible(&e.to_string()));
         std::process::exit(e.exit_code());
     }
+}
+
+/// Prints the completion script of `args.shell` on standard output.
+fn run_completions(args: framescope::cli::CompletionsArgs) -> Result<()> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut command, "framescope", &mut script);
+    output::to_stdout(&script)
 }
 
 /// Exits with `status` when it is not 0 (a failed gate).
@@ -139,6 +149,12 @@ fn run_record(args: RecordArgs) -> Result<()> {
         }
     };
     let (format, view, render) = view_options(&args.view)?;
+    let pyroscope = match (&args.pyroscope, &args.app_name) {
+        (Some(url), Some(app)) => Some(
+            PyroscopeConfig::new(url, app, &args.tags, &args.push_every).map_err(Error::Usage)?,
+        ),
+        _ => None,
+    };
     let request = RecordRequest {
         target,
         sampler: SamplerConfig {
@@ -155,6 +171,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         render,
         quiet: args.quiet,
         subprocesses: args.subprocesses,
+        pyroscope,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {

@@ -16,6 +16,7 @@ use crate::report::profile::Clock;
 use crate::report::{self, Format, RenderOptions, ViewOptions};
 use crate::sampler::{self, ProcWatch, SamplerConfig, SamplerStats, StopReason, TargetWatch};
 use crate::signals;
+use crate::sinks::pyroscope::{Pusher, PyroscopeConfig};
 
 /// The file extension of recordings.
 pub const RECORDING_EXTENSION: &str = "fsr";
@@ -33,6 +34,8 @@ pub struct RecordRequest {
     pub quiet: bool,
     /// Sample every Python process of the target's tree (`--subprocesses`).
     pub subprocesses: bool,
+    /// Also push the samples to a Pyroscope server while recording.
+    pub pyroscope: Option<PyroscopeConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,9 +183,30 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             .map_or(0, |d| d.as_nanos() as u64),
         blocking: req.sampler.blocking,
     };
+    // The push follows the recording through a file handle of its own.
+    let follower = match &req.pyroscope {
+        Some(_) => match recording.file.try_clone() {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let e = Error::io("cannot follow the recording for the Pyroscope push", e);
+                return Err(abandon(child.as_mut(), e));
+            }
+        },
+        None => None,
+    };
     let mut writer = match RecordingWriter::with_file(recording.file, &recording.path, &meta) {
         Ok(w) => w,
         Err(e) => return Err(abandon(child.as_mut(), e)),
+    };
+    let pusher = match (&req.pyroscope, follower) {
+        (Some(config), Some(file)) => match Pusher::start(config.clone(), file, req.view.clone()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let e = Error::io("cannot start the Pyroscope push", e);
+                return Err(abandon(child.as_mut(), e));
+            }
+        },
+        _ => None,
     };
     let mut proc_watch = ProcWatch::new(pid);
     let watch: &mut dyn TargetWatch = match child.as_mut() {
@@ -239,7 +263,13 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             truncated_stacks: stats.truncated,
         })
         .and_then(|()| writer.finish())
-        .and_then(|()| recording::read(&recording.path));
+        .and_then(|()| {
+            // The last interval goes out once the recording is whole.
+            if let Some(pusher) = pusher {
+                pusher.finish();
+            }
+            recording::read(&recording.path)
+        });
     let rec = match finished {
         Ok(rec) => rec,
         Err(e) => {

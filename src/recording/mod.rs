@@ -92,9 +92,11 @@
 pub mod cpu;
 mod format;
 mod reader;
+mod tail;
 mod writer;
 
 pub use reader::{read, read_bytes};
+pub use tail::Tail;
 pub use writer::RecordingWriter;
 pub use writer::{ProcessTick, TickTime};
 

@@ -86,7 +86,7 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
 
 /// Version 2: checks that a chunk's payload starts with the sequence number `expected`
 /// and returns the records after it. Version 1 payloads are records only.
-fn sequenced(version: u16, payload: &[u8], expected: u64) -> Result<&[u8], String> {
+pub(super) fn sequenced(version: u16, payload: &[u8], expected: u64) -> Result<&[u8], String> {
     if version < format::VERSION_2 {
         return Ok(payload);
     }
@@ -106,7 +106,7 @@ fn sequenced(version: u16, payload: &[u8], expected: u64) -> Result<&[u8], Strin
 }
 
 /// Checks the magic and version, returning the version and the bytes after the header.
-fn check_header(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
+pub(super) fn check_header(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
     const FOREIGN: &str =
         "not a framescope recording (it does not start with FSREC); record one with `framescope record`";
     let magic = &format::MAGIC[..];
@@ -137,7 +137,7 @@ fn check_header(bytes: &[u8]) -> Result<(u16, &[u8]), String> {
 }
 
 /// Splits one chunk off the front of `bytes`: its checked payload and what follows it.
-fn split_chunk(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
+pub(super) fn split_chunk(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
     let Some((header, rest)) = bytes.split_first_chunk::<{ format::CHUNK_HEADER_LEN }>() else {
         return Err("file ends inside a chunk header".into());
     };
@@ -206,7 +206,11 @@ impl Mark {
     }
 }
 
-fn decode_chunk(rec: &mut Recording, have_meta: &mut bool, payload: &[u8]) -> Result<(), String> {
+pub(super) fn decode_chunk(
+    rec: &mut Recording,
+    have_meta: &mut bool,
+    payload: &[u8],
+) -> Result<(), String> {
     let mut cur = Cursor::new(payload);
     if !*have_meta {
         if cur.byte()? != format::TAG_META {

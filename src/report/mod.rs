@@ -6,6 +6,7 @@
 
 pub mod collapsed;
 pub mod flamegraph;
+pub mod pprof;
 pub mod profile;
 pub mod speedscope;
 pub mod table;
@@ -31,20 +32,26 @@ pub enum Format {
     Speedscope,
     /// Collapsed (folded) stacks, `a;b;c N`, as flamegraph.pl and inferno read them.
     Collapsed,
+    /// Gzipped pprof `profile.proto`, as `go tool pprof` and Pyroscope read it.
+    Pprof,
 }
 
 impl Format {
     /// Every format's name as [`FromStr`] takes it.
-    pub const NAMES: [&'static str; 4] = ["table", "flamegraph", "speedscope", "collapsed"];
+    pub const NAMES: [&'static str; 5] =
+        ["table", "flamegraph", "speedscope", "collapsed", "pprof"];
 
     /// The format a file name asks for: `.svg` a flamegraph, `.json` (and `.speedscope.json`)
-    /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks.
+    /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks, `.pb.gz` or `.pprof`
+    /// pprof.
     pub fn from_path(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
             "svg" => Some(Format::Flamegraph),
             "json" => Some(Format::Speedscope),
             "txt" | "folded" | "collapsed" => Some(Format::Collapsed),
+            "pprof" => Some(Format::Pprof),
+            "gz" if path.to_str()?.to_ascii_lowercase().ends_with(".pb.gz") => Some(Format::Pprof),
             _ => None,
         }
     }
@@ -55,6 +62,7 @@ impl Format {
             Format::Flamegraph => "flamegraph",
             Format::Speedscope => "speedscope",
             Format::Collapsed => "collapsed",
+            Format::Pprof => "pprof",
         }
     }
 }
@@ -68,6 +76,7 @@ impl FromStr for Format {
             "flamegraph" | "svg" => Ok(Format::Flamegraph),
             "speedscope" => Ok(Format::Speedscope),
             "collapsed" | "folded" => Ok(Format::Collapsed),
+            "pprof" => Ok(Format::Pprof),
             _ => Err(format!(
                 "unknown format `{s}` (choose one of {})",
                 Format::NAMES.join(", ")
@@ -103,6 +112,7 @@ pub fn render(
         Format::Flamegraph => flamegraph::render(rec, view, options, &mut out)?,
         Format::Speedscope => speedscope::render(rec, view, options, &mut out)?,
         Format::Collapsed => collapsed::render(rec, view, options, &mut out)?,
+        Format::Pprof => pprof::render(rec, view, options, &mut out)?,
     }
     out.flush().map_err(write_error)
 }

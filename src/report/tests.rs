@@ -492,6 +492,10 @@ fn formats_come_from_file_names() {
         ("out.txt", Some(Format::Collapsed)),
         ("out.folded", Some(Format::Collapsed)),
         ("out.collapsed", Some(Format::Collapsed)),
+        ("out.pb.gz", Some(Format::Pprof)),
+        ("OUT.PB.GZ", Some(Format::Pprof)),
+        ("out.pprof", Some(Format::Pprof)),
+        ("out.gz", None),
         ("out.fsr", None),
         ("out", None),
     ];
