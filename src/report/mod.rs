@@ -6,7 +6,9 @@
 
 pub mod collapsed;
 pub mod flamegraph;
+mod marshal;
 pub mod profile;
+pub mod pstats;
 pub mod speedscope;
 pub mod table;
 
@@ -31,22 +33,70 @@ pub enum Format {
     Speedscope,
     /// Collapsed (folded) stacks, `a;b;c N`, as flamegraph.pl and inferno read them.
     Collapsed,
+    /// cProfile's pstats file (marshalled), for `pstats.Stats`, `python -m pstats`, snakeviz.
+    Pstats,
 }
 
 impl Format {
     /// Every format's name as [`FromStr`] takes it.
-    pub const NAMES: [&'static str; 4] = ["table", "flamegraph", "speedscope", "collapsed"];
+    pub const NAMES: [&'static str; 5] =
+        ["table", "flamegraph", "speedscope", "collapsed", "pstats"];
+
+    /// The file-name endings that ask for a format (compared ignoring case), in the order
+    /// an error lists them.
+    pub const ENDINGS: &'static [(&'static str, Format)] = &[
+        (".svg", Format::Flamegraph),
+        (".json", Format::Speedscope),
+        (".txt", Format::Collapsed),
+        (".folded", Format::Collapsed),
+        (".collapsed", Format::Collapsed),
+        (".prof", Format::Pstats),
+    ];
 
     /// The format a file name asks for: `.svg` a flamegraph, `.json` (and `.speedscope.json`)
-    /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks.
+    /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks, `.prof` pstats.
     pub fn from_path(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "svg" => Some(Format::Flamegraph),
-            "json" => Some(Format::Speedscope),
-            "txt" | "folded" | "collapsed" => Some(Format::Collapsed),
-            _ => None,
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        Format::ENDINGS
+            .iter()
+            .find(|(ending, _)| name.ends_with(ending) && name.len() > ending.len())
+            .map(|(_, format)| *format)
+    }
+
+    /// The format of output to `path`: `asked` (`--format`) when given, else the one the
+    /// path's extension names, else `None` when the path has no extension or one of
+    /// `also` (what the command writes without a format, such as a recording's `fsr`).
+    /// Any other extension is an error that lists the formats.
+    pub fn for_output(
+        asked: Option<Format>,
+        path: &Path,
+        also: &[&str],
+    ) -> Result<Option<Format>, String> {
+        if asked.is_some() {
+            return Ok(asked);
         }
+        if let Some(format) = Format::from_path(path) {
+            return Ok(Some(format));
+        }
+        let Some(ext) = path.extension() else {
+            return Ok(None);
+        };
+        let ext = crate::escape::visible(&ext.to_string_lossy()).into_owned();
+        if also.iter().any(|a| a.eq_ignore_ascii_case(&ext)) {
+            return Ok(None);
+        }
+        let endings: Vec<String> = Format::ENDINGS
+            .iter()
+            .map(|(ending, format)| format!("{ending} ({})", format.name()))
+            .chain(also.iter().map(|a| format!(".{a} (a recording)")))
+            .collect();
+        Err(format!(
+            "no output format is named by the extension `.{ext}` of {}: name the file \
+             {}, or choose the format with --format ({})",
+            crate::output::show(path),
+            endings.join(", "),
+            Format::NAMES.join(", ")
+        ))
     }
 
     pub fn name(self) -> &'static str {
@@ -55,6 +105,7 @@ impl Format {
             Format::Flamegraph => "flamegraph",
             Format::Speedscope => "speedscope",
             Format::Collapsed => "collapsed",
+            Format::Pstats => "pstats",
         }
     }
 }
@@ -68,6 +119,7 @@ impl FromStr for Format {
             "flamegraph" | "svg" => Ok(Format::Flamegraph),
             "speedscope" => Ok(Format::Speedscope),
             "collapsed" | "folded" => Ok(Format::Collapsed),
+            "pstats" | "prof" => Ok(Format::Pstats),
             _ => Err(format!(
                 "unknown format `{s}` (choose one of {})",
                 Format::NAMES.join(", ")
@@ -103,6 +155,7 @@ pub fn render(
         Format::Flamegraph => flamegraph::render(rec, view, options, &mut out)?,
         Format::Speedscope => speedscope::render(rec, view, options, &mut out)?,
         Format::Collapsed => collapsed::render(rec, view, options, &mut out)?,
+        Format::Pstats => pstats::render(rec, view, options, &mut out)?,
     }
     out.flush().map_err(write_error)
 }
