@@ -456,3 +456,111 @@ fn snakeviz_serves_the_file_with_its_call_tree() {
     let row_name = r.inner.rsplit('/').next().expect("label");
     assert!(page.contains(row_name), "no {row_name} in the stats table");
 }
+
+/// Exact numbers on a recording written through the public API: with every sample
+/// weighing 10 ms of wall time, 30 samples of main → rec → rec → rec → leaf (the edge
+/// rec → rec twice), 10 of main → leaf
+/// and 5 of main alone give, as pstats reads them (CPython 3.8 and 3.15): leaf 40 calls,
+/// tottime = cumtime = 0.4 s; rec 30 calls, cumtime 0.3 s (its recursion counted once);
+/// main 45 calls, tottime 0.05 s, cumtime 0.45 s; and the callers of each edge, each
+/// counted once a sample too.
+#[test]
+fn pstats_numbers_are_exact_and_recursion_counts_once() {
+    use framescope::python::stack::{CodeInfo, CodeTable, RawFrame, ThreadStack};
+    use framescope::recording::{RecordingMeta, RecordingSummary, RecordingWriter, TickTime};
+
+    let _cpu = among_others();
+    let all = matrix();
+    for name in ["pyenv-3.8", "sid-3.15"] {
+        let py = all.iter().find(|p| p.name == name).expect("interpreter");
+        let dir = ScenarioDir::new(py);
+        let fsr = dir.host.join("exact.fsr");
+        let mut codes = CodeTable::default();
+        let mut code = |name: &str, line: u32| {
+            codes.push(CodeInfo {
+                name: name.into(),
+                qualname: name.into(),
+                filename: "/app/x.py".into(),
+                first_line: line,
+            })
+        };
+        let (main, rec, leaf) = (code("main", 1), code("rec", 10), code("leaf", 20));
+        let frame = |code, line| RawFrame { code, line };
+        let shapes = [
+            (
+                30,
+                vec![
+                    frame(leaf, 21),
+                    frame(rec, 12),
+                    frame(rec, 12),
+                    frame(rec, 12),
+                    frame(main, 3),
+                ],
+            ),
+            (10, vec![frame(leaf, 21), frame(main, 4)]),
+            (5, vec![frame(main, 5)]),
+        ];
+        let meta = RecordingMeta {
+            pid: 1,
+            rate_hz: 100.0,
+            ..RecordingMeta::default()
+        };
+        let mut writer = RecordingWriter::create(&fsr, &meta).expect("create");
+        let mut tick = 0u64;
+        for (count, frames) in &shapes {
+            for _ in 0..*count {
+                let thread = ThreadStack {
+                    os_tid: Some(1),
+                    python_thread_id: 1,
+                    on_cpu: Some(true),
+                    frames: frames.clone(),
+                    ..ThreadStack::default()
+                };
+                tick += 1;
+                let time = TickTime {
+                    elapsed_ns: tick * 10_000_000,
+                    interval_ns: 10_000_000,
+                };
+                writer.write_tick(time, &[thread], &codes).expect("tick");
+            }
+        }
+        writer
+            .write_summary(&RecordingSummary {
+                samples: tick,
+                ..RecordingSummary::default()
+            })
+            .expect("summary");
+        writer.finish().expect("finish");
+        let prof = dir.host.join("exact.prof");
+        let out = framescope(&[
+            "report",
+            fsr.to_str().expect("path"),
+            "-o",
+            prof.to_str().expect("path"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dump = r#"
+import pstats, sys
+s = pstats.Stats(sys.argv[1])
+for (f, l, n), (cc, nc, tt, ct, callers) in sorted(s.stats.items()):
+    print("%s:%d(%s) %d %d %.4f %.4f" % (f, l, n, cc, nc, tt, ct))
+    for (cf, cl, cn), (c_nc, c_cc, c_tt, c_ct) in sorted(callers.items()):
+        print("  <- %s %d %d %.4f %.4f" % (cn, c_nc, c_cc, c_tt, c_ct))
+"#;
+        let got = python(py, &["-c", dump, &format!("{}/exact.prof", dir.inner)], "");
+        let expected = "\
+/app/x.py:1(main) 45 45 0.0500 0.4500
+/app/x.py:10(rec) 30 30 0.0000 0.3000
+  <- main 30 30 0.0000 0.3000
+  <- rec 30 30 0.0000 0.3000
+/app/x.py:20(leaf) 40 40 0.4000 0.4000
+  <- main 10 10 0.1000 0.1000
+  <- rec 30 30 0.3000 0.3000
+";
+        assert_eq!(got, expected, "{name}");
+    }
+}
