@@ -24,25 +24,9 @@ const THREADS: u32 = 4;
 const FUNCTIONS: u32 = 150;
 const STACKS: usize = 300;
 
-/// xorshift64*: the same numbers on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Stacks (innermost first) that share prefixes, as real call trees do: each new stack
 /// copies the outer part of an earlier one and grows its own inner frames.
-fn make_stacks(codes: &mut CodeTable, rng: &mut Rng) -> Vec<Vec<RawFrame>> {
+fn make_stacks(codes: &mut CodeTable, rng: &mut fastrand::Rng) -> Vec<Vec<RawFrame>> {
     let ids: Vec<_> = (0..FUNCTIONS)
         .map(|i| {
             let module = i % 12;
@@ -69,17 +53,17 @@ fn make_stacks(codes: &mut CodeTable, rng: &mut Rng) -> Vec<Vec<RawFrame>> {
                 line: 11,
             }],
             n => {
-                let base = &stacks[rng.below(n as u64) as usize];
-                let keep = 1 + rng.below(base.len() as u64) as usize;
+                let base = &stacks[rng.u64(..n as u64) as usize];
+                let keep = 1 + rng.u64(..base.len() as u64) as usize;
                 base.iter().rev().take(keep).copied().collect()
             }
         };
-        let depth = 15 + rng.below(11) as usize;
+        let depth = 15 + rng.u64(..11) as usize;
         while frames.len() < depth {
-            let code = ids[rng.below(u64::from(FUNCTIONS)) as usize];
+            let code = ids[rng.u64(..u64::from(FUNCTIONS)) as usize];
             frames.push(RawFrame {
                 code,
-                line: 10 + rng.below(2000) as u32,
+                line: 10 + rng.u64(..2000) as u32,
             });
         }
         frames.reverse();
@@ -90,7 +74,8 @@ fn make_stacks(codes: &mut CodeTable, rng: &mut Rng) -> Vec<Vec<RawFrame>> {
 
 fn write(path: &Path) -> Result<(), String> {
     let start = Instant::now();
-    let mut rng = Rng(0x00f5_2ec0);
+    // The same numbers on every run.
+    let mut rng = fastrand::Rng::with_seed(0x00f5_2ec0);
     let mut codes = CodeTable::default();
     let stacks = make_stacks(&mut codes, &mut rng);
     let meta = RecordingMeta {
@@ -116,12 +101,12 @@ fn write(path: &Path) -> Result<(), String> {
     for tick in 0..TICKS {
         for (t, thread) in threads.iter_mut().enumerate() {
             // Skewed towards the first stacks: the square of a uniform number in [0, 1).
-            let u = rng.below(1 << 16) as usize;
+            let u = rng.u64(..1 << 16) as usize;
             let index = (u * u * STACKS) >> 32;
             thread.frames.clear();
             thread.frames.extend_from_slice(&stacks[index]);
             thread.holds_gil = t == (tick % u64::from(THREADS)) as usize;
-            thread.on_cpu = Some(rng.below(10) != 0);
+            thread.on_cpu = Some(rng.u64(..10) != 0);
         }
         writer
             .write_sample(tick * 1_000_000, &threads, &codes)

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::diff::options::{ColorChoice, DiffFormat, SortBy};
+use crate::report::Sort;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "framescope",
@@ -55,8 +58,8 @@ pub struct ViewArgs {
     #[arg(long, value_name = "TID")]
     pub thread: Option<u64>,
     /// Table: sort by this column.
-    #[arg(long, default_value = "cumtime", value_parser = ["cumtime", "tottime", "samples", "name"])]
-    pub sort: String,
+    #[arg(long, value_enum, default_value_t = Sort::CumTime)]
+    pub sort: Sort,
     /// Table: at most this many rows (per thread); 0 shows all.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -77,7 +80,7 @@ pub struct RecordArgs {
     #[arg(long, short)]
     pub duration: Option<f64>,
     /// Samples per second.
-    #[arg(long, short, default_value_t = 1000.0)]
+    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
     pub rate: f64,
     /// Read without pausing the target (the default; see README for the measurements).
     #[arg(long, conflicts_with = "blocking")]
@@ -161,32 +164,32 @@ pub struct DiffArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DiffOptionArgs {
     /// Output format of the comparison.
-    #[arg(long, value_parser = ["table", "markdown", "json"])]
-    pub format: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<DiffFormat>,
     /// Write the comparison here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Exit with status 1, naming each function, when a function's cumulative time per run
     /// grew by more than PCT percent and the growth is significant. Quiet otherwise.
-    #[arg(long, value_name = "PCT")]
-    pub fail_on_regression: Option<String>,
+    #[arg(long, value_name = "PCT", value_parser = percent)]
+    pub fail_on_regression: Option<f64>,
     /// Smallest change, in percent, called slower or faster (default 5, or the
     /// --fail-on-regression percentage when that is given).
-    #[arg(long, value_name = "PCT")]
-    pub threshold: Option<String>,
+    #[arg(long, value_name = "PCT", value_parser = percent)]
+    pub threshold: Option<f64>,
     /// False discovery rate for the Benjamini-Hochberg correction across functions.
     #[arg(long, default_value_t = 0.05, value_name = "Q")]
     pub alpha: f64,
     /// Leave out functions whose cumulative share is below PCT percent on both sides.
-    #[arg(long, default_value = "0.5", value_name = "PCT")]
-    pub min_share: String,
+    #[arg(long, default_value = "0.5", value_name = "PCT", value_parser = share_percent)]
+    pub min_share: f64,
     /// Show at most this many functions (per section in markdown; default 20, JSON all);
     /// 0 shows all.
     #[arg(long)]
     pub limit: Option<usize>,
     /// Order by the change of cumulative time (cum) or of own time (own).
-    #[arg(long, default_value = "cum", value_parser = ["cum", "own"])]
-    pub sort: String,
+    #[arg(long, value_enum, default_value_t = SortBy::Cumulative)]
+    pub sort: SortBy,
     /// Write a differential flamegraph drawn on the head profile: red grew, blue shrank.
     #[arg(long, value_name = "OUT.svg")]
     pub flamegraph: Option<PathBuf>,
@@ -218,8 +221,8 @@ pub struct DiffOptionArgs {
     pub resamples: usize,
     /// Colour the table: auto (when standard output is a terminal and NO_COLOR is unset),
     /// always, never.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
-    pub color: String,
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
 }
 
 #[derive(Args, Debug)]
@@ -246,7 +249,7 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub warmup: usize,
     /// Samples per second of each recording.
-    #[arg(long, short, default_value_t = 1000.0)]
+    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
     pub rate: f64,
     /// Read stacks without pausing the program (the default here is --blocking: every
     /// sample whole, at a cost to the program's speed that both sides pay alike).
@@ -263,4 +266,105 @@ pub struct CompareArgs {
     /// The command to run in each checkout, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// A percentage written `5`, `5%` or `2.5 %`: finite and not negative.
+fn percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "a percentage such as 5 or 5% was expected, not `{text}`"
+        )),
+    }
+}
+
+/// A share of a profile in percent: a [`percent`] of at most 100.
+fn share_percent(text: &str) -> Result<f64, String> {
+    match percent(text)? {
+        v if v <= 100.0 => Ok(v),
+        v => Err(format!("a share of the profile is at most 100%, not {v}%")),
+    }
+}
+
+/// A sampling rate in samples per second: more than 0, at most 100000.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 100_000.0 => Ok(v),
+        _ => Err(format!(
+            "between 0 and 100000 samples per second was expected, not `{text}`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("framescope").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn typed_options_parse_and_refuse() {
+        let Ok(Cli {
+            command: Command::Report(report),
+        }) = parse(&["report", "x.fsr", "--sort", "cumulative"])
+        else {
+            panic!("report did not parse");
+        };
+        assert_eq!(report.view.sort, Sort::CumTime);
+        assert!(parse(&["report", "x.fsr", "--sort", "bogus"]).is_err());
+
+        let Ok(Cli {
+            command: Command::Diff(diff),
+        }) = parse(&[
+            "diff",
+            "a.fsr",
+            "b.fsr",
+            "--fail-on-regression",
+            "5%",
+            "--threshold",
+            " 2.5 % ",
+            "--sort",
+            "own",
+            "--format",
+            "json",
+            "--color",
+            "never",
+        ])
+        else {
+            panic!("diff did not parse");
+        };
+        assert_eq!(diff.options.fail_on_regression, Some(5.0));
+        assert_eq!(diff.options.threshold, Some(2.5));
+        assert_eq!(diff.options.min_share, 0.5);
+        assert_eq!(diff.options.sort, SortBy::Own);
+        assert_eq!(diff.options.format, Some(DiffFormat::Json));
+        assert_eq!(diff.options.color, ColorChoice::Never);
+        for bad in [
+            ["--fail-on-regression", "-1"],
+            ["--threshold", "five"],
+            ["--min-share", "150"],
+        ] {
+            let mut args = vec!["diff", "a.fsr", "b.fsr"];
+            args.extend(bad);
+            assert!(parse(&args).is_err(), "{bad:?} was accepted");
+        }
+
+        for (rate, ok) in [("1000", true), ("0", false), ("-5", false), ("1e6", false)] {
+            assert_eq!(
+                parse(&["record", "--rate", rate, "--", "python"]).is_ok(),
+                ok,
+                "{rate}"
+            );
+        }
+    }
 }

@@ -8,7 +8,6 @@ pub mod diff;
 pub mod dump;
 pub mod error;
 pub mod escape;
-pub mod fasthash;
 pub mod input_file;
 pub mod limits;
 pub mod output;

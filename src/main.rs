@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use framescope::cli::{Cli, Command, RecordArgs, ReportArgs, ViewArgs};
+use framescope::diff::options::DiffOptions;
 use framescope::error::{Error, Result};
 use framescope::escape::visible;
 use framescope::output::{self, Destination};
@@ -17,7 +18,7 @@ fn main() {
         Command::Dump(args) => run_dump(args),
         Command::Record(args) => run_record(args),
         Command::Report(args) => run_report(args),
-        Command::Diff(args) => framescope::diff::run(&args).map(exit_unless_zero),
+        Command::Diff(args) => run_diff(&args).map(exit_unless_zero),
         Command::Compare(args) => framescope::commands::compare::run(&args).map(exit_unless_zero),
     };
     if let Err(e) = result {
@@ -32,6 +33,13 @@ fn exit_unless_zero(status: i32) {
     if status != 0 {
         std::process::exit(status);
     }
+}
+
+/// `framescope diff`: the command line checked into a [`DiffOptions`], then the diff.
+fn run_diff(args: &framescope::cli::DiffArgs) -> Result<i32> {
+    use std::io::IsTerminal;
+    let options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
+    framescope::diff::run(&options, None)
 }
 
 fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
@@ -67,7 +75,7 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         thread_filter: v.thread,
     };
     let render = RenderOptions {
-        sort: v.sort.parse().map_err(Error::Usage)?,
+        sort: v.sort,
         limit: v.limit,
         lines: v.lines,
         icicle: v.icicle,
@@ -85,12 +93,6 @@ fn run_record(args: RecordArgs) -> Result<()> {
             ))
         }
     };
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        return Err(Error::Usage(format!(
-            "--rate must be between 0 and 100000 samples per second, not {}",
-            args.rate
-        )));
-    }
     let (format, view, render) = view_options(&args.view)?;
     let request = RecordRequest {
         target,

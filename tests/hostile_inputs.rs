@@ -5,6 +5,8 @@
 //! a regression fails the test instead of exhausting the machine; each run must end within
 //! a deadline, with the exit status and the one-line message or warning stated.
 
+mod common;
+
 mod hostile;
 
 use std::io::Read;
@@ -18,11 +20,7 @@ const ADDRESS_SPACE: &str = "--as=1073741824";
 const DEADLINE: Duration = Duration::from_secs(30);
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-inputs");
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    let path = dir.join(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    common::scratch("hostile-inputs", name)
 }
 
 struct Run {

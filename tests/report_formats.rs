@@ -4,6 +4,8 @@
 //! tests/node/package-lock.json on first use), collapsed stacks through inferno, and the
 //! flamegraph through an XML parser. Needs node and npm; fails when they are missing.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,9 +16,7 @@ use framescope::recording::{self, Recording, RecordingMeta, RecordingSummary, Re
 use framescope::report::{self, Format, RenderOptions, ViewOptions};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-formats");
-    fs::create_dir_all(&dir).expect("create scratch dir");
-    dir.join(name)
+    common::scratch("report-formats", name)
 }
 
 /// Three threads over awkward names (quotes, `<module>`, non-ASCII), some idle samples,

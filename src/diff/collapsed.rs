@@ -10,8 +10,8 @@
 //! duration in microseconds. This module only parses text; it knows nothing of runs,
 //! weights or statistics.
 
-use crate::fasthash::FastMap;
 use crate::limits::{MAX_DIFF_FUNCTIONS, MAX_STACK_DEPTH};
+use std::collections::HashMap;
 
 /// A frame as a collapsed file names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -58,7 +58,8 @@ pub fn parse(text: &str) -> Result<Folded, BadLine> {
         deep_lines: 0,
         frameless: 0,
     };
-    let mut index: FastMap<(&str, &str), u32> = FastMap::default();
+    // SipHash: the names come from the file, which may be crafted to collide.
+    let mut index: HashMap<(&str, &str), u32> = HashMap::new();
     let mut austin = None;
     let mut total: u64 = 0;
     let mut parts: Vec<&str> = Vec::new();

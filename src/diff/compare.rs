@@ -168,6 +168,21 @@ impl Comparison {
         ]
         .map(|v| (v, self.rows.iter().filter(|r| r.verdict == v).count()))
     }
+
+    /// The rows that fail a gate of `percent`: cumulative time per run grew by more than
+    /// `percent` percent, significantly, from a base that had some. Functions seen only in
+    /// the head are left to their callers (see [`super::gate`]).
+    pub fn offenders(&self, percent: f64) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| {
+                r.significant
+                    && r.base.cum_seconds > 0.0
+                    && r.cum_change > 0.0
+                    && r.cum_change_percent.is_some_and(|p| p > percent)
+            })
+            .collect()
+    }
 }
 
 /// The matched functions and the runs in the order [`identity::match_functions`] saw them

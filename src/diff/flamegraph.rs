@@ -13,7 +13,7 @@ use inferno::differential;
 use inferno::flamegraph::{self, Options, TextTruncateDirection};
 
 use super::identity::Identities;
-use super::render::{describe_side, label};
+use super::wording::{describe_side, label};
 use crate::diff::compare::Comparison;
 use crate::error::{Error, Result};
 use crate::escape::visible;

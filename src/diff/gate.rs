@@ -12,23 +12,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::compare::{Comparison, Matched, Row};
-use super::render::{
+use super::wording::{
     describe_method_short, q_value, seconds, shown_label, signed_percent, signed_seconds, trim,
 };
-
-/// The rows that fail a gate of `percent`.
-pub fn offenders(comparison: &Comparison, percent: f64) -> Vec<&Row> {
-    comparison
-        .rows
-        .iter()
-        .filter(|r| {
-            r.significant
-                && r.base.cum_seconds > 0.0
-                && r.cum_change > 0.0
-                && r.cum_change_percent.is_some_and(|p| p > percent)
-        })
-        .collect()
-}
 
 /// One sentence about a failing function.
 pub fn sentence(comparison: &Comparison, row: &Row, percent: f64) -> String {
@@ -74,7 +60,7 @@ impl Verdict<'_> {
 
 /// The gate's verdict on `comparison`, offenders related through the stacks of `matched`.
 pub fn verdict<'a>(comparison: &'a Comparison, matched: &Matched<'_>, percent: f64) -> Verdict<'a> {
-    let offenders = offenders(comparison, percent);
+    let offenders = comparison.offenders(percent);
     let ids: HashMap<&super::identity::Function, u32> =
         matched.ids.functions.iter().zip(0..).collect();
     let offending: HashSet<u32> = offenders

@@ -12,9 +12,10 @@ use super::collapsed;
 use crate::error::{Error, Result};
 use crate::input_file;
 use crate::limits::{self, MAX_DIFF_FUNCTIONS, MAX_STACK_DEPTH};
-use crate::recording::{self, FastMap, Recording, StackId};
+use crate::recording::{self, Recording, StackId};
 use crate::report::profile::{Clock, Functions, LeftOut};
 use crate::report::{Profile, ViewOptions};
+use rustc_hash::FxHashMap;
 
 /// What kind of file a run came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,7 +203,7 @@ fn from_recording(path: &Path, rec: &Recording, view: &ViewOptions) -> Result<(R
         })
         .collect();
     let mut stacks: Vec<Vec<u32>> = Vec::new();
-    let mut index: FastMap<StackId, u32> = FastMap::default();
+    let mut index: FxHashMap<StackId, u32> = FxHashMap::default();
     let mut weights_of = |profile: &Profile| -> Vec<StackWeight> {
         profile
             .groups
@@ -282,7 +283,7 @@ fn from_folded(path: &Path, folded: &collapsed::Folded, rate: f64) -> Result<Run
         })
         .collect();
     let mut stacks: Vec<Vec<u32>> = Vec::new();
-    let mut stack_index: FastMap<Vec<u32>, u32> = FastMap::default();
+    let mut stack_index: FxHashMap<Vec<u32>, u32> = FxHashMap::default();
     let mut totals: Vec<(u64, f64)> = Vec::new();
     for line in &folded.stacks {
         if line.value == 0 {

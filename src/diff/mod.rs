@@ -29,13 +29,11 @@ pub mod options;
 pub mod render;
 pub mod stats;
 pub mod student;
+pub mod wording;
 
 #[cfg(test)]
 mod tests;
 
-use std::io::IsTerminal;
-
-use crate::cli::DiffArgs;
 use crate::error::{Error, Result};
 use crate::escape::visible;
 use crate::output::{self, Destination};
@@ -45,13 +43,6 @@ use options::DiffOptions;
 
 /// The exit status of a diff whose gate failed.
 pub const GATE_FAILED: i32 = 1;
-
-/// Runs `framescope diff`: writes the report asked for, the flamegraphs, and, when the gate
-/// fails, its verdict on standard error. Returns the exit status (0, or [`GATE_FAILED`]).
-pub fn run(args: &DiffArgs) -> Result<i32> {
-    let options = DiffOptions::from_args(args, std::io::stdout().is_terminal())?;
-    run_with(&options, None)
-}
 
 /// Which side of a comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -78,9 +69,11 @@ pub trait SourceKnowledge {
     fn changed(&self, function: &Whereabouts) -> bool;
 }
 
-/// Runs a diff of `options.base` against `options.head`. With `source`, every function is
+/// Runs a diff of `options.base` against `options.head`: writes the report asked for, the
+/// flamegraphs, and, when the gate fails, its verdict on standard error; returns the exit
+/// status (0, or [`GATE_FAILED`]). With `source`, every function is
 /// marked changed or not ([`compare::Row::changed`]); without, that stays unknown.
-pub fn run_with(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Result<i32> {
+pub fn run(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Result<i32> {
     let mut options = options.clone();
     // Every output path is checked before the inputs are read.
     let resolve =

@@ -10,7 +10,7 @@ use crate::report::profile::Clock;
 use crate::report::ViewOptions;
 
 /// The output format of a comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DiffFormat {
     Table,
     Markdown,
@@ -18,12 +18,22 @@ pub enum DiffFormat {
 }
 
 /// Which change orders the rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SortBy {
     /// The change of cumulative time per run.
+    #[value(name = "cum")]
     Cumulative,
     /// The change of own time per run.
     Own,
+}
+
+/// When the table is coloured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When standard output is a terminal and NO_COLOR is unset.
+    Auto,
+    Always,
+    Never,
 }
 
 /// Everything `diff` was asked to do.
@@ -97,27 +107,17 @@ impl DiffOptions {
         args: &DiffOptionArgs,
         stdout_is_terminal: bool,
     ) -> Result<DiffOptions> {
-        let fail_on_regression = args
-            .fail_on_regression
-            .as_deref()
-            .map(|s| percent("--fail-on-regression", s))
-            .transpose()?;
-        let threshold = match &args.threshold {
-            Some(s) => percent("--threshold", s)?,
-            None => fail_on_regression.unwrap_or(DEFAULT_THRESHOLD),
-        };
+        let fail_on_regression = args.fail_on_regression;
+        let threshold = args
+            .threshold
+            .unwrap_or(fail_on_regression.unwrap_or(DEFAULT_THRESHOLD));
         if !(args.alpha > 0.0 && args.alpha < 1.0) {
             return Err(Error::Usage(format!(
                 "--alpha must be between 0 and 1 (a false discovery rate such as 0.05), not {}",
                 args.alpha
             )));
         }
-        let min_share = percent("--min-share", &args.min_share)?;
-        if min_share > 100.0 {
-            return Err(Error::Usage(format!(
-                "--min-share is a share of the profile, at most 100%, not {min_share}%"
-            )));
-        }
+        let min_share = args.min_share;
         if !(args.collapsed_rate.is_finite() && args.collapsed_rate > 0.0) {
             return Err(Error::Usage(format!(
                 "--collapsed-rate must be a positive number of samples per second, not {}",
@@ -130,18 +130,16 @@ impl DiffOptions {
                 args.resamples
             )));
         }
-        let format = match args.format.as_deref() {
-            Some("markdown") => Some(DiffFormat::Markdown),
-            Some("json") => Some(DiffFormat::Json),
-            Some(_) => Some(DiffFormat::Table),
+        let format = match args.format {
+            Some(format) => Some(format),
             // A gate alone prints nothing unless a report is asked for.
             None if fail_on_regression.is_some() && args.output.is_none() => None,
             None => Some(DiffFormat::Table),
         };
-        let color = match args.color.as_str() {
-            "always" => true,
-            "never" => false,
-            _ => {
+        let color = match args.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
                 stdout_is_terminal
                     && args.output.is_none()
                     && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -157,11 +155,7 @@ impl DiffOptions {
             alpha: args.alpha,
             min_share,
             limit: args.limit,
-            sort: if args.sort == "own" {
-                SortBy::Own
-            } else {
-                SortBy::Cumulative
-            },
+            sort: args.sort,
             flamegraph: args.flamegraph.clone(),
             flamegraph_gone: args.flamegraph_gone.clone(),
             clock_asked: args.clock,
@@ -178,31 +172,5 @@ impl DiffOptions {
             color,
             normalize: args.normalize,
         })
-    }
-}
-
-/// A percentage written `5`, `5%` or `2.5 %`: finite and not negative.
-fn percent(option: &str, text: &str) -> Result<f64> {
-    let number = text.trim().trim_end_matches('%').trim();
-    match number.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(Error::Usage(format!(
-            "{option} takes a percentage such as 5 or 5%, not `{text}`"
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentages_take_an_optional_sign() {
-        assert_eq!(percent("--x", "5%").ok(), Some(5.0));
-        assert_eq!(percent("--x", " 2.5 % ").ok(), Some(2.5));
-        assert_eq!(percent("--x", "0").ok(), Some(0.0));
-        assert!(percent("--x", "-1").is_err());
-        assert!(percent("--x", "five").is_err());
-        assert!(percent("--x", "nan").is_err());
     }
 }

@@ -148,13 +148,14 @@ fn welch_flags_the_slower_function_and_its_callers_only() {
     let e = tuned.estimate.unwrap();
     assert!(e.low > 0.1 && e.high < 0.3 && e.low < e.high, "{e:?}");
 
-    let mut offenders: Vec<&str> = gate::offenders(&c, 5.0)
+    let mut offenders: Vec<&str> = c
+        .offenders(5.0)
         .iter()
         .map(|r| r.function.qualname.as_str())
         .collect();
     offenders.sort_unstable();
     assert_eq!(offenders, ["main", "tuned"]);
-    assert!(gate::offenders(&c, 60.0).is_empty());
+    assert!(c.offenders(60.0).is_empty());
     let sentence = gate::sentence(&c, tuned, 5.0);
     assert!(
         sentence.starts_with(
@@ -190,7 +191,7 @@ fn new_and_gone_functions_do_not_fail_the_gate() {
     let c = compare(&base, &head);
     assert_eq!(verdict(&c, "old_name"), Verdict::Gone);
     assert_eq!(verdict(&c, "new_name"), Verdict::New);
-    assert!(gate::offenders(&c, 5.0).is_empty());
+    assert!(c.offenders(5.0).is_empty());
     let gone = c.rows.iter().find(|r| r.verdict == Verdict::Gone).unwrap();
     assert_eq!(gone.cum_change_percent, Some(-100.0));
     let new = c.rows.iter().find(|r| r.verdict == Verdict::New).unwrap();
@@ -406,7 +407,8 @@ fn a_clear_change_under_a_long_chain_of_callers_is_flagged() {
         row_of(&c, "harness_0").group,
         row_of(&c, "harness_24").group
     );
-    assert!(gate::offenders(&c, 5.0)
+    assert!(c
+        .offenders(5.0)
         .iter()
         .any(|r| r.function.qualname == "render_month"));
 
@@ -530,7 +532,7 @@ fn the_false_alarm_rate_is_kept_and_power_gained() {
         let head: Vec<Run> = (0..3).map(|_| simulated_run(&mut rng, 1.0)).collect();
         let c = compare(&base, &head);
         assert_eq!(c.hypotheses, Some(5));
-        alarms += usize::from(!gate::offenders(&c, 5.0).is_empty());
+        alarms += usize::from(!c.offenders(5.0).is_empty());
     }
     eprintln!("gate failures on identical simulated code: {alarms} of {trials}");
     assert!(alarms <= trials * 5 / 100, "{alarms} of {trials}");

@@ -11,7 +11,7 @@
 //! again by another call, so one bad guess costs one syscall, not the rest of the batch.
 //! Knows nothing about Python.
 
-use super::memory::{ReadError, RemoteMemory, MAX_IOVECS};
+use super::memory::{Memory, ReadError, MAX_IOVECS};
 
 /// Most regions given up on in one gather (by default) before the rest is left unread:
 /// each costs a syscall, and a batch full of bad addresses is not worth finishing.
@@ -38,7 +38,7 @@ struct Span {
     offset: usize,
 }
 
-/// A batch of regions to read, and after [`RemoteMemory::gather`] their contents.
+/// A batch of regions to read, and after [`Memory::gather`] their contents.
 pub struct Gather {
     /// Largest gap joined into one iovec (`None`: every region its own iovec).
     merge_gap: Option<u64>,
@@ -167,10 +167,10 @@ impl Gather {
     }
 }
 
-impl RemoteMemory {
-    /// Reads every region of `g`; returns how many iovecs were read completely. Errors only when
-    /// the process is gone or may not be read; an unmapped region is just left unfilled.
-    pub fn gather(&self, g: &mut Gather) -> Result<usize, ReadError> {
+/// [`Memory::gather`]: every region of `g`, `MAX_IOVECS` a call, going on past an unmapped
+/// one until `g`'s failure budget is spent.
+pub(crate) fn fill<M: Memory + ?Sized>(mem: &M, g: &mut Gather) -> Result<usize, ReadError> {
+    {
         let total = g.spans.last().map_or(0, |s| s.offset + s.len);
         if g.buf.len() < total {
             g.buf.resize(total, 0);
@@ -195,7 +195,9 @@ impl RemoteMemory {
                     iov_len: r.len,
                 });
             }
-            let got = self.readv(&g.locals, &g.remotes)?;
+            // SAFETY: every local iovec points into `g.buf`, sized above to hold every
+            // region and borrowed mutably through `g` for this call.
+            let got = unsafe { mem.readv(&g.locals, &g.remotes) }?;
             // Regions are transferred in order; the first one short of its length is where
             // the kernel stopped.
             let mut left = got.unwrap_or(0);
@@ -225,6 +227,7 @@ impl RemoteMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::RemoteMemory;
 
     #[test]
     fn reads_many_regions_in_one_call_and_skips_a_bad_one() {

@@ -1,7 +1,8 @@
-//! Reads of another process's memory with `process_vm_readv`, one syscall per call, and a
-//! counter of those syscalls so the sampler can report reads per sample. Many regions in
-//! one syscall go through [`super::Gather`], which builds on [`RemoteMemory::readv`] here.
-//! Knows nothing about Python.
+//! Where the walker's bytes come from. [`Memory`] is the one seam every read of the
+//! target goes through: a live process ([`RemoteMemory`], `process_vm_readv`, one syscall
+//! per call, counted so the sampler can report reads per sample) or a saved image of one
+//! (a core file, a memory snapshot in a test). Many regions in one call go through
+//! [`super::Gather`], which builds on [`Memory::readv`]. Knows nothing about Python.
 
 use std::cell::Cell;
 
@@ -29,7 +30,100 @@ impl std::fmt::Display for ReadError {
 /// Largest number of iovecs one `process_vm_readv` accepts (IOV_MAX on Linux).
 pub(crate) const MAX_IOVECS: usize = 1024;
 
-/// A handle on the memory of one process.
+/// The memory of one process, live or saved. Implementations provide the vectored read;
+/// every other read is built on it here, so a new source of memory is one method.
+pub trait Memory {
+    /// The process the memory belongs to (for messages).
+    fn pid(&self) -> u32;
+
+    /// How many read calls (syscalls, for a live process) were made so far.
+    fn syscalls(&self) -> u64;
+
+    /// Reads `remotes` into `locals` in order, like `process_vm_readv`: the bytes
+    /// transferred, stopping at the first byte that is not mapped; `None` when the first
+    /// remote region is not mapped at all; an error that stops all reading (the process
+    /// is gone, or may not be read).
+    ///
+    /// # Safety
+    /// Every local iovec must point into a live buffer, exclusively borrowed for the call,
+    /// of at least its stated length.
+    unsafe fn readv(
+        &self,
+        locals: &[libc::iovec],
+        remotes: &[libc::iovec],
+    ) -> Result<Option<usize>, ReadError>;
+
+    /// Fills `buf` from `addr`; a short read is an error.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        let got = self.read_partial(addr, buf)?;
+        if got == buf.len() {
+            Ok(())
+        } else {
+            Err(ReadError::BadAddress(addr + got as u64))
+        }
+    }
+
+    /// Reads as much of `buf` as is mapped starting at `addr`; returns the byte count.
+    fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: buf.len(),
+        };
+        // SAFETY: `local` points into `buf`, borrowed mutably for this call.
+        match unsafe { self.readv(std::slice::from_ref(&local), std::slice::from_ref(&remote)) }? {
+            Some(n) => Ok(n),
+            None => Err(ReadError::BadAddress(addr)),
+        }
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn read_u32(&self, addr: u64) -> Result<u32, ReadError> {
+        let mut b = [0u8; 4];
+        self.read(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Reads every region of `g`; returns how many regions were read completely. Errors
+    /// only when the process is gone or may not be read; an unmapped region is just left
+    /// unfilled.
+    fn gather(&self, g: &mut super::Gather) -> Result<usize, ReadError> {
+        super::gather::fill(self, g)
+    }
+}
+
+/// A boxed memory reads like what it holds (an `Interpreter` owns its memory boxed).
+impl<M: Memory + ?Sized> Memory for Box<M> {
+    fn pid(&self) -> u32 {
+        (**self).pid()
+    }
+
+    fn syscalls(&self) -> u64 {
+        (**self).syscalls()
+    }
+
+    unsafe fn readv(
+        &self,
+        locals: &[libc::iovec],
+        remotes: &[libc::iovec],
+    ) -> Result<Option<usize>, ReadError> {
+        // SAFETY: the same contract, passed on.
+        unsafe { (**self).readv(locals, remotes) }
+    }
+}
+
+/// A live process's memory, read with `process_vm_readv`.
 pub struct RemoteMemory {
     pid: libc::pid_t,
     syscalls: Cell<u64>,
@@ -42,55 +136,26 @@ impl RemoteMemory {
             syscalls: Cell::new(0),
         }
     }
+}
 
-    pub fn pid(&self) -> u32 {
+impl Memory for RemoteMemory {
+    fn pid(&self) -> u32 {
         self.pid as u32
     }
 
-    /// How many read syscalls this handle has made so far.
-    pub fn syscalls(&self) -> u64 {
+    fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }
 
-    /// Fills `buf` from `addr`; a short read is an error.
-    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-        let got = self.read_partial(addr, buf)?;
-        if got == buf.len() {
-            Ok(())
-        } else {
-            Err(ReadError::BadAddress(addr + got as u64))
-        }
-    }
-
-    /// Reads as much of `buf` as is mapped starting at `addr`; returns the byte count.
-    pub fn read_partial(&self, addr: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let local = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let remote = libc::iovec {
-            iov_base: addr as *mut libc::c_void,
-            iov_len: buf.len(),
-        };
-        match self.readv(std::slice::from_ref(&local), std::slice::from_ref(&remote))? {
-            Some(n) => Ok(n),
-            None => Err(ReadError::BadAddress(addr)),
-        }
-    }
-
-    /// One `process_vm_readv` of `remotes` into `locals`: the bytes transferred, `None`
-    /// when the first remote region is not mapped, or the error that stops all reading.
-    pub(crate) fn readv(
+    unsafe fn readv(
         &self,
         locals: &[libc::iovec],
         remotes: &[libc::iovec],
     ) -> Result<Option<usize>, ReadError> {
         self.syscalls.set(self.syscalls.get() + 1);
         // SAFETY: the caller's local iovecs point into live, exclusively borrowed buffers
-        // of the stated lengths; remote ones are only interpreted by the kernel.
+        // of the stated lengths (this method's contract); remote ones are only
+        // interpreted by the kernel.
         let n = unsafe {
             libc::process_vm_readv(
                 self.pid,
@@ -108,18 +173,6 @@ impl RemoteMemory {
             ReadError::BadAddress(_) => Ok(None),
             other => Err(other),
         }
-    }
-
-    pub fn read_u64(&self, addr: u64) -> Result<u64, ReadError> {
-        let mut b = [0u8; 8];
-        self.read(addr, &mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    pub fn read_u32(&self, addr: u64) -> Result<u32, ReadError> {
-        let mut b = [0u8; 4];
-        self.read(addr, &mut b)?;
-        Ok(u32::from_le_bytes(b))
     }
 }
 

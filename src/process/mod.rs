@@ -12,4 +12,4 @@ pub mod status;
 pub mod threads;
 
 pub use gather::{Gather, RegionId};
-pub use memory::{Bytes, ReadError, RemoteMemory};
+pub use memory::{Bytes, Memory, ReadError, RemoteMemory};

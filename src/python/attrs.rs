@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::batch::Batch;
 use super::dicts::{self, lookup_str, read_dict_heads, Mapping, ValuesAt};
 use super::layout::{Layout, ManagedValues};
-use crate::process::{Bytes, ReadError, RemoteMemory};
+use crate::process::{Bytes, Memory, ReadError};
 
 /// The parts of a type object that say where its instances keep attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ const MAX_BASICSIZE: u64 = 1 << 16;
 
 /// Reads the types at `addrs` (one syscall).
 pub fn read_types(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     addrs: &[u64],
 ) -> Result<HashMap<u64, TypeInfo>, ReadError> {
@@ -102,7 +102,7 @@ enum Located {
 /// `None` where an object does not have it or cannot be read (with the target's `str`
 /// type, as for [`lookup_str`]). Costs about eight syscalls, however many objects.
 pub fn attr_many(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     objects: &[(u64, u64)],
     name: &str,

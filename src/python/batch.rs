@@ -9,7 +9,7 @@
 
 use super::layout::Layout;
 use super::objects::{decode_str, shortened, str_head, str_head_len};
-use crate::process::{Bytes, Gather, ReadError, RegionId, RemoteMemory};
+use crate::process::{Bytes, Gather, Memory, ReadError, RegionId};
 
 /// Bad addresses tolerated in one batch before the rest is given up as garbage, so a torn
 /// table of junk pointers costs a bounded number of syscalls.
@@ -65,7 +65,7 @@ impl Batch {
 
     /// Reads every region. Only a process-level failure (gone, no permission) is an error;
     /// regions at bad addresses are simply missing afterwards.
-    pub fn run(&mut self, mem: &RemoteMemory) -> Result<(), ReadError> {
+    pub fn run(&mut self, mem: &dyn Memory) -> Result<(), ReadError> {
         if !self.gather.is_empty() {
             mem.gather(&mut self.gather)?;
         }
@@ -97,7 +97,7 @@ pub struct RemoteStr {
 /// given, skips the text of strs of any other length (for key comparisons). An entry is
 /// `None` when its pointer is not a sane str.
 pub fn read_strs(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     addrs: &[u64],
     want_chars: Option<u64>,
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn batch_reads_good_regions_and_skips_bad_ones() {
-        let mem = RemoteMemory::new(std::process::id());
+        let mem = crate::process::RemoteMemory::new(std::process::id());
         let a = *b"alpha";
         let b = 0xdead_beef_u64;
         let mut batch = Batch::new();
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn many_bad_regions_cost_a_bounded_number_of_syscalls() {
-        let mem = RemoteMemory::new(std::process::id());
+        let mem = crate::process::RemoteMemory::new(std::process::id());
         let mut batch = Batch::new();
         for i in 0..1000 {
             batch.push(8 + i * 16, 8);

@@ -10,8 +10,8 @@ use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
-use crate::fasthash::FastMap;
-use crate::process::{Bytes, Gather, RegionId, RemoteMemory};
+use crate::process::{Bytes, Gather, Memory, RegionId};
+use rustc_hash::FxHashMap;
 
 /// The fields that identify a code object; a change means the address was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +83,7 @@ pub struct PendingFrame {
 
 /// Decoded code objects by address, plus the table of everything decoded so far.
 pub struct CodeCache {
-    entries: FastMap<u64, CachedCode>,
+    entries: FxHashMap<u64, CachedCode>,
     pub table: CodeTable,
     /// `&PyCode_Type` in the target, when known: anything else is not a code object.
     code_type: Option<u64>,
@@ -104,7 +104,7 @@ pub struct CodeCache {
 impl CodeCache {
     pub fn new(layout: &Layout, code_type: Option<u64>) -> CodeCache {
         CodeCache {
-            entries: FastMap::default(),
+            entries: FxHashMap::default(),
             table: CodeTable::default(),
             code_type,
             header_len: layout.code_header_len(),
@@ -188,7 +188,7 @@ impl CodeCache {
     /// whole stack (it is torn or garbage).
     pub fn resolve_validated(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         pending: &[PendingFrame],
         out: &mut Vec<RawFrame>,
@@ -227,7 +227,7 @@ impl CodeCache {
     /// used, for [`CodeCache::planned`].
     pub fn validate(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         pending: &[PendingFrame],
     ) -> Result<(), String> {
@@ -280,7 +280,7 @@ impl CodeCache {
     /// not readable, so the frame naming it was torn or garbage).
     pub fn decode_into_cache(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         addr: u64,
     ) -> Result<(), String> {
@@ -303,7 +303,7 @@ impl CodeCache {
     /// at again in the target (one small read).
     pub fn caller_is_plausible(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         callee: &PendingFrame,
         caller: &PendingFrame,
@@ -350,7 +350,7 @@ impl CodeCache {
     /// version's opcode facts are known).
     fn call_sites_of(
         &self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         addr: u64,
         header: &[u8],
@@ -368,7 +368,7 @@ impl CodeCache {
 
     fn decode(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         layout: &Layout,
         addr: u64,
     ) -> Result<CachedCode, String> {

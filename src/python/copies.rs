@@ -4,7 +4,7 @@
 //! in order (or in reverse order: the plan sorts them by address). Knows byte ranges, not
 //! Python.
 
-use crate::process::{ReadError, RemoteMemory};
+use crate::process::{Memory, ReadError};
 
 /// One copied range of target memory.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +55,7 @@ impl Copies {
     /// Reads `[start, start + len)` now (one syscall) and adds it; returns its index.
     pub fn read(
         &mut self,
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         start: u64,
         len: usize,
         chunk: bool,

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use super::layout::{GilLocation, Layout};
 use super::version::Version;
-use crate::process::RemoteMemory;
+use crate::process::Memory;
 
 pub const COOKIE: &[u8; 8] = b"xdebugpy";
 
@@ -354,10 +354,7 @@ pub struct DebugOffsets {
 impl DebugOffsets {
     /// Reads and checks the debug offsets at `runtime` (the address of `_PyRuntime`).
     /// `Ok(None)` when there is no cookie (a CPython before 3.13).
-    pub fn read(
-        mem: &RemoteMemory,
-        runtime: u64,
-    ) -> Result<Option<DebugOffsets>, (String, String)> {
+    pub fn read(mem: &dyn Memory, runtime: u64) -> Result<Option<DebugOffsets>, (String, String)> {
         Self::read_inner(mem, runtime).map_err(|(v, why)| {
             (
                 v.map_or_else(|| "3.13+".to_string(), |v| v.to_string()),
@@ -367,7 +364,7 @@ impl DebugOffsets {
     }
 
     fn read_inner(
-        mem: &RemoteMemory,
+        mem: &dyn Memory,
         runtime: u64,
     ) -> Result<Option<DebugOffsets>, (Option<Version>, String)> {
         let mut head = [0u8; 16];

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::batch::{read_strs, Batch};
 use super::layout::{DictKeysLayout, EntryLayout, KeysSize, Layout};
-use crate::process::{Bytes, ReadError, RemoteMemory};
+use crate::process::{Bytes, Memory, ReadError};
 
 /// Most entries a keys object may have before it is called garbage (the `sys.modules` of a
 /// large application holds a few thousand).
@@ -131,7 +131,7 @@ impl KeysTable {
 /// Reads the keys objects at `addrs` (two syscalls); the ones that are not sane keys
 /// objects are absent from the result.
 pub fn read_tables(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     t: &DictKeysLayout,
     addrs: &[u64],
 ) -> Result<HashMap<u64, KeysTable>, ReadError> {
@@ -181,7 +181,7 @@ pub struct KeyMatches {
 /// Finds the entry whose key is the str `key` in each table. Reads every distinct key
 /// pointer's header, then the text of those of the right length (two syscalls).
 pub fn find_str_key(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     tables: &HashMap<u64, KeysTable>,
     key: &str,
@@ -235,7 +235,7 @@ pub struct DictHead {
 
 /// Reads the headers of the dicts at `addrs` (one syscall).
 pub fn read_dict_heads(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     addrs: &[u64],
 ) -> Result<Vec<Option<DictHead>>, ReadError> {
@@ -278,7 +278,7 @@ pub struct StrLookup {
 
 /// The value of the str key `key` in each mapping (four or five syscalls for all of them).
 pub fn lookup_str(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     mappings: &[Option<Mapping>],
     key: &str,
@@ -371,7 +371,7 @@ pub struct DictItems {
 /// Every live entry of the dict at `addr` (three or four syscalls); `None` when it is not
 /// a sane dict.
 pub fn read_items(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     layout: &Layout,
     addr: u64,
 ) -> Result<Option<DictItems>, ReadError> {
@@ -650,7 +650,7 @@ mod tests {
         }
 
         fn lookup(&self, dict: u64, key: &str) -> Option<u64> {
-            let mem = RemoteMemory::new(std::process::id());
+            let mem = crate::process::RemoteMemory::new(std::process::id());
             let heads = read_dict_heads(&mem, &self.layout, &[dict]).unwrap();
             let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
             lookup_str(&mem, &self.layout, &mappings, key)
@@ -684,7 +684,7 @@ mod tests {
                 Some(0x4000),
                 "3.{minor} general entries"
             );
-            let mem = RemoteMemory::new(std::process::id());
+            let mem = crate::process::RemoteMemory::new(std::process::id());
             let found = read_items(&mem, &f.layout, dict).unwrap().unwrap();
             assert_eq!(found.items, vec![(0x9999_0000, 1), (threading, 0x4000)]);
         }
@@ -735,7 +735,7 @@ mod tests {
                 let values = if round % 3 == 0 { keys } else { 0 };
                 let dict = f.dict(keys, values);
                 let _ = f.lookup(dict, "_name");
-                let mem = RemoteMemory::new(std::process::id());
+                let mem = crate::process::RemoteMemory::new(std::process::id());
                 let _ = read_items(&mem, &f.layout, dict).unwrap();
             }
         }

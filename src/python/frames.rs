@@ -9,7 +9,7 @@
 use super::code::PendingFrame;
 use super::copies::Copies;
 use super::layout::{Era, Layout, LineTableFormat};
-use crate::process::{Bytes, ReadError, RemoteMemory};
+use crate::process::{Bytes, Memory, ReadError};
 
 /// Most Python frames kept of one stack: a deeper stack keeps its innermost `MAX_DEPTH`
 /// frames and is marked truncated.
@@ -58,7 +58,7 @@ impl From<String> for WalkError {
 /// Everything one walk uses, borrowed from the reader.
 pub struct FrameWalk<'a> {
     pub layout: &'a Layout,
-    pub mem: &'a RemoteMemory,
+    pub mem: &'a dyn Memory,
     /// The batch read's buffer, which the batched copies point into.
     pub batch: &'a [u8],
     pub copies: &'a mut Copies,

@@ -9,7 +9,7 @@ use super::version::Version;
 use crate::error::{Error, Result};
 use crate::process::elf::LoadedElf;
 use crate::process::maps::{executable_path, mapped_files, MappedFile};
-use crate::process::{ReadError, RemoteMemory};
+use crate::process::{Memory, ReadError};
 
 /// The symbols attaching looks at: the runtime, the version, the code type (to tell code
 /// objects from garbage) and two that only debug builds define.
@@ -27,7 +27,8 @@ pub const OLDEST_MINOR: u32 = 8;
 /// A CPython interpreter found in a process, ready to be read.
 pub struct Interpreter {
     pub pid: u32,
-    pub mem: RemoteMemory,
+    /// Where its memory is read from: the live process, or a saved image of it.
+    pub mem: Box<dyn Memory + Send>,
     pub version: Version,
     pub layout: Layout,
     /// Address of `_PyRuntime`.
@@ -66,7 +67,7 @@ impl Interpreter {
                     elf.path
                 ),
             })?;
-        let mem = RemoteMemory::new(pid);
+        let mem: Box<dyn Memory + Send> = Box::new(crate::process::RemoteMemory::new(pid));
         let read_err = |e: ReadError| match e {
             ReadError::Gone => Error::ProcessExited { pid },
             ReadError::Permission => Error::PermissionDenied {
@@ -183,7 +184,7 @@ fn python_binary<'a>(files: &'a [MappedFile], exe: &str) -> Option<&'a MappedFil
 }
 
 fn detect_version(
-    mem: &RemoteMemory,
+    mem: &dyn Memory,
     elf: &LoadedElf,
     file: &MappedFile,
     debug: Option<&DebugOffsets>,

@@ -3,7 +3,7 @@
 //! error, never a huge allocation.
 
 use super::layout::Layout;
-use crate::process::{Bytes, RemoteMemory};
+use crate::process::{Bytes, Memory};
 
 /// Longest string kept whole, in code points: a longer one (a generated function name,
 /// say) keeps this many and gets a marker saying how many more there were.
@@ -15,7 +15,7 @@ const MAX_CLAIMED_CHARS: u64 = 1 << 32;
 const MAX_BYTES: u64 = 1 << 22;
 
 /// Reads a str object, keeping at most `MAX_STRING_CHARS` code points (see [`shortened`]).
-pub fn read_str(mem: &RemoteMemory, layout: &Layout, addr: u64) -> Result<String, String> {
+pub fn read_str(mem: &dyn Memory, layout: &Layout, addr: u64) -> Result<String, String> {
     if addr == 0 {
         return Err("null string pointer".into());
     }
@@ -144,7 +144,7 @@ pub fn decode_str(head: StrHead, raw: &[u8]) -> Option<String> {
     }
 }
 
-pub fn read_bytes(mem: &RemoteMemory, layout: &Layout, addr: u64) -> Result<Vec<u8>, String> {
+pub fn read_bytes(mem: &dyn Memory, layout: &Layout, addr: u64) -> Result<Vec<u8>, String> {
     if addr == 0 {
         return Err("null bytes pointer".into());
     }

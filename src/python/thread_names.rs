@@ -28,8 +28,8 @@ use super::batch::{read_strs, Batch};
 use super::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items};
 use super::interpreter::Interpreter;
 use super::stack::ThreadStack;
-use crate::fasthash::FastMap;
 use crate::process::{Bytes, ReadError};
+use rustc_hash::FxHashMap;
 
 /// How often names are read again, to see `thread.name = ...`.
 pub const RENAME_INTERVAL: Duration = Duration::from_secs(1);
@@ -58,9 +58,9 @@ struct ActiveDict {
 /// The cache of thread names of one target.
 #[derive(Default)]
 pub struct ThreadNames {
-    names: FastMap<u64, Arc<str>>,
+    names: FxHashMap<u64, Arc<str>>,
     /// The threads present at the last read: ident → OS thread id.
-    seen: FastMap<u64, Option<u32>>,
+    seen: FxHashMap<u64, Option<u32>>,
     last_read: Option<Instant>,
     active: Vec<ActiveDict>,
     resolved_at: Option<Instant>,
@@ -173,7 +173,7 @@ impl ThreadNames {
             self.read_active(interp, &mut items)?;
         }
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
 
         // The idents (ints) and the types of the Thread objects, in one read.
         let mut batch = Batch::new();
@@ -215,7 +215,7 @@ impl ThreadNames {
         items: &mut Vec<(u64, u64, Option<u64>)>,
     ) -> Result<bool, ReadError> {
         for active in &self.active {
-            match read_items(&interp.mem, &interp.layout, active.addr)? {
+            match read_items(&*interp.mem, &interp.layout, active.addr)? {
                 Some(found) if found.ob_type == active.ob_type => {
                     let room = MAX_NAMED_THREADS.saturating_sub(items.len());
                     items.extend(
@@ -237,7 +237,7 @@ impl ThreadNames {
         self.active.clear();
         self.resolved_at = Some(now);
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         let Some(module_dict) = layout.module_dict else {
             return Ok(());
         };

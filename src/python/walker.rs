@@ -371,7 +371,7 @@ impl StackReader {
         out: &mut Vec<ThreadStack>,
     ) -> Result<(), ReadError> {
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         self.pending.clear();
         self.thread_pending.clear();
         self.consistency.clear();
@@ -499,7 +499,7 @@ impl StackReader {
     /// stands where it cannot have called, even if the frame pointer ended where it
     /// started. Decodes the code objects met for the first time on the way.
     fn check_stacks(&mut self, interp: &Interpreter) {
-        let (mem, layout) = (&interp.mem, &interp.layout);
+        let (mem, layout) = (&*interp.mem, &interp.layout);
         for (range, suspicion) in self.thread_pending.iter().zip(self.suspicion.iter_mut()) {
             if *suspicion != Suspicion::None {
                 continue;
@@ -602,7 +602,7 @@ impl StackReader {
     fn read_header(&mut self, interp: &Interpreter) -> Result<Header, ReadError> {
         self.anchors = None;
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
         if interp_addr == 0 {
             return Ok(Header::default());
@@ -645,7 +645,7 @@ impl StackReader {
         out: &mut [ThreadStack],
     ) -> Result<(), ReadError> {
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         if let Err(e) = self.codes.validate(mem, layout, &self.pending) {
             if !std::path::Path::new(&format!("/proc/{}", interp.pid)).exists() {
                 return Err(ReadError::Gone);
@@ -685,7 +685,7 @@ impl StackReader {
         stack: &mut ThreadStack,
     ) -> Result<(u64, Consistency), ReadError> {
         let layout = &interp.layout;
-        let mem = &interp.mem;
+        let mem = &*interp.mem;
         let planned = self.find_plan(tstate, index);
         let mut pieced = false;
         let batched_state = planned

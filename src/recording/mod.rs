@@ -94,7 +94,6 @@ mod format;
 mod reader;
 mod writer;
 
-pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
 pub use writer::TickTime;

@@ -12,7 +12,7 @@ use super::{
     Sample, StackId, StackNode, StringId, Task, TaskIndex, Thread, ThreadIndex,
 };
 use crate::error::{Error, Result};
-use crate::fasthash::FastMap;
+use rustc_hash::FxHashMap;
 
 /// Reads the recording at `path`.
 pub fn read(path: &Path) -> Result<Recording> {
@@ -93,7 +93,7 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
 /// writer defines each name just before its first sample, so that is the last name seen).
 fn one_entry_per_thread(rec: &mut Recording) {
     type Key = (Option<ProcessIndex>, Option<u32>, u64);
-    let mut first: FastMap<Key, u32> = FastMap::default();
+    let mut first: FxHashMap<Key, u32> = FxHashMap::default();
     let mut merged: Vec<Thread> = Vec::with_capacity(rec.threads.len());
     let mut new_index: Vec<u32> = Vec::with_capacity(rec.threads.len());
     for thread in &rec.threads {

@@ -309,7 +309,7 @@ fn cut_off_files_read_up_to_their_last_complete_chunk() {
     for cut in 0..ends[0] + 10 {
         check(cut);
     }
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::seeded(0x5eed);
     for _ in 0..300 {
         check(rng.below(bytes.len() as u64 + 1) as usize);
     }
@@ -344,7 +344,7 @@ fn chunk(payload: &[u8]) -> Vec<u8> {
 fn random_bytes_after_a_valid_header_never_panic() {
     let (_path, bytes) = busy_recording(3);
     let head = &bytes[..chunk_ends(&bytes)[0]];
-    let mut rng = Rng(42);
+    let mut rng = Rng::seeded(42);
     for round in 0..3000 {
         let len = rng.below(200) as usize;
         let noise: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
@@ -371,7 +371,7 @@ fn random_bytes_after_a_valid_header_never_panic() {
 fn mutated_records_with_valid_checksums_never_panic() {
     let (_path, bytes) = busy_recording(120);
     let ends = chunk_ends(&bytes);
-    let mut rng = Rng(7);
+    let mut rng = Rng::seeded(7);
     for _ in 0..2000 {
         let mut file = bytes.clone();
         let which = rng.below(ends.len() as u64) as usize;

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{self, put_bytes, put_varint};
-use super::{FastMap, RecordingMeta, RecordingSummary};
+use rustc_hash::FxHashMap;
+
+use super::{RecordingMeta, RecordingSummary};
 use crate::error::{Error, Result};
 use crate::python::stack::{CodeId, CodeTable, RawFrame, ThreadStack};
 
@@ -73,16 +75,16 @@ pub struct RecordingWriter {
     path: PathBuf,
     /// Records not yet written, always whole records.
     pending: Vec<u8>,
-    strings: FastMap<Box<str>, u32>,
+    strings: FxHashMap<Box<str>, u32>,
     /// Indexed by `CodeId`; code ids are dense.
     codes: Vec<Option<CodeStrings>>,
-    frames: FastMap<RawFrame, u32>,
+    frames: FxHashMap<RawFrame, u32>,
     /// Keyed by (parent stack id + 1 or 0, frame id).
-    stacks: FastMap<(u32, u32), u32>,
+    stacks: FxHashMap<(u32, u32), u32>,
     /// Frames and stack nodes defined so far (the maps may have forgotten some).
     frame_count: u32,
     stack_count: u32,
-    threads: FastMap<(Option<u32>, u64), ThreadEntry>,
+    threads: FxHashMap<(Option<u32>, u64), ThreadEntry>,
     /// Threads defined so far (renamed threads replace their entry in `threads`).
     thread_count: u32,
     last_tick_ns: u64,
@@ -113,13 +115,13 @@ impl RecordingWriter {
             file,
             path: path.to_path_buf(),
             pending: Vec::with_capacity(FLUSH_BYTES * 2),
-            strings: FastMap::default(),
+            strings: FxHashMap::default(),
             codes: Vec::new(),
-            frames: FastMap::default(),
-            stacks: FastMap::default(),
+            frames: FxHashMap::default(),
+            stacks: FxHashMap::default(),
             frame_count: 0,
             stack_count: 0,
-            threads: FastMap::default(),
+            threads: FxHashMap::default(),
             thread_count: 0,
             last_tick_ns: 0,
             last_flush_ns: 0,
@@ -331,7 +333,7 @@ impl RecordingWriter {
         self.frame_count += 1;
         if self.frames.len() >= MAX_REMEMBERED {
             self.forget_stacks();
-            self.frames = FastMap::default();
+            self.frames = FxHashMap::default();
         }
         self.frames.insert(frame, id);
         id
@@ -389,7 +391,7 @@ impl RecordingWriter {
     /// Forgets every stack node defined so far (see [`MAX_REMEMBERED`]), freeing the map.
     /// Ids already written stay valid in the file, so the threads' last stacks keep theirs.
     fn forget_stacks(&mut self) {
-        self.stacks = FastMap::default();
+        self.stacks = FxHashMap::default();
     }
 
     fn intern_thread(&mut self, thread: &ThreadStack) -> u32 {

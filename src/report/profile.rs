@@ -4,7 +4,8 @@
 //! ([`Profile`]), and how frames group into functions or lines and are labelled
 //! ([`Functions`]).
 
-use crate::recording::{FastMap, FrameId, Recording, Sample, StackId, StringId, ThreadIndex};
+use crate::recording::{FrameId, Recording, Sample, StackId, StringId, ThreadIndex};
+use rustc_hash::FxHashMap;
 
 /// Which time a sample stands for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -279,10 +280,10 @@ impl Profile {
         // Per thread index: the group its samples go to.
         let mut group_of: Vec<Option<usize>> = vec![None; rec.threads.len()];
         // Per group: its thread, and samples and seconds per stack.
-        type Tallies = FastMap<StackId, (u64, f64)>;
+        type Tallies = FxHashMap<StackId, (u64, f64)>;
         let mut tallies: Vec<(Option<ThreadIndex>, Tallies)> = Vec::new();
         if !view.per_thread {
-            tallies.push((None, FastMap::default()));
+            tallies.push((None, FxHashMap::default()));
         }
         for (sample, &seconds) in rec.samples[range.clone()].iter().zip(&weights[range]) {
             let stack = match view.judge(rec, sample) {
@@ -310,7 +311,7 @@ impl Profile {
             };
             let group = if view.per_thread {
                 *group_of[sample.thread.0 as usize].get_or_insert_with(|| {
-                    tallies.push((Some(sample.thread), FastMap::default()));
+                    tallies.push((Some(sample.thread), FxHashMap::default()));
                     tallies.len() - 1
                 })
             } else {
@@ -379,7 +380,7 @@ pub struct Functions {
 impl Functions {
     /// Groups frames by function, or by function and line when `lines`.
     pub fn new(rec: &Recording, lines: bool) -> Functions {
-        let mut index: FastMap<FunctionKey, u32> = FastMap::default();
+        let mut index: FxHashMap<FunctionKey, u32> = FxHashMap::default();
         let mut keys = Vec::new();
         let of_frame = rec
             .frames

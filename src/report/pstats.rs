@@ -23,9 +23,9 @@ use super::profile::{tally_functions, Functions, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::{Error, Result};
 use crate::escape::visible;
-use crate::fasthash::FastMap;
 use crate::limits;
 use crate::recording::Recording;
+use rustc_hash::FxHashMap;
 
 /// Samples and time of one edge `caller → callee`.
 #[derive(Clone, Copy, Default)]
@@ -80,7 +80,7 @@ fn bytes(rec: &Recording, profile: &Profile, lines: bool) -> Vec<u8> {
         stacks.iter().map(|(p, n, s)| (p.iter().copied(), *n, *s)),
     );
     // (callee, caller) → edge, each counted once a stack.
-    let mut edges: FastMap<(usize, usize), Edge> = FastMap::default();
+    let mut edges: FxHashMap<(usize, usize), Edge> = FxHashMap::default();
     let mut seen: Vec<(usize, usize)> = Vec::new();
     for (path, samples, seconds) in &stacks {
         seen.clear();

@@ -12,7 +12,8 @@ use super::profile::{sample_seconds, Functions, ViewOptions};
 use super::{write_error, RenderOptions};
 use crate::error::Result;
 use crate::limits;
-use crate::recording::{FastMap, Recording, StackId, ThreadIndex};
+use crate::recording::{Recording, StackId, ThreadIndex};
+use rustc_hash::FxHashMap;
 
 const SCHEMA: &str = "https://www.speedscope.app/file-format-schema.json";
 
@@ -88,7 +89,7 @@ pub fn render(
     let mut frame_of_function: Vec<Option<u32>> = vec![None; functions.keys.len()];
     let mut frames: Vec<Frame> = Vec::new();
     // Each distinct stack as speedscope frame indices, root first.
-    let mut stack_index: FastMap<StackId, usize> = FastMap::default();
+    let mut stack_index: FxHashMap<StackId, usize> = FxHashMap::default();
     let mut stack_table: Vec<Vec<u32>> = Vec::new();
     let mut threads: Vec<ThreadSamples> = Vec::new();
     let mut thread_slot: Vec<Option<usize>> = vec![None; rec.threads.len()];

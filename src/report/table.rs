@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::str::FromStr;
 
 use super::profile::{tally_functions, Functions, Group, Profile, ViewOptions};
 use super::{write_error, RenderOptions};
@@ -14,39 +13,20 @@ use crate::limits;
 use crate::recording::Recording;
 
 /// The column a table is sorted by, largest first (names alphabetically).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Sort {
     /// Time with the function anywhere on the stack.
     #[default]
+    #[value(name = "cumtime", alias = "cumulative")]
     CumTime,
     /// Time in the function itself.
+    #[value(name = "tottime", alias = "time")]
     TotTime,
     /// Samples in the function itself (like tottime, counted rather than timed).
+    #[value(alias = "own")]
     Samples,
     /// Function name, then file and line.
     Name,
-}
-
-impl Sort {
-    /// Every sort key's name as [`FromStr`] takes it.
-    pub const NAMES: [&'static str; 4] = ["cumtime", "tottime", "samples", "name"];
-}
-
-impl FromStr for Sort {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Sort, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "cumtime" | "cumulative" => Ok(Sort::CumTime),
-            "tottime" | "time" => Ok(Sort::TotTime),
-            "samples" | "own" => Ok(Sort::Samples),
-            "name" => Ok(Sort::Name),
-            _ => Err(format!(
-                "unknown sort key `{s}` (choose one of {})",
-                Sort::NAMES.join(", ")
-            )),
-        }
-    }
 }
 
 /// One function (or line) of a table.

@@ -111,8 +111,10 @@ fn table_sorts_and_limits() {
     assert_eq!(names(Sort::Samples, None), ["leaf", "work", "main"]);
     assert_eq!(names(Sort::Name, None), ["leaf", "main", "work"]);
     assert_eq!(names(Sort::CumTime, Some(2)), ["main", "work"]);
-    assert_eq!("tottime".parse::<Sort>(), Ok(Sort::TotTime));
-    assert!("bogus".parse::<Sort>().is_err());
+    use clap::ValueEnum;
+    assert_eq!(Sort::from_str("tottime", true), Ok(Sort::TotTime));
+    assert_eq!(Sort::from_str("cumulative", true), Ok(Sort::CumTime));
+    assert!(Sort::from_str("bogus", true).is_err());
 }
 
 #[test]

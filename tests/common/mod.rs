@@ -291,3 +291,13 @@ pub fn for_each_python(check: impl Fn(&Python) + std::panic::RefUnwindSafe) {
         failures.join("\n\n")
     );
 }
+
+/// A fresh path `name` in the test binary's scratch directory `area` (under cargo's
+/// `CARGO_TARGET_TMPDIR`); a file left there by an earlier run is removed.
+pub fn scratch(area: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(area);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}

@@ -50,12 +50,6 @@ pub fn run(args: &CompareArgs) -> Result<i32> {
             args.warmup
         )));
     }
-    if !(args.rate > 0.0 && args.rate <= 100_000.0) {
-        return Err(Error::Usage(format!(
-            "--rate must be between 0 and 100000 samples per second, not {}",
-            args.rate
-        )));
-    }
     let tty = std::io::stdout().is_terminal();
     // Every diff option is checked before anything runs.
     DiffOptions::new(Vec::new(), Vec::new(), &args.options, tty)?;
@@ -160,7 +154,7 @@ fn check_out_record_and_diff(
         kept: args.keep.is_some(),
         sources: RefCell::new(HashMap::new()),
     };
-    let status = crate::diff::run_with(&options, Some(&knowledge))?;
+    let status = crate::diff::run(&options, Some(&knowledge))?;
     drop(checkouts);
     Ok(status)
 }

@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use super::describe_method;
 use crate::diff::compare::{Comparison, Measure, Method, Row, RunInfo, Side};
 use crate::diff::gate;
 use crate::diff::input::InputKind;
+use crate::diff::wording::describe_method;
 use crate::error::{Error, Result};
 
 #[derive(Serialize)]
@@ -153,11 +153,13 @@ pub fn render_with_gate(
         functions: c.rows[..shown].iter().map(row).collect(),
         gate: c.settings.fail_on_regression.map(|percent| {
             let labels = |rows: &[&Row]| -> Vec<String> {
-                rows.iter().map(|r| super::label(&r.function)).collect()
+                rows.iter()
+                    .map(|r| crate::diff::wording::label(&r.function))
+                    .collect()
             };
             let (causes, callers) = match verdict {
                 Some(v) => (labels(&v.causes), labels(&v.callers)),
-                None => (labels(&gate::offenders(c, percent)), Vec::new()),
+                None => (labels(&c.offenders(percent)), Vec::new()),
             };
             Gate {
                 percent,

@@ -5,11 +5,11 @@
 
 use std::fmt::Write as _;
 
-use super::{
+use crate::diff::compare::{Comparison, Row, Verdict};
+use crate::diff::wording::{
     change_percent, describe_counts, describe_method, describe_side, describe_total, interval,
     q_value, seconds, shown_label, signed_seconds,
 };
-use crate::diff::compare::{Comparison, Row, Verdict};
 
 /// The markdown text; `limit` caps each section.
 pub fn render(c: &Comparison, limit: Option<usize>) -> String {

@@ -6,11 +6,11 @@
 
 use std::fmt::Write as _;
 
-use super::{
+use crate::diff::compare::{Comparison, Verdict};
+use crate::diff::wording::{
     change_percent, changed_mark, describe_counts, describe_method, describe_side, describe_total,
     interval, q_value, seconds, shown_label, signed_seconds, trim,
 };
-use crate::diff::compare::{Comparison, Verdict};
 
 const HEADER: [&str; 12] = [
     "verdict",
