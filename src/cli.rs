@@ -56,7 +56,7 @@ pub struct CompletionsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ViewArgs {
     /// Output format; by default chosen from the output file's extension (table otherwise).
-    #[arg(long, value_parser = ["table", "flamegraph", "speedscope", "collapsed", "pprof"])]
+    #[arg(long, value_parser = crate::report::Format::NAMES)]
     pub format: Option<String>,
     /// The time each sample stands for: cpu (what the kernel charged the thread since its
     /// previous sample) or wall. Default: cpu when the recording has CPU times (framescope

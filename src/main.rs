@@ -231,9 +231,11 @@ fn run_top(args: framescope::cli::TopArgs) -> Result<()> {
 
 fn run_report(args: ReportArgs) -> Result<()> {
     let (format, mut view, render) = view_options(&args.view)?;
-    let format = format
-        .or_else(|| args.output.as_deref().and_then(Format::from_path))
-        .unwrap_or(Format::Table);
+    let format = match args.output.as_deref() {
+        Some(path) => Format::for_output(format, path, &[]).map_err(Error::Usage)?,
+        None => format,
+    }
+    .unwrap_or(Format::Table);
     // The output is checked before the work.
     let dest = args
         .output

@@ -367,7 +367,8 @@ impl Plan {
             ),
             Some(path) => {
                 let dest = Destination::resolve(path)?;
-                let format = req.format.or_else(|| Format::from_path(path));
+                let format = Format::for_output(req.format, path, &[RECORDING_EXTENSION])
+                    .map_err(Error::Usage)?;
                 let hint = path
                     .file_name()
                     .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());

@@ -8,10 +8,13 @@
 //!
 //! Names cost no reads on an ordinary sample. They are cached by ident, and `_active` is
 //! read again only when a thread shows up that was not there at the last read (a new
-//! ident, or a known ident on a new OS thread: glibc reuses idents), at most every
-//! [`MISS_RETRY`] while some thread has no name yet (it may not have registered itself),
-//! and every [`RENAME_INTERVAL`] to see renames. Where `_active` is, is itself cached and
-//! found again every [`RESOLVE_INTERVAL`] or when it stops looking like the dict it was.
+//! ident, or a known ident on a new OS thread: glibc reuses idents), while some thread has
+//! no name yet (it may not have registered itself, or `threading` is not imported yet) after
+//! [`FIRST_MISS_RETRY`], then twice as long each time up to [`MISS_RETRY`], and every
+//! [`RENAME_INTERVAL`] to see renames. So a program that runs for a fraction of a second
+//! has its names too. Where `_active` is, is itself cached and found again every
+//! [`RESOLVE_INTERVAL`], when it stops looking like the dict it was, and on every read while
+//! it has not been found.
 //!
 //! A thread without a name (not started by `threading`, `threading` not imported, or a
 //! layout whose shapes do not check out) simply gets `None`.
@@ -30,7 +33,10 @@ use rustc_hash::FxHashMap;
 
 /// How often names are read again, to see `thread.name = ...`.
 pub const RENAME_INTERVAL: Duration = Duration::from_secs(1);
-/// How often names are read again while a thread has none.
+/// How soon names are read again when a thread has none, the first time.
+pub const FIRST_MISS_RETRY: Duration = Duration::from_millis(10);
+/// How often names are read again while a thread has none, at most (the wait doubles from
+/// [`FIRST_MISS_RETRY`] to this).
 pub const MISS_RETRY: Duration = Duration::from_millis(250);
 /// How often `_active` is looked up again from `sys.modules`.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -59,6 +65,8 @@ pub struct ThreadNames {
     active: Vec<ActiveDict>,
     resolved_at: Option<Instant>,
     last_cost: u64,
+    /// Reads in a row after which some thread still had no name.
+    misses: u32,
 }
 
 impl ThreadNames {
@@ -93,6 +101,14 @@ impl ThreadNames {
             .iter()
             .map(|t| (t.python_thread_id, t.os_tid))
             .collect();
+        let unnamed = threads
+            .iter()
+            .any(|t| t.python_thread_id != 0 && !self.names.contains_key(&t.python_thread_id));
+        self.misses = if unnamed {
+            self.misses.saturating_add(1)
+        } else {
+            0
+        };
         self.last_read = Some(now);
         self.last_cost = interp.mem.syscalls() - before;
     }
@@ -119,9 +135,17 @@ impl ThreadNames {
             match self.seen.get(&t.python_thread_id) {
                 None => true,
                 Some(tid) if *tid != t.os_tid => true,
-                Some(_) => !self.names.contains_key(&t.python_thread_id) && age >= MISS_RETRY,
+                Some(_) => {
+                    !self.names.contains_key(&t.python_thread_id) && age >= self.miss_retry()
+                }
             }
         })
+    }
+
+    /// How long after a read that left a thread without a name to read again.
+    fn miss_retry(&self) -> Duration {
+        let doublings = self.misses.saturating_sub(1).min(8);
+        (FIRST_MISS_RETRY * (1 << doublings)).min(MISS_RETRY)
     }
 
     /// Every name in the `_active` dicts: ident → name.
@@ -130,11 +154,11 @@ impl ThreadNames {
         interp: &Interpreter,
         now: Instant,
     ) -> Result<HashMap<u64, String>, ReadError> {
-        // Look again for `_active` now and then, and sooner while there is none
-        // (`threading` may be imported later).
+        // Look again for `_active` now and then, and on every read while there is none
+        // (`threading` may be imported later; `due` spaces the reads).
         let since = self.resolved_at.map(|at| now.saturating_duration_since(at));
         let again = if self.active.is_empty() {
-            RENAME_INTERVAL
+            Duration::ZERO
         } else {
             RESOLVE_INTERVAL
         };
@@ -315,11 +339,22 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_without_a_name_is_retried_but_not_on_every_sample() {
+    fn a_thread_without_a_name_is_retried_soon_then_less_often() {
         let t0 = Instant::now();
         let threads = [thread(0x7f00, 10), thread(0x7f05, 15)];
-        let names = names_read_at(t0, &threads, &[(0x7f00, "MainThread")]);
-        assert!(!names.due(&threads, t0 + Duration::from_millis(5)));
-        assert!(names.due(&threads, t0 + MISS_RETRY));
+        let mut names = names_read_at(t0, &threads, &[(0x7f00, "MainThread")]);
+        let waits: Vec<u64> = (1..=8)
+            .map(|misses| {
+                names.misses = misses;
+                let wait = names.miss_retry();
+                assert!(!names.due(&threads, t0 + wait - Duration::from_millis(1)));
+                assert!(names.due(&threads, t0 + wait));
+                wait.as_millis() as u64
+            })
+            .collect();
+        assert_eq!(waits, [10, 20, 40, 80, 160, 250, 250, 250]);
+        // Named again: nothing to retry.
+        let named = names_read_at(t0, &threads, &[(0x7f00, "MainThread"), (0x7f05, "w")]);
+        assert!(!named.due(&threads, t0 + MISS_RETRY));
     }
 }

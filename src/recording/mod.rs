@@ -253,7 +253,9 @@ pub struct StackNode {
     pub depth: u32,
 }
 
-/// A thread as first seen; a thread that changes its name gets a new entry.
+/// A thread: one entry per process, OS thread id and Python thread id, named by the last
+/// name it was seen under. (The file defines a thread again when its name changes; the
+/// reader merges those definitions.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Thread {
     pub os_tid: Option<u32>,

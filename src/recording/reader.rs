@@ -12,6 +12,7 @@ use super::{
     Sample, StackId, StackNode, StringId, Task, TaskIndex, Thread, ThreadIndex,
 };
 use crate::error::{Error, Result};
+use rustc_hash::FxHashMap;
 
 /// Reads the recording at `path`.
 pub fn read(path: &Path) -> Result<Recording> {
@@ -74,6 +75,7 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
             ));
         }
     }
+    one_entry_per_thread(&mut rec);
     super::cpu::settle_on_cpu(&mut rec);
     if !have_meta {
         return Err(Error::bad_file(
@@ -82,6 +84,34 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
         ));
     }
     Ok(rec)
+}
+
+/// Merges the entries of one thread: the writer defines a thread again each time its name
+/// changes (the main thread before `threading` names it, `thread.name = ...`), and every
+/// report wants one thread as one thread. A thread is its process, OS thread id and Python
+/// thread id; it keeps its first entry's place and the name it was last defined with (the
+/// writer defines each name just before its first sample, so that is the last name seen).
+fn one_entry_per_thread(rec: &mut Recording) {
+    type Key = (Option<ProcessIndex>, Option<u32>, u64);
+    let mut first: FxHashMap<Key, u32> = FxHashMap::default();
+    let mut merged: Vec<Thread> = Vec::with_capacity(rec.threads.len());
+    let mut new_index: Vec<u32> = Vec::with_capacity(rec.threads.len());
+    for thread in &rec.threads {
+        let key = (thread.process, thread.os_tid, thread.python_thread_id);
+        let index = *first.entry(key).or_insert_with(|| {
+            merged.push(thread.clone());
+            (merged.len() - 1) as u32
+        });
+        merged[index as usize].name = thread.name;
+        new_index.push(index);
+    }
+    if merged.len() == rec.threads.len() {
+        return;
+    }
+    for sample in &mut rec.samples {
+        sample.thread = ThreadIndex(new_index[sample.thread.0 as usize]);
+    }
+    rec.threads = merged;
 }
 
 /// Version 2: checks that a chunk's payload starts with the sequence number `expected`

@@ -170,19 +170,30 @@ fn shared_prefixes_and_repeated_stacks_are_stored_once() {
 }
 
 #[test]
-fn renamed_thread_gets_a_new_entry_and_time_never_goes_back() {
+fn renamed_thread_is_one_thread_with_its_last_name_and_time_never_goes_back() {
     let mut synth = Synth::default();
     let a = synth.thread(9, "Thread-1", "main:1");
     let mut b = a.clone();
     b.name = Some(Arc::from("renamed"));
+    let other = synth.thread(10, "other", "main:1");
     let rec = record(
         &synth,
-        &[(50, vec![a.clone()]), (40, vec![b]), (60, vec![a])],
+        &[
+            (50, vec![a.clone(), other]),
+            (40, vec![b.clone()]),
+            (60, vec![a]),
+            (70, vec![b]),
+        ],
     );
-    assert_eq!(rec.threads.len(), 3);
-    assert_eq!(rec.string(rec.threads[1].name.unwrap()), "renamed");
+    // Three definitions of tid 9 (Thread-1, renamed, Thread-1, renamed again) in the
+    // file; one thread read back, under its last name, in its first entry's place.
+    assert_eq!(rec.threads.len(), 2);
+    assert_eq!(rec.string(rec.threads[0].name.unwrap()), "renamed");
+    assert_eq!(rec.string(rec.threads[1].name.unwrap()), "other");
+    let threads: Vec<u32> = rec.samples.iter().map(|s| s.thread.0).collect();
+    assert_eq!(threads, [0, 1, 0, 0, 0]);
     let times: Vec<u64> = rec.samples.iter().map(|s| s.time_ns).collect();
-    assert_eq!(times, [50, 50, 60]);
+    assert_eq!(times, [50, 50, 50, 60, 70]);
 }
 
 #[test]

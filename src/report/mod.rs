@@ -6,8 +6,10 @@
 
 pub mod collapsed;
 pub mod flamegraph;
+mod marshal;
 pub mod pprof;
 pub mod profile;
+pub mod pstats;
 pub mod speedscope;
 pub mod table;
 
@@ -34,26 +36,79 @@ pub enum Format {
     Collapsed,
     /// Gzipped pprof `profile.proto`, as `go tool pprof` and Pyroscope read it.
     Pprof,
+    /// cProfile's pstats file (marshalled), for `pstats.Stats`, `python -m pstats`, snakeviz.
+    Pstats,
 }
 
 impl Format {
     /// Every format's name as [`FromStr`] takes it.
-    pub const NAMES: [&'static str; 5] =
-        ["table", "flamegraph", "speedscope", "collapsed", "pprof"];
+    pub const NAMES: [&'static str; 6] = [
+        "table",
+        "flamegraph",
+        "speedscope",
+        "collapsed",
+        "pprof",
+        "pstats",
+    ];
+
+    /// The file-name endings that ask for a format (compared ignoring case), in the order
+    /// an error lists them.
+    pub const ENDINGS: &'static [(&'static str, Format)] = &[
+        (".svg", Format::Flamegraph),
+        (".json", Format::Speedscope),
+        (".txt", Format::Collapsed),
+        (".folded", Format::Collapsed),
+        (".collapsed", Format::Collapsed),
+        (".pb.gz", Format::Pprof),
+        (".pprof", Format::Pprof),
+        (".prof", Format::Pstats),
+    ];
 
     /// The format a file name asks for: `.svg` a flamegraph, `.json` (and `.speedscope.json`)
     /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks, `.pb.gz` or `.pprof`
-    /// pprof.
+    /// pprof, `.prof` pstats.
     pub fn from_path(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "svg" => Some(Format::Flamegraph),
-            "json" => Some(Format::Speedscope),
-            "txt" | "folded" | "collapsed" => Some(Format::Collapsed),
-            "pprof" => Some(Format::Pprof),
-            "gz" if path.to_str()?.to_ascii_lowercase().ends_with(".pb.gz") => Some(Format::Pprof),
-            _ => None,
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        Format::ENDINGS
+            .iter()
+            .find(|(ending, _)| name.ends_with(ending) && name.len() > ending.len())
+            .map(|(_, format)| *format)
+    }
+
+    /// The format of output to `path`: `asked` (`--format`) when given, else the one the
+    /// path's extension names, else `None` when the path has no extension or one of
+    /// `also` (what the command writes without a format, such as a recording's `fsr`).
+    /// Any other extension is an error that lists the formats.
+    pub fn for_output(
+        asked: Option<Format>,
+        path: &Path,
+        also: &[&str],
+    ) -> Result<Option<Format>, String> {
+        if asked.is_some() {
+            return Ok(asked);
         }
+        if let Some(format) = Format::from_path(path) {
+            return Ok(Some(format));
+        }
+        let Some(ext) = path.extension() else {
+            return Ok(None);
+        };
+        let ext = crate::escape::visible(&ext.to_string_lossy()).into_owned();
+        if also.iter().any(|a| a.eq_ignore_ascii_case(&ext)) {
+            return Ok(None);
+        }
+        let endings: Vec<String> = Format::ENDINGS
+            .iter()
+            .map(|(ending, format)| format!("{ending} ({})", format.name()))
+            .chain(also.iter().map(|a| format!(".{a} (a recording)")))
+            .collect();
+        Err(format!(
+            "no output format is named by the extension `.{ext}` of {}: name the file \
+             {}, or choose the format with --format ({})",
+            crate::output::show(path),
+            endings.join(", "),
+            Format::NAMES.join(", ")
+        ))
     }
 
     pub fn name(self) -> &'static str {
@@ -63,6 +118,7 @@ impl Format {
             Format::Speedscope => "speedscope",
             Format::Collapsed => "collapsed",
             Format::Pprof => "pprof",
+            Format::Pstats => "pstats",
         }
     }
 }
@@ -77,6 +133,7 @@ impl FromStr for Format {
             "speedscope" => Ok(Format::Speedscope),
             "collapsed" | "folded" => Ok(Format::Collapsed),
             "pprof" => Ok(Format::Pprof),
+            "pstats" | "prof" => Ok(Format::Pstats),
             _ => Err(format!(
                 "unknown format `{s}` (choose one of {})",
                 Format::NAMES.join(", ")
@@ -113,6 +170,7 @@ pub fn render(
         Format::Speedscope => speedscope::render(rec, view, options, &mut out)?,
         Format::Collapsed => collapsed::render(rec, view, options, &mut out)?,
         Format::Pprof => pprof::render(rec, view, options, &mut out)?,
+        Format::Pstats => pstats::render(rec, view, options, &mut out)?,
     }
     out.flush().map_err(write_error)
 }

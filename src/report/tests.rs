@@ -498,10 +498,35 @@ fn formats_come_from_file_names() {
         ("out.gz", None),
         ("out.fsr", None),
         ("out", None),
+        ("run.prof", Some(Format::Pstats)),
+        (".prof", None),
     ];
     for (name, format) in cases {
         assert_eq!(Format::from_path(Path::new(name)), format, "{name}");
     }
+    // An extension no format claims is an error naming every format; --format wins.
+    let err = Format::for_output(None, Path::new("run.pb.gz"), &[]).unwrap_err();
+    for name in Format::NAMES {
+        assert!(err.contains(name), "{err}");
+    }
+    assert!(
+        err.contains("`.gz`") && err.contains(".prof (pstats)"),
+        "{err}"
+    );
+    assert_eq!(
+        Format::for_output(Some(Format::Table), Path::new("run.pb.gz"), &[]),
+        Ok(Some(Format::Table))
+    );
+    assert_eq!(
+        Format::for_output(Some(Format::Collapsed), Path::new("x.svg"), &[]),
+        Ok(Some(Format::Collapsed))
+    );
+    assert_eq!(
+        Format::for_output(None, Path::new("x.fsr"), &["fsr"]),
+        Ok(None)
+    );
+    assert_eq!(Format::for_output(None, Path::new("out"), &[]), Ok(None));
+    assert!(Format::for_output(None, Path::new("x.fsr"), &[]).is_err());
     for name in Format::NAMES {
         assert_eq!(name.parse::<Format>().map(Format::name), Ok(name));
     }
@@ -515,6 +540,7 @@ fn every_format_renders_an_empty_recording() {
         Format::Flamegraph,
         Format::Speedscope,
         Format::Collapsed,
+        // Pstats refuses an empty view: pstats cannot load an empty file.
     ] {
         let text = render_to_string(
             &rec,

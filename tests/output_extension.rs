@@ -1,0 +1,125 @@
+//! The output's extension picks the format of `report -o` and `record -o`; one that no
+//! format claims is refused before any work, with every format listed, and `--format`
+//! always wins over the extension. Run against the real binary.
+
+mod common;
+
+use common::framescope;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("output-extension");
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir.join(name)
+}
+
+fn assert_lists_the_formats(stderr: &str) {
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    for name in ["table", "flamegraph", "speedscope", "collapsed", "pstats"] {
+        assert!(stderr.contains(name), "{name} not listed: {stderr}");
+    }
+    assert!(stderr.contains("`.gz`"), "{stderr}");
+}
+
+#[test]
+fn report_refuses_an_unknown_extension_and_format_wins() {
+    let _ = std::fs::remove_file(scratch("run.fsr"));
+    let rec = scratch("run.fsr");
+    // A real recording of a tiny Python program.
+    let out = framescope(&[
+        "record",
+        "-q",
+        "-o",
+        rec.to_str().unwrap(),
+        "--",
+        "/usr/bin/python3.11",
+        "-c",
+        "sum(range(3_000_000))",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let bad = scratch("run.pb.gz");
+    let _ = std::fs::remove_file(&bad);
+    let out = framescope(&["report", rec.to_str().unwrap(), "-o", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_lists_the_formats(&String::from_utf8_lossy(&out.stderr));
+    assert!(!bad.exists(), "nothing is written");
+
+    // --format wins: a table, whatever the name says.
+    let out = framescope(&[
+        "report",
+        rec.to_str().unwrap(),
+        "--format",
+        "table",
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&bad).expect("the table");
+    assert!(text.contains("cumtime"), "{text}");
+    let svg_named = scratch("table.svg");
+    let out = framescope(&[
+        "report",
+        rec.to_str().unwrap(),
+        "--format",
+        "collapsed",
+        "-o",
+        svg_named.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&svg_named).expect("collapsed");
+    assert!(
+        !text.contains("<svg") && text.contains("<module>"),
+        "{text}"
+    );
+}
+
+#[test]
+fn record_refuses_an_unknown_extension_before_starting_the_command() {
+    let bad = scratch("rec.pb.gz");
+    let marker = scratch("started");
+    let _ = std::fs::remove_file(&marker);
+    let out = framescope(&[
+        "record",
+        "-o",
+        bad.to_str().unwrap(),
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_lists_the_formats(&stderr);
+    assert!(stderr.contains(".fsr (a recording)"), "{stderr}");
+    assert!(!marker.exists(), "the command was not started");
+    assert!(!bad.exists());
+
+    // --format wins over the extension here too.
+    let out = framescope(&[
+        "record",
+        "-q",
+        "--format",
+        "pstats",
+        "-o",
+        bad.to_str().unwrap(),
+        "--",
+        "/usr/bin/python3.11",
+        "-c",
+        "sum(range(3_000_000))",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&bad).expect("written");
+    assert_eq!(bytes.first(), Some(&b'{'), "a marshalled dict");
+    let _ = std::fs::remove_file(&bad);
+}
