@@ -66,6 +66,10 @@ pub struct ViewArgs {
     /// Flamegraph: draw it upside down (an icicle graph).
     #[arg(long)]
     pub icicle: bool,
+    /// Keep processes apart (a recording of several, `record --subprocesses`): one table,
+    /// or one flamegraph root, per process. By default they are merged by function.
+    #[arg(long)]
+    pub processes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +104,10 @@ pub struct RecordArgs {
     /// Print nothing on standard error but errors and warnings (no summary, no status line).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also sample every descendant process that runs Python (workers, pools, anything
+    /// started through a shell), each as its own process in the recording.
+    #[arg(long)]
+    pub subprocesses: bool,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.
@@ -114,6 +122,9 @@ pub struct ReportArgs {
     /// Write here instead of standard output; the extension picks the format.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Only this process of a recording of several (`record --subprocesses`).
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
     #[command(flatten)]
     pub view: ViewArgs,
 }
@@ -129,6 +140,10 @@ pub struct DumpArgs {
     /// Read without pausing the process (stacks may be torn while it runs).
     #[arg(long)]
     pub nonblocking: bool,
+    /// Also every descendant process that runs Python: one block per process (JSON:
+    /// `{"processes": [...]}`).
+    #[arg(long)]
+    pub subprocesses: bool,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod commands;
 pub mod diff;
+pub mod discover;
 pub mod dump;
 pub mod error;
 pub mod escape;
@@ -19,6 +20,7 @@ pub mod recording;
 pub mod report;
 pub mod sampler;
 pub mod signals;
+pub mod tree_sampler;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -40,16 +40,29 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         .as_deref()
         .map(Destination::resolve)
         .transpose()?;
-    let report = framescope::dump::take(args.pid, !args.nonblocking)?;
-    let text = if args.json {
-        serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
+    let text = if args.subprocesses {
+        let dump = framescope::dump::take_tree(args.pid, !args.nonblocking)?;
+        if args.json {
+            serde_json::to_string_pretty(&dump).map_err(|e| Error::Read(e.to_string()))? + "\n"
+        } else {
+            framescope::dump::render_tree_text(&dump)
+        }
     } else {
-        framescope::dump::render_text(&report)
+        dump_one(&args)?
     };
     match dest {
         Some(dest) => output::write_to(&dest, text.as_bytes()),
         None => output::to_stdout(text.as_bytes()),
     }
+}
+
+fn dump_one(args: &framescope::cli::DumpArgs) -> Result<String> {
+    let report = framescope::dump::take(args.pid, !args.nonblocking)?;
+    Ok(if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
+    } else {
+        framescope::dump::render_text(&report)
+    })
 }
 
 fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOptions)> {
@@ -65,6 +78,8 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         gil_only: v.gil,
         per_thread: v.threads,
         thread_filter: v.thread,
+        per_process: v.processes,
+        process_filter: None,
     };
     let render = RenderOptions {
         sort: v.sort.parse().map_err(Error::Usage)?,
@@ -107,6 +122,7 @@ fn run_record(args: RecordArgs) -> Result<()> {
         view,
         render,
         quiet: args.quiet,
+        subprocesses: args.subprocesses,
     };
     let outcome = framescope::record::run(&request)?;
     if let Some(code) = outcome.command_exit {
@@ -130,6 +146,10 @@ fn run_report(args: ReportArgs) -> Result<()> {
     let rec = framescope::recording::read_bytes(&bytes, &args.recording)?;
     drop(bytes);
     view.clock = Clock::resolve(args.view.clock, rec.has_cpu_times()).map_err(Error::Usage)?;
+    if let Some(pid) = args.pid {
+        framescope::report::check_process(&rec, pid)?;
+        view.process_filter = Some(pid);
+    }
     let spell_out = format != Format::Table;
     let warning = framescope::limits::check(&rec, spell_out, &args.recording)?;
     if format == Format::Speedscope {

@@ -7,6 +7,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::discover::{self, Discovery, Found, NewProcess, TreeReport};
 use crate::error::{Error, Result};
 use crate::output::{self, Destination, Staged};
 use crate::python::Interpreter;
@@ -30,6 +31,8 @@ pub struct RecordRequest {
     pub render: RenderOptions,
     /// No summary on standard error.
     pub quiet: bool,
+    /// Sample every Python process of the target's tree (`--subprocesses`).
+    pub subprocesses: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +40,9 @@ pub enum Target {
     Pid(u32),
     Command(Vec<String>),
 }
+
+/// How long `record --subprocesses` waits for a Python process to appear in the tree.
+pub const TREE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `record` did, for `main` to report and to choose the exit status.
 pub struct RecordOutcome {
@@ -108,8 +114,20 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         }
     };
 
-    let interp = match attach(pid, child.as_mut(), stop) {
-        Ok(Some(interp)) => interp,
+    // Without --subprocesses the tree is only watched, to say what was not sampled.
+    let mode = if req.subprocesses {
+        discover::Mode::Sample
+    } else {
+        discover::Mode::Observe
+    };
+    let discovery = Discovery::start(pid, mode);
+    let found = if req.subprocesses {
+        first_python(pid, &discovery, child.as_mut(), stop)
+    } else {
+        attach(pid, child.as_mut(), stop).map(|i| i.map(|interp| vec![NewProcess::root(interp)]))
+    };
+    let mut first = match found {
+        Ok(Some(first)) => first,
         Ok(None) if stop.load(Ordering::SeqCst) => {
             // Stopped before there was anything to sample.
             let status = child
@@ -127,15 +145,25 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         Ok(None) => {
             // The command ended before Python was up: nothing to sample.
             let status = child.as_mut().and_then(|c| c.child.wait().ok());
-            return Err(Error::NotPython {
-                pid,
-                found: format!(
-                    "the command ended before a CPython interpreter started in it{}",
-                    status.map(|s| format!(" ({s})")).unwrap_or_default()
-                ),
-            });
+            let status = status.map(|s| format!(" ({s})")).unwrap_or_default();
+            let found = if req.subprocesses {
+                format!(
+                    "the command ended before a CPython interpreter started in its tree{status}; found {}",
+                    discovery.finish().describe_found(pid)
+                )
+            } else {
+                format!("the command ended before a CPython interpreter started in it{status}")
+            };
+            return Err(Error::NotPython { pid, found });
         }
         Err(e) => return Err(abandon(child.as_mut(), e)),
+    };
+    // The first process found names the recording's CPython version.
+    let Some(interp) = first.first().map(|p| p.interp.for_fork(p.interp.pid)) else {
+        return Err(abandon(
+            child.as_mut(),
+            Error::Read("no process to sample".into()),
+        ));
     };
 
     let recording = match plan.open_recording(pid) {
@@ -161,9 +189,23 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         Some(c) => c,
         None => &mut proc_watch,
     };
-    let sampled = sampler::run(&interp, &req.sampler, stop, watch, |t, threads, codes| {
-        writer.write_tick(t, threads, codes)
-    });
+    let mut tree_stats = None;
+    let sampled = if req.subprocesses {
+        let first = std::mem::take(&mut first);
+        crate::tree_sampler::run(first, &discovery, &req.sampler, stop, watch, &mut writer).map(
+            |t| {
+                let stats = t.sampler.clone();
+                tree_stats = Some(t);
+                stats
+            },
+        )
+    } else {
+        drop(first);
+        sampler::run(&interp, &req.sampler, stop, watch, |t, threads, codes| {
+            writer.write_tick(t, threads, codes)
+        })
+    };
+    let tree = discovery.finish();
     let stats = match sampled {
         Ok(s) => s,
         Err(e) => {
@@ -235,6 +277,12 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     };
     if !req.quiet {
         print_summary(&stats, &interp, &output, &rec, req);
+        if let Some(t) = &tree_stats {
+            print_tree_summary(t, &tree);
+        }
+    }
+    if !req.subprocesses {
+        hint_unsampled(pid, &tree);
     }
     Ok(RecordOutcome {
         stats,
@@ -493,7 +541,7 @@ fn attach(
     let start = Instant::now();
     loop {
         match Interpreter::attach(pid) {
-            Ok(interp) if interpreter_is_up(&interp) => return Ok(Some(interp)),
+            Ok(interp) if interp.is_up() => return Ok(Some(interp)),
             Ok(_) => {}
             Err(e @ (Error::PermissionDenied { .. } | Error::UnsupportedPython { .. })) => {
                 return Err(e)
@@ -508,17 +556,123 @@ fn attach(
     }
 }
 
-/// The runtime has an interpreter with at least one thread state.
-fn interpreter_is_up(interp: &Interpreter) -> bool {
-    let head = interp
-        .mem
-        .read_u64(interp.runtime + interp.layout.runtime_interpreters_head)
-        .unwrap_or(0);
-    head != 0
-        && interp
-            .mem
-            .read_u64(head + interp.layout.interp_threads_head)
-            .is_ok_and(|t| t != 0)
+/// Waits for the first Python process of the tree (`--subprocesses`), up to
+/// [`TREE_TIMEOUT`] (an error naming what the tree held), and takes every other one found
+/// by then. `Ok(None)` when the command ended (or Ctrl-C came) first.
+fn first_python(
+    root: u32,
+    discovery: &Discovery,
+    mut child: Option<&mut ChildWatch>,
+    stop: &AtomicBool,
+) -> Result<Option<Vec<NewProcess>>> {
+    let start = Instant::now();
+    let mut found = Vec::new();
+    loop {
+        match discovery.next_within(Duration::from_millis(5)) {
+            Some(Found::Python(new)) => {
+                found.push(*new);
+                while let Some(Found::Python(more)) = discovery.try_next() {
+                    found.push(*more);
+                }
+                return Ok(Some(found));
+            }
+            Some(Found::Ended { .. }) => continue,
+            None => {}
+        }
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let ended = match child.as_mut() {
+            Some(c) => c.exited(),
+            None => crate::process::pause::process_is_gone_or_exiting(root),
+        };
+        // A root gone with nothing still being attached: nothing will come.
+        if ended && discovery.pending() == 0 {
+            if child.is_some() {
+                return Ok(None);
+            }
+            return Err(Error::NotPython {
+                pid: root,
+                found: format!(
+                    "it ended before a CPython interpreter started in its tree; found {}",
+                    discovery.report().describe_found(root)
+                ),
+            });
+        }
+        if start.elapsed() > TREE_TIMEOUT {
+            return Err(Error::NotPython {
+                pid: root,
+                found: format!(
+                    "no CPython process appeared in its tree within {} s; found {}",
+                    TREE_TIMEOUT.as_secs(),
+                    discovery.report().describe_found(root)
+                ),
+            });
+        }
+    }
+}
+
+/// The closing lines of a tree's recording: processes sampled, skipped, and how soon a
+/// new process was first sampled.
+fn print_tree_summary(t: &crate::tree_sampler::TreeStats, tree: &TreeReport) {
+    let mut delays = t.first_sample_delays_ns.clone();
+    delays.sort_unstable();
+    let delay = match delays.len() {
+        0 => String::new(),
+        n => format!(
+            "; first sample {:.1} ms after exec/fork (median of {n}, max {:.1} ms)",
+            delays[n / 2] as f64 / 1e6,
+            delays[n - 1] as f64 / 1e6
+        ),
+    };
+    eprintln!(
+        "framescope: {} Python processes sampled ({} ended during the recording); skipped {} other programs, {} zombies{}{}; found by {}",
+        t.processes,
+        t.ended,
+        tree.not_python.len(),
+        tree.zombies.len(),
+        if tree.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} unreadable", tree.skipped.len())
+        },
+        delay,
+        if tree.events {
+            "the kernel's fork/exec events"
+        } else {
+            "polling /proc"
+        }
+    );
+    for (pid, why) in tree.skipped.iter().take(5) {
+        eprintln!(
+            "framescope: skipped pid {pid}: {}",
+            crate::escape::visible(why)
+        );
+    }
+}
+
+/// Without `--subprocesses`: a warning when the target started Python processes that
+/// were not sampled.
+fn hint_unsampled(root: u32, tree: &TreeReport) {
+    let others: Vec<String> = tree
+        .python
+        .iter()
+        .filter(|&&p| p != root)
+        .map(u32::to_string)
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = others.iter().take(8).map(String::as_str).collect();
+    eprintln!(
+        "framescope: warning: {} Python {} started below pid {root} {} not sampled (pid {}{}); record with --subprocesses to sample {}",
+        others.len(),
+        if others.len() == 1 { "process" } else { "processes" },
+        if others.len() == 1 { "was" } else { "were" },
+        shown.join(", "),
+        if others.len() > shown.len() { ", …" } else { "" },
+        if others.len() == 1 { "it" } else { "them" },
+    );
 }
 
 fn exit_code_of(status: std::process::ExitStatus) -> i32 {

@@ -86,7 +86,7 @@ impl TargetWatch for ProcWatch {
 
 /// The sampling schedule: slot `k` covers `[k, k + 1)` periods from the start, and its
 /// sample is due at a point drawn uniformly inside it (or at its start, without jitter).
-struct Schedule {
+pub(crate) struct Schedule {
     start: Instant,
     period_ns: u64,
     jitter: Option<fastrand::Rng>,
@@ -97,7 +97,7 @@ struct Schedule {
 }
 
 impl Schedule {
-    fn new(start: Instant, rate_hz: f64, jitter: bool) -> Schedule {
+    pub(crate) fn new(start: Instant, rate_hz: f64, jitter: bool) -> Schedule {
         let period_ns = (1e9 / rate_hz.max(0.001)).round().max(1.0) as u64;
         Schedule {
             start,
@@ -109,7 +109,7 @@ impl Schedule {
     }
 
     /// When the current slot's sample is due.
-    fn due(&mut self) -> Instant {
+    pub(crate) fn due(&mut self) -> Instant {
         let offset = match &mut self.jitter {
             Some(rng) => rng.u64(0..self.period_ns),
             None => 0,
@@ -120,7 +120,7 @@ impl Schedule {
 
     /// The current slot was sampled: the wall time its sample stands for, in ns (the
     /// slots since the last sample handed on, this one included).
-    fn taken(&mut self) -> u64 {
+    pub(crate) fn taken(&mut self) -> u64 {
         let since = match self.last_taken {
             Some(last) => self.slot - last,
             None => self.slot + 1,
@@ -131,7 +131,7 @@ impl Schedule {
 
     /// Moves to the next slot, or, when `now` is already past its end, to the slot `now`
     /// is in. Returns the number of slots skipped (missed).
-    fn advance(&mut self, now: Instant) -> u64 {
+    pub(crate) fn advance(&mut self, now: Instant) -> u64 {
         self.slot += 1;
         let now_ns = u64::try_from(now.duration_since(self.start).as_nanos()).unwrap_or(u64::MAX);
         let now_slot = now_ns / self.period_ns;
@@ -257,7 +257,7 @@ pub fn run(
     Ok(stats)
 }
 
-fn print_status(stats: &SamplerStats, elapsed: Duration) {
+pub(crate) fn print_status(stats: &SamplerStats, elapsed: Duration) {
     let secs = elapsed.as_secs_f64();
     eprint!(
         "\r\x1b[Kframescope: {secs:6.1}s  {} samples  {:.0}/s  {} missed  {} errors",

@@ -110,6 +110,16 @@ impl CpuClock {
         clock
     }
 
+    /// A clock for a process that started after the recording did: every thread's time
+    /// counts, from its start.
+    pub fn from_birth(pid: u32) -> CpuClock {
+        CpuClock {
+            pid,
+            threads: HashMap::new(),
+            buf: [0; 96],
+        }
+    }
+
     fn open(&self, tid: u32) -> Option<File> {
         File::open(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()
     }

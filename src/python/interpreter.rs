@@ -156,6 +156,37 @@ impl Interpreter {
             layout_source: source,
         })
     }
+
+    /// The same interpreter in `pid`, a child `fork` made of this process (not yet
+    /// replaced by an exec): its memory is a copy, so every address and offset holds and
+    /// no ELF file needs reading again.
+    pub fn for_fork(&self, pid: u32) -> Interpreter {
+        Interpreter {
+            pid,
+            mem: RemoteMemory::new(pid),
+            version: self.version.clone(),
+            layout: self.layout.clone(),
+            runtime: self.runtime,
+            code_type: self.code_type,
+            binary: self.binary.clone(),
+            layout_differences: self.layout_differences.clone(),
+            layout_source: self.layout_source.clone(),
+        }
+    }
+
+    /// The runtime has an interpreter with at least one thread state: CPython is up far
+    /// enough to be sampled (a process just started maps libpython well before that).
+    pub fn is_up(&self) -> bool {
+        let head = self
+            .mem
+            .read_u64(self.runtime + self.layout.runtime_interpreters_head)
+            .unwrap_or(0);
+        head != 0
+            && self
+                .mem
+                .read_u64(head + self.layout.interp_threads_head)
+                .is_ok_and(|t| t != 0)
+    }
 }
 
 /// The mapped file that holds CPython: a `libpython3.X` if one is mapped (the executable

@@ -247,6 +247,12 @@ impl StackReader {
         self.cpu_clock = Some(CpuClock::start(pid));
     }
 
+    /// Like [`StackReader::start_cpu_clock`] for a process that started after the
+    /// recording did: all the CPU time its threads used counts.
+    pub fn start_cpu_clock_from_birth(&mut self, pid: u32) {
+        self.cpu_clock = Some(CpuClock::from_birth(pid));
+    }
+
     /// Records every thread's CPU state now, for the next sample to use; call it right
     /// before pausing the target. Returns the threads listed, for [`Pause::with_threads`].
     ///

@@ -97,7 +97,7 @@ mod writer;
 pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
-pub use writer::TickTime;
+pub use writer::{ProcessTick, TickTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -122,11 +122,19 @@ impl RecordingMeta {
     /// The target's command line for titles: arguments joined by spaces, those holding
     /// spaces or quotes single-quoted; `pid N` when no command is known.
     pub fn command_line(&self) -> String {
-        if self.command.is_empty() {
-            return format!("pid {}", self.pid);
+        command_line(self.pid, &self.command)
+    }
+}
+
+/// A command line for titles: arguments joined by spaces, those holding spaces or quotes
+/// single-quoted; `pid N` when no command is known. Not escaped: callers escape it at
+/// their edge.
+pub fn command_line(pid: u32, command: &[String]) -> String {
+    {
+        if command.is_empty() {
+            return format!("pid {pid}");
         }
-        let quoted: Vec<String> = self
-            .command
+        let quoted: Vec<String> = command
             .iter()
             .map(|arg| {
                 if !arg.is_empty() && !arg.contains([' ', '\t', '\n', '\'', '"']) {
@@ -337,6 +345,37 @@ impl Recording {
         StackFrames {
             rec: self,
             next: Some(id),
+        }
+    }
+
+    /// A recording of several processes (`record --subprocesses`).
+    pub fn has_processes(&self) -> bool {
+        !self.processes.is_empty()
+    }
+
+    /// The process of a thread: `None` for the META's.
+    pub fn thread_process(&self, id: ThreadIndex) -> Option<ProcessIndex> {
+        self.thread(id).process
+    }
+
+    /// The pid of a process (`None`: the META's).
+    pub fn process_pid(&self, process: Option<ProcessIndex>) -> u32 {
+        match process.and_then(|p| self.processes.get(p.0 as usize)) {
+            Some(p) => p.info.pid,
+            None => self.meta.pid,
+        }
+    }
+
+    /// A label for a process: `pid 1234: python worker.py` (not escaped).
+    pub fn process_label(&self, process: Option<ProcessIndex>) -> String {
+        let (pid, command) = match process.and_then(|p| self.processes.get(p.0 as usize)) {
+            Some(p) => (p.info.pid, &p.info.command),
+            None => (self.meta.pid, &self.meta.command),
+        };
+        if command.is_empty() {
+            format!("pid {pid}")
+        } else {
+            format!("pid {pid}: {}", command_line(pid, command))
         }
     }
 

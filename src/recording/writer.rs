@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::format::{self, put_bytes, put_varint};
-use super::{FastMap, RecordingMeta, RecordingSummary};
+use super::{FastMap, ProcessEnd, ProcessInfo, RecordingMeta, RecordingSummary};
 use crate::error::{Error, Result};
 use crate::python::stack::{CodeId, CodeTable, RawFrame, ThreadStack};
 
@@ -61,6 +61,25 @@ struct Entry {
     cpu_ns: u64,
 }
 
+/// The threads of one process at one tick, for [`RecordingWriter::write_processes_tick`].
+pub struct ProcessTick<'a> {
+    /// The process's id in the file ([`RecordingWriter::define_process`]); `None` for the
+    /// process of the META.
+    pub process: Option<u32>,
+    pub threads: &'a [ThreadStack],
+    /// The table the stacks' code ids come from (each process has its own).
+    pub codes: &'a CodeTable,
+}
+
+/// The code objects and frames a process's code ids were interned as: code ids are
+/// numbered per process, so each process has its own.
+#[derive(Default)]
+struct ProcessCodes {
+    /// Indexed by `CodeId`; code ids are dense.
+    codes: Vec<Option<CodeStrings>>,
+    frames: FastMap<RawFrame, u32>,
+}
+
 /// A thread's id in the file and the name it was defined with.
 struct ThreadEntry {
     id: u32,
@@ -74,15 +93,17 @@ pub struct RecordingWriter {
     /// Records not yet written, always whole records.
     pending: Vec<u8>,
     strings: FastMap<Box<str>, u32>,
-    /// Indexed by `CodeId`; code ids are dense.
-    codes: Vec<Option<CodeStrings>>,
-    frames: FastMap<RawFrame, u32>,
+    /// Per process: 0 the META's, n + 1 the process of id n.
+    processes: Vec<ProcessCodes>,
+    /// Processes defined so far.
+    process_count: u32,
     /// Keyed by (parent stack id + 1 or 0, frame id).
     stacks: FastMap<(u32, u32), u32>,
     /// Frames and stack nodes defined so far (the maps may have forgotten some).
     frame_count: u32,
     stack_count: u32,
-    threads: FastMap<(Option<u32>, u64), ThreadEntry>,
+    /// Keyed by (process + 1 or 0, OS thread id, Python thread id).
+    threads: FastMap<(u32, Option<u32>, u64), ThreadEntry>,
     /// Threads defined so far (renamed threads replace their entry in `threads`).
     thread_count: u32,
     last_tick_ns: u64,
@@ -114,8 +135,8 @@ impl RecordingWriter {
             path: path.to_path_buf(),
             pending: Vec::with_capacity(FLUSH_BYTES * 2),
             strings: FastMap::default(),
-            codes: Vec::new(),
-            frames: FastMap::default(),
+            processes: vec![ProcessCodes::default()],
+            process_count: 0,
             stacks: FastMap::default(),
             frame_count: 0,
             stack_count: 0,
@@ -178,11 +199,32 @@ impl RecordingWriter {
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Result<()> {
+        self.write_processes_tick(
+            time,
+            &[ProcessTick {
+                process: None,
+                threads,
+                codes,
+            }],
+        )
+    }
+
+    /// Records one tick of several processes: every thread of each, as
+    /// [`RecordingWriter::write_tick`] does for one.
+    pub fn write_processes_tick(&mut self, time: TickTime, parts: &[ProcessTick]) -> Result<()> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
-        for thread in threads {
-            let thread_id = self.intern_thread(thread);
-            let stack = self.intern_thread_stack(thread_id, &thread.frames, codes);
+        for (part, thread) in parts
+            .iter()
+            .flat_map(|part| part.threads.iter().map(move |t| (part, t)))
+        {
+            let slot = part.process.map_or(0, |p| p as usize + 1);
+            if slot >= self.processes.len() {
+                self.processes.resize_with(slot + 1, ProcessCodes::default);
+            }
+            let codes = part.codes;
+            let thread_id = self.intern_thread(slot as u32, thread);
+            let stack = self.intern_thread_stack(slot, thread_id, &thread.frames, codes);
             let mut flags =
                 format::encode_flags(thread.holds_gil, thread.on_cpu, thread.error.is_some());
             if thread.cpu_ns.is_some() {
@@ -219,6 +261,29 @@ impl RecordingWriter {
         if self.pending.len() >= FLUSH_BYTES || elapsed_ns - self.last_flush_ns >= FLUSH_NS {
             self.last_flush_ns = elapsed_ns;
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Defines a process of a recording of several (a PROCESS record) and returns its id,
+    /// for [`ProcessTick::process`]. Written with the next chunk, before any tick naming it.
+    pub fn define_process(&mut self, info: &ProcessInfo) -> Result<u32> {
+        let json = to_json(info)?;
+        self.pending.push(format::TAG_PROCESS);
+        put_bytes(&mut self.pending, &json);
+        let id = self.process_count;
+        self.process_count += 1;
+        Ok(id)
+    }
+
+    /// Records that a process of [`RecordingWriter::define_process`] ended (PROCESS_END),
+    /// and forgets its code objects and frames: its code ids name nothing any more.
+    pub fn end_process(&mut self, end: &ProcessEnd) -> Result<()> {
+        let json = to_json(end)?;
+        self.pending.push(format::TAG_PROCESS_END);
+        put_bytes(&mut self.pending, &json);
+        if let Some(codes) = self.processes.get_mut(end.process as usize + 1) {
+            *codes = ProcessCodes::default();
         }
         Ok(())
     }
@@ -292,9 +357,9 @@ impl RecordingWriter {
         id
     }
 
-    fn intern_code(&mut self, code: CodeId, codes: &CodeTable) -> CodeStrings {
+    fn intern_code(&mut self, slot: usize, code: CodeId, codes: &CodeTable) -> CodeStrings {
         let index = code.0 as usize;
-        if let Some(Some(known)) = self.codes.get(index) {
+        if let Some(Some(known)) = self.processes[slot].codes.get(index) {
             return *known;
         }
         let info = codes.get(code);
@@ -304,18 +369,19 @@ impl RecordingWriter {
             filename: self.intern_string(&info.filename),
             first_line: info.first_line,
         };
-        if self.codes.len() <= index {
-            self.codes.resize(index + 1, None);
+        let known = &mut self.processes[slot].codes;
+        if known.len() <= index {
+            known.resize(index + 1, None);
         }
-        self.codes[index] = Some(strings);
+        known[index] = Some(strings);
         strings
     }
 
-    fn intern_frame(&mut self, frame: RawFrame, codes: &CodeTable) -> u32 {
-        if let Some(&id) = self.frames.get(&frame) {
+    fn intern_frame(&mut self, slot: usize, frame: RawFrame, codes: &CodeTable) -> u32 {
+        if let Some(&id) = self.processes[slot].frames.get(&frame) {
             return id;
         }
-        let code = self.intern_code(frame.code, codes);
+        let code = self.intern_code(slot, frame.code, codes);
         let buf = &mut self.pending;
         buf.push(format::TAG_FRAME);
         for field in [
@@ -329,11 +395,11 @@ impl RecordingWriter {
         }
         let id = self.frame_count;
         self.frame_count += 1;
-        if self.frames.len() >= MAX_REMEMBERED {
+        if self.processes[slot].frames.len() >= MAX_REMEMBERED {
             self.forget_stacks();
-            self.frames = FastMap::default();
+            self.processes[slot].frames = FastMap::default();
         }
-        self.frames.insert(frame, id);
+        self.processes[slot].frames.insert(frame, id);
         id
     }
 
@@ -341,6 +407,7 @@ impl RecordingWriter {
     /// thread's last stack shares with it from the root.
     fn intern_thread_stack(
         &mut self,
+        slot: usize,
         thread_id: u32,
         frames: &[RawFrame],
         codes: &CodeTable,
@@ -360,7 +427,7 @@ impl RecordingWriter {
         last.stacks.truncate(shared);
         let mut stack = last.stacks.last().copied().unwrap_or(0);
         for frame in frames.iter().rev().skip(shared) {
-            let frame_id = self.intern_frame(*frame, codes);
+            let frame_id = self.intern_frame(slot, *frame, codes);
             stack = self.intern_stack(stack, frame_id) + 1;
             last.frames.push(*frame);
             last.stacks.push(stack);
@@ -392,8 +459,9 @@ impl RecordingWriter {
         self.stacks = FastMap::default();
     }
 
-    fn intern_thread(&mut self, thread: &ThreadStack) -> u32 {
-        let key = (thread.os_tid, thread.python_thread_id);
+    /// `slot`: 0 for the META's process, else the process id + 1.
+    fn intern_thread(&mut self, slot: u32, thread: &ThreadStack) -> u32 {
+        let key = (slot, thread.os_tid, thread.python_thread_id);
         if let Some(entry) = self.threads.get(&key) {
             let same_name = match (&entry.name, &thread.name) {
                 (None, None) => true,
@@ -410,8 +478,7 @@ impl RecordingWriter {
         put_varint(buf, thread.os_tid.map_or(0, |tid| u64::from(tid) + 1));
         put_varint(buf, thread.python_thread_id);
         put_varint(buf, name.map_or(0, |n| u64::from(n) + 1));
-        // The process: 0, the META's (recordings of several processes come later).
-        put_varint(buf, 0);
+        put_varint(buf, u64::from(slot));
         let id = self.thread_count;
         self.thread_count += 1;
         self.threads.insert(

@@ -24,7 +24,8 @@ pub fn lines(rec: &Recording, profile: &Profile, lines: bool) -> Vec<String> {
     let mut merged: BTreeMap<String, u64> = BTreeMap::new();
     let mut path: Vec<usize> = Vec::new();
     for group in &profile.groups {
-        let root = group.thread.map(|t| clean(&rec.thread_label(t)));
+        let roots: Vec<String> = group.labels(rec).iter().map(|l| clean(l)).collect();
+        let root = Some(roots.join(";")).filter(|r| !r.is_empty());
         for tally in &group.stacks {
             path.clear();
             path.extend(limits::stack_frames(rec, tally.stack).map(|f| functions.of(f)));

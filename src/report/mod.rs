@@ -107,6 +107,27 @@ pub fn render(
     out.flush().map_err(write_error)
 }
 
+/// An error unless `pid` is a process of `rec` (for `report --pid`), naming those it has.
+pub fn check_process(rec: &Recording, pid: u32) -> Result<()> {
+    let mut pids: Vec<u32> = rec.processes.iter().map(|p| p.info.pid).collect();
+    if pids.is_empty() {
+        pids.push(rec.meta.pid);
+    }
+    if pids.contains(&pid) {
+        return Ok(());
+    }
+    let shown: Vec<String> = pids.iter().take(20).map(u32::to_string).collect();
+    Err(Error::Usage(format!(
+        "the recording has no process {pid}; its processes are: {}{}",
+        shown.join(", "),
+        if pids.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        }
+    )))
+}
+
 /// The error for a failed write of report output.
 pub(crate) fn write_error(e: std::io::Error) -> Error {
     Error::io("cannot write the report", e)

@@ -4,7 +4,9 @@
 //! ([`Profile`]), and how frames group into functions or lines and are labelled
 //! ([`Functions`]).
 
-use crate::recording::{FastMap, FrameId, Recording, Sample, StackId, StringId, ThreadIndex};
+use crate::recording::{
+    FastMap, FrameId, ProcessIndex, Recording, Sample, StackId, StringId, ThreadIndex,
+};
 
 /// Which time a sample stands for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -65,6 +67,11 @@ pub struct ViewOptions {
     pub per_thread: bool,
     /// Keep only the thread with this OS thread id or Python thread id.
     pub thread_filter: Option<u64>,
+    /// Keep processes apart (a table, or a root frame, per process) in a recording of
+    /// several; merged by function otherwise.
+    pub per_process: bool,
+    /// Keep only the process with this pid.
+    pub process_filter: Option<u32>,
 }
 
 /// Why a sample was left out of a view, counted per reason.
@@ -72,6 +79,8 @@ pub struct ViewOptions {
 pub struct LeftOut {
     /// Not the thread asked for.
     pub other_threads: u64,
+    /// Not the process asked for.
+    pub other_processes: u64,
     /// The thread's stack could not be read.
     pub errors: u64,
     /// The thread had no Python frames.
@@ -84,6 +93,7 @@ pub struct LeftOut {
 
 enum Verdict {
     Kept(StackId),
+    OtherProcess,
     OtherThread,
     Error,
     Empty,
@@ -93,6 +103,11 @@ enum Verdict {
 
 impl ViewOptions {
     fn judge(&self, rec: &Recording, sample: &Sample) -> Verdict {
+        if let Some(wanted) = self.process_filter {
+            if rec.process_pid(rec.thread_process(sample.thread)) != wanted {
+                return Verdict::OtherProcess;
+            }
+        }
         if let Some(wanted) = self.thread_filter {
             let thread = rec.thread(sample.thread);
             let tid_matches = thread.os_tid.is_some_and(|tid| u64::from(tid) == wanted);
@@ -208,15 +223,32 @@ pub struct StackTally {
     pub seconds: f64,
 }
 
-/// The kept samples of one thread, or of all threads together.
+/// The kept samples of one thread, or of all threads together (of one process, or of all).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {
+    /// `None` when processes are merged; else the process (`Some(None)` the META's).
+    pub process: Option<Option<ProcessIndex>>,
     /// `None` when threads are merged.
     pub thread: Option<ThreadIndex>,
     pub samples: u64,
     pub seconds: f64,
     /// Ordered by stack id.
     pub stacks: Vec<StackTally>,
+}
+
+impl Group {
+    /// What names the group, outermost first: its process (`pid 1234: python worker.py`)
+    /// when processes are kept apart, then its thread when threads are. Not escaped.
+    pub fn labels(&self, rec: &Recording) -> Vec<String> {
+        let mut labels = Vec::new();
+        if let Some(process) = self.process {
+            labels.push(rec.process_label(process));
+        }
+        if let Some(thread) = self.thread {
+            labels.push(rec.thread_label(thread));
+        }
+        labels
+    }
 }
 
 /// The samples a view keeps, tallied per distinct stack.
@@ -278,15 +310,18 @@ impl Profile {
         let mut left_out = LeftOut::default();
         // Per thread index: the group its samples go to.
         let mut group_of: Vec<Option<usize>> = vec![None; rec.threads.len()];
-        // Per group: its thread, and samples and seconds per stack.
+        // Per group: its process and thread, and samples and seconds per stack.
         type Tallies = FastMap<StackId, (u64, f64)>;
-        let mut tallies: Vec<(Option<ThreadIndex>, Tallies)> = Vec::new();
-        if !view.per_thread {
-            tallies.push((None, FastMap::default()));
-        }
+        type Key = (Option<Option<ProcessIndex>>, Option<ThreadIndex>);
+        let mut tallies: Vec<(Key, Tallies)> = Vec::new();
+        let mut group_of_key: FastMap<Key, usize> = FastMap::default();
         for (sample, &seconds) in rec.samples[range.clone()].iter().zip(&weights[range]) {
             let stack = match view.judge(rec, sample) {
                 Verdict::Kept(stack) => stack,
+                Verdict::OtherProcess => {
+                    left_out.other_processes += 1;
+                    continue;
+                }
                 Verdict::OtherThread => {
                     left_out.other_threads += 1;
                     continue;
@@ -308,23 +343,28 @@ impl Profile {
                     continue;
                 }
             };
-            let group = if view.per_thread {
-                *group_of[sample.thread.0 as usize].get_or_insert_with(|| {
-                    tallies.push((Some(sample.thread), FastMap::default()));
+            let group = *group_of[sample.thread.0 as usize].get_or_insert_with(|| {
+                let key = (
+                    view.per_process.then(|| rec.thread_process(sample.thread)),
+                    view.per_thread.then_some(sample.thread),
+                );
+                *group_of_key.entry(key).or_insert_with(|| {
+                    tallies.push((key, FastMap::default()));
                     tallies.len() - 1
                 })
-            } else {
-                0
-            };
+            });
             let entry = tallies[group].1.entry(stack).or_insert((0, 0.0));
             entry.0 += 1;
             entry.1 += seconds;
         }
 
-        tallies.sort_by_key(|(thread, _)| *thread);
+        if tallies.is_empty() && !view.per_thread && !view.per_process {
+            tallies.push(((None, None), FastMap::default()));
+        }
+        tallies.sort_by_key(|(key, _)| *key);
         let groups: Vec<Group> = tallies
             .into_iter()
-            .map(|(thread, map)| {
+            .map(|((process, thread), map)| {
                 let mut stacks: Vec<StackTally> = map
                     .into_iter()
                     .map(|(stack, (samples, seconds))| StackTally {
@@ -335,6 +375,7 @@ impl Profile {
                     .collect();
                 stacks.sort_unstable_by_key(|t| t.stack);
                 Group {
+                    process,
                     thread,
                     samples: stacks.iter().map(|t| t.samples).sum(),
                     seconds: stacks.iter().map(|t| t.seconds).sum(),

@@ -156,7 +156,16 @@ pub fn render(
             let start_value = t.start_ns as f64 * 1e-9;
             SampledProfile {
                 kind: "sampled",
-                name: rec.thread_label(t.thread),
+                name: if rec.has_processes() {
+                    let process = rec.thread_process(t.thread);
+                    format!(
+                        "{} / {}",
+                        rec.process_label(process),
+                        rec.thread_label(t.thread)
+                    )
+                } else {
+                    rec.thread_label(t.thread)
+                },
                 unit: "seconds",
                 start_value,
                 end_value: start_value + t.weights.iter().sum::<f64>(),

@@ -135,7 +135,7 @@ fn group_table(
         rows.truncate(limit);
     }
     Table {
-        thread: group.thread.map(|t| rec.thread_label(t)),
+        thread: Some(group.labels(rec).join(" / ")).filter(|l| !l.is_empty()),
         samples: group.samples,
         seconds: group.seconds,
         functions: functions_seen,
@@ -222,6 +222,17 @@ fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions
             visible(why)
         );
     }
+    if rec.has_processes() {
+        let how = if view.per_process {
+            "one table each"
+        } else {
+            "merged by function; --processes keeps them apart"
+        };
+        let _ = writeln!(s, "{} processes ({how})", rec.processes.len());
+    }
+    if let Some(pid) = view.process_filter {
+        let _ = writeln!(s, "process {pid} only");
+    }
     if let Some(thread) = view.thread_filter {
         let _ = writeln!(s, "thread {thread} only");
     }
@@ -253,6 +264,7 @@ fn left_out(profile: &Profile) -> String {
         (l.errors, "with unreadable stacks"),
         (l.empty, "with no Python frames"),
         (l.other_threads, "of other threads"),
+        (l.other_processes, "of other processes"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
