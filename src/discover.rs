@@ -165,6 +165,7 @@ impl Discovery {
             members: HashMap::new(),
             events: None,
             last_scan: None,
+            known: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("framescope-tree".into())
@@ -253,6 +254,9 @@ struct Watcher {
     members: HashMap<u32, Member>,
     events: Option<ProcEvents>,
     last_scan: Option<Instant>,
+    /// One interpreter of each CPython file attached so far, for
+    /// [`Interpreter::attach_like`].
+    known: Vec<Interpreter>,
 }
 
 impl Watcher {
@@ -522,11 +526,18 @@ impl Watcher {
         let interp = match (attached, parent_interp) {
             (Some(interp), _) => Ok(*interp),
             (None, Some(interp)) => Ok(interp),
-            (None, None) => Interpreter::attach(pid),
+            (None, None) => Interpreter::attach_like(pid, &self.known),
         };
         let state = match interp {
             Ok(interp) if interp.is_up() => {
                 let keep = interp.for_fork(pid);
+                if !self
+                    .known
+                    .iter()
+                    .any(|k| k.binary == interp.binary && k.root_dir == interp.root_dir)
+                {
+                    self.known.push(interp.for_fork(pid));
+                }
                 let new = NewProcess {
                     interp,
                     ppid,
