@@ -724,10 +724,10 @@ fn rows_with(table: &str, prefix: &str) -> bool {
 fn gunicorn_workers_restarted_by_max_requests_are_picked_up() {
     let _cpu = alone();
     let py = python("pyenv-3.12");
-    let g = Gunicorn::start(&py, 4, Some(15));
+    let g = Gunicorn::start(&py, 4, Some(5));
     let client = g.load(5.0, 4);
     let before = children(g.master);
-    let fsr = record_master(&g, "2.5");
+    let fsr = record_master(&g, "3");
     let after = children(g.master);
     let (fast, slow) = client.finish();
     let split = report(&fsr, &["--processes"]);
