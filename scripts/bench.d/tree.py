@@ -8,6 +8,8 @@ the bottom of a recursion of DEPTH frames; framescope and py-spy record the pare
     children (the idle parent is sampled too, and left out of both numbers);
   - CPU per sample: the profiler's CPU time (wait4 rusage, its threads included) over
     those samples, and over ticks (one tick = one sample of every child);
+  - the control: framescope on one of the children alone (`--pid CHILD`, no
+    --subprocesses) right after, since a busy machine delays any sampler;
   - syscalls per sample: a second framescope run under `strace -f -c` (strace slows it,
     so its CPU time is not used), all calls over the samples that run delivered.
 
@@ -100,9 +102,14 @@ def run(opts, targets, tools, version, run_measured, log):
             for tool in [t for t in ("framescope", "py-spy") if t in opts.tools]:
                 rows.append(one_run(tools, tool, target.pid, kids, n, duration,
                                     run_measured, log))
+            if "framescope" in opts.tools and kids:
+                # The control: one child alone, no --subprocesses, on the same machine at
+                # the same moment (a busy machine delays every sampler).
+                rows.append(one_run(tools, "framescope, 1 child alone", kids[0], kids[:1], n,
+                                    duration, run_measured, log))
             if "framescope" in opts.tools and shutil.which("strace"):
-                add_syscalls(rows[-2 if "py-spy" in opts.tools else -1], tools, target.pid,
-                             kids, run_measured, log)
+                add_syscalls(next(r for r in rows[::-1] if r["tool"] == "framescope"), tools,
+                             target.pid, kids, run_measured, log)
         finally:
             targets.stop(target)
     print_table(rows, version, duration)
@@ -110,8 +117,14 @@ def run(opts, targets, tools, version, run_measured, log):
 
 
 def one_run(tools, tool, pid, kids, n, duration, run_measured, log):
-    name = tools.name(tool + "-tree%d" % n)
-    if tool == "framescope":
+    name = tools.name(tool.split(",")[0] + "-tree%d" % n)
+    if tool.startswith("framescope, 1 child"):
+        out = os.path.join(tools.workdir, name + ".fsr")
+        argv = [tools.fs, "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking",
+                "--duration", str(duration), "-o", out]
+        r = run_measured(argv, tools.workdir, name, duration, duration + 60)
+        counts = framescope_samples(tools.fs, out, kids) if r["status"] == 0 else {}
+    elif tool == "framescope":
         out = os.path.join(tools.workdir, name + ".fsr")
         argv = [tools.fs, "record", "--subprocesses", "--pid", str(pid), "--rate", str(RATE),
                 "--nonblocking", "--duration", str(duration), "-o", out]
@@ -128,13 +141,13 @@ def one_run(tools, tool, pid, kids, n, duration, run_measured, log):
            "cpu_s": r["cpu_s"], "wall_s": r["wall_s"], "per_child": counts,
            "stderr": r["stderr"][-1500:]}
     samples = sum(counts.values())
-    requested = RATE * duration * n
+    requested = RATE * duration * len(kids)
     row["samples"] = samples
     row["delivered_pct"] = 100.0 * samples / requested
     row["worst_child_pct"] = (100.0 * min(counts.values()) / (RATE * duration)
                               if counts else 0.0)
     row["us_per_sample"] = 1e6 * r["cpu_s"] / samples if samples else None
-    row["us_per_tick"] = 1e6 * r["cpu_s"] / (samples / n) if samples else None
+    row["us_per_tick"] = 1e6 * r["cpu_s"] / (samples / len(kids)) if samples else None
     row["core_pct"] = (100.0 * r["steady_cpu_s"] / r["steady_window_s"]
                        if r.get("steady_cpu_s") is not None else None)
     if r["status"] != 0 or not samples:
@@ -159,7 +172,7 @@ def add_syscalls(row, tools, pid, kids, run_measured, log):
     calls = strace_calls(summary)
     if samples:
         row["syscalls_per_sample"] = sum(calls.values()) / samples
-        row["syscalls_per_tick"] = sum(calls.values()) / (samples / row["children"])
+        row["syscalls_per_tick"] = sum(calls.values()) / (samples / len(kids))
         row["strace_top"] = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
         log("   %2d children  strace: %.1f syscalls/sample (%s)"
             % (row["children"], row["syscalls_per_sample"],
