@@ -38,7 +38,7 @@ pub const EVENTS_RESCAN: Duration = Duration::from_millis(250);
 /// A child is waited for this long after its fork before it is sampled as a copy of its
 /// parent: most forks of a Python process (subprocess) exec at once, and their few
 /// microseconds as a copy are noise.
-pub const FORK_GRACE: Duration = Duration::from_millis(3);
+pub const FORK_GRACE: Duration = Duration::from_millis(10);
 /// Attach retries of a process just started or exec'd, while CPython is not up in it.
 pub const RETRY_FAST: Duration = Duration::from_millis(1);
 /// ... for this long, then every [`RETRY_SLOW`].

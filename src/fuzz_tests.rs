@@ -252,6 +252,8 @@ fn report_every_format(rec: &Recording, round: usize) {
             per_thread: round % 3 == 0,
             gil_only: round % 5 == 0,
             thread_filter: (round % 7 == 0).then_some(2),
+            per_process: round % 4 == 0,
+            process_filter: (round % 11 == 0).then_some(1),
         };
         let path = Path::new("x.fsr");
         if format == Format::Speedscope && limits::check_samples(rec, &view, path).is_err() {
