@@ -17,7 +17,9 @@ What it measures, in this order:
      profiler at 1 kHz;
   4. post-processing: a synthetic 1,000,000-sample recording to a table and a flamegraph;
   5. torn stacks: framescope nonblocking at 10 kHz on tests/bench/churn.py, whose depth
-     changes all the time; every stack read back is checked against the program's shape.
+     changes all the time; every stack read back is checked against the program's shape;
+  6. process trees: --subprocesses on a parent with 1, 4 and 8 busy children at 1 kHz,
+     framescope and py-spy: samples delivered, CPU and syscalls per sample (tree.py).
 `--soak` instead records for a long time and reports framescope's RSS at intervals.
 `--only gate` (never run unless asked: it keeps CPU hogs busy for a quarter of an hour)
 measures the CI gate's false alarms and power with CPU hogs running (gate.py).
@@ -50,6 +52,7 @@ import sys
 import time
 
 import gate
+import tree as tree_bench
 
 CLONE_NEWNS = 0x00020000
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -1211,8 +1214,8 @@ def parse_args():
     p.add_argument("--versions", help="comma-separated matrix names (default: %s)" % ",".join(FULL_VERSIONS))
     p.add_argument("--depths", help="comma-separated recursion depths (default 5,50,200)")
     p.add_argument("--tools", default="framescope,py-spy,austin", help="which profilers")
-    p.add_argument("--only", help="comma-separated sections: persample,strace,slowdown,post,torn "
-                                  "(the default), and gate (only when named)")
+    p.add_argument("--only", help="comma-separated sections: persample,strace,slowdown,post,torn,"
+                                  "tree (the default), and gate (only when named)")
     p.add_argument("--duration", type=int, help="seconds per profiler run (2; quick 1)")
     p.add_argument("--repeats", type=int, help="repeats of each profiler run (2; quick 1)")
     p.add_argument("--slowdown-python", default="pyenv-3.12", help="matrix name for slowdown and soak")
@@ -1243,7 +1246,7 @@ def parse_args():
     args.post_repeats = 1 if q else 3
     args.torn_rate = 10000
     args.torn_seconds = 2 if q else 10
-    sections = ["persample", "strace", "slowdown", "post", "torn"]
+    sections = ["persample", "strace", "slowdown", "post", "torn", "tree"]
     args.sections = args.only.split(",") if args.only else sections
     unknown = [x for x in args.sections if x not in sections + ["gate"]]
     if unknown:
@@ -1366,10 +1369,19 @@ def main():
     if "torn" in opts.sections:
         torn = bench_torn(opts, targets, tools, versions)
         results["torn"] = torn
+    if "tree" in opts.sections:
+        if opts.slowdown_python in interps:
+            results["tree"] = tree_bench.run(opts, targets, tools, opts.slowdown_python,
+                                             run_measured, log)
+            sys.stdout.flush()
+        else:
+            log("bench: %s is not installed; no process-tree measurement" % opts.slowdown_python)
     if "gate" in opts.sections:
         results["gate"] = bench_gate(opts, env, interps, workdir)
     save(workdir, results)
     table = readme_table(meta, agg, versions, opts.depths, labels, ratio_rows, slow, post, torn, strace)
+    if results.get("tree"):
+        table += "\n\n" + tree_bench.markdown(results["tree"])
     results["markdown"] = table
     save(workdir, results)
     with open(os.path.join(workdir, "summary.md"), "w") as f:
