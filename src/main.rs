@@ -236,6 +236,15 @@ fn run_report(args: ReportArgs) -> Result<()> {
         None => format,
     }
     .unwrap_or(Format::Table);
+    if args.output.is_none()
+        && matches!(format, Format::Pprof | Format::Pstats)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        return Err(Error::Usage(format!(
+            "{} is a binary format: write it with -o FILE, or redirect standard output",
+            format.name()
+        )));
+    }
     // The output is checked before the work.
     let dest = args
         .output

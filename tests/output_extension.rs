@@ -7,17 +7,15 @@ mod common;
 use common::framescope;
 
 fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("output-extension");
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir.join(name)
+    common::scratch("output-extension", name)
 }
 
 fn assert_lists_the_formats(stderr: &str) {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    for name in ["table", "flamegraph", "speedscope", "collapsed", "pstats"] {
+    for name in ["table", "flamegraph", "speedscope", "collapsed", "pprof", "pstats"] {
         assert!(stderr.contains(name), "{name} not listed: {stderr}");
     }
-    assert!(stderr.contains("`.gz`"), "{stderr}");
+    assert!(stderr.contains("`.png`"), "{stderr}");
 }
 
 #[test]
@@ -41,7 +39,7 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let bad = scratch("run.pb.gz");
+    let bad = scratch("run.png");
     let _ = std::fs::remove_file(&bad);
     let out = framescope(&["report", rec.to_str().unwrap(), "-o", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -79,11 +77,30 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
         !text.contains("<svg") && text.contains("<module>"),
         "{text}"
     );
+
+    // A binary format is not poured onto a terminal (script(1) gives the command one).
+    for format in ["pprof", "pstats"] {
+        let command = format!(
+            "{} report {} --format {format}",
+            env!("CARGO_BIN_EXE_framescope"),
+            rec.display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .output()
+            .expect("script(1) runs");
+        let screen = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{screen}");
+        assert!(
+            screen.contains(&format!("{format} is a binary format: write it with -o FILE")),
+            "{screen}"
+        );
+    }
 }
 
 #[test]
 fn record_refuses_an_unknown_extension_before_starting_the_command() {
-    let bad = scratch("rec.pb.gz");
+    let bad = scratch("rec.png");
     let marker = scratch("started");
     let _ = std::fs::remove_file(&marker);
     let out = framescope(&[

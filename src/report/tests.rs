@@ -505,12 +505,12 @@ fn formats_come_from_file_names() {
         assert_eq!(Format::from_path(Path::new(name)), format, "{name}");
     }
     // An extension no format claims is an error naming every format; --format wins.
-    let err = Format::for_output(None, Path::new("run.pb.gz"), &[]).unwrap_err();
+    let err = Format::for_output(None, Path::new("run.png"), &[]).unwrap_err();
     for name in Format::NAMES {
         assert!(err.contains(name), "{err}");
     }
     assert!(
-        err.contains("`.gz`") && err.contains(".prof (pstats)"),
+        err.contains("`.png`") && err.contains(".prof (pstats)") && err.contains(".pb.gz (pprof)"),
         "{err}"
     );
     assert_eq!(
