@@ -14,6 +14,7 @@ pub mod interpreter;
 pub mod layout;
 pub mod linetable;
 pub mod objects;
+pub mod recent_frames;
 pub mod stack;
 pub mod thread_names;
 pub mod version;
