@@ -129,6 +129,9 @@ pub struct DumpArgs {
     /// Read without pausing the process (stacks may be torn while it runs).
     #[arg(long)]
     pub nonblocking: bool,
+    /// Also show the asyncio task each thread is running (CPython 3.11-3.13).
+    #[arg(long = "async")]
+    pub asyncio: bool,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

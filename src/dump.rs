@@ -17,7 +17,20 @@ pub struct DumpReport {
     pub binary: String,
     pub layout_source: String,
     pub blocking: bool,
+    /// `--async`: why no asyncio task could be read, when none could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asyncio_note: Option<String>,
     pub threads: Vec<DumpThread>,
+}
+
+/// `--async`: the asyncio task a thread is running.
+#[derive(Serialize, Debug, Clone)]
+pub struct DumpTask {
+    /// The task object's address (`id(task)`).
+    pub id: u64,
+    pub name: String,
+    /// The coroutine's qualified name.
+    pub coroutine: String,
 }
 
 #[derive(Serialize, Debug)]
@@ -30,6 +43,9 @@ pub struct DumpThread {
     pub error: Option<String>,
     /// The stack was deeper than framescope follows: `frames` are its innermost ones.
     pub truncated: bool,
+    /// `--async`: the task the thread is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<DumpTask>,
     /// Innermost first.
     pub frames: Vec<DumpFrame>,
 }
@@ -45,10 +61,16 @@ pub struct DumpFrame {
 
 /// Reads all threads of `pid` once.
 pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
+    take_with(pid, blocking, false)
+}
+
+/// Reads all threads of `pid` once, and with `tasks` the asyncio task each runs.
+pub fn take_with(pid: u32, blocking: bool, tasks: bool) -> Result<DumpReport> {
     let pid = crate::process::status::process_to_profile(pid)?;
     let interp = Interpreter::attach(pid)?;
     let mut reader = StackReader::new(&interp);
     let mut threads = Vec::new();
+    let mut running = None;
     let opts = SampleOptions {
         cpu_time: false,
         cpu_state: true,
@@ -59,9 +81,21 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         let tids = reader.note_cpu_states_before_pause(pid);
         let _pause = Pause::with_threads(pid, tids)?;
         reader.sample(&interp, opts, &mut threads)?;
+        if tasks {
+            running = Some(crate::python::asyncio::running::running_tasks(&interp));
+        }
     } else {
         reader.sample(&interp, opts, &mut threads)?;
+        if tasks {
+            running = Some(crate::python::asyncio::running::running_tasks(&interp));
+        }
     }
+    let (running, asyncio_note) = match running {
+        None => (Vec::new(), None),
+        Some(Ok(Ok(found))) => (found, None),
+        Some(Ok(Err(why))) => (Vec::new(), Some(why.to_string())),
+        Some(Err(e)) => (Vec::new(), Some(format!("asyncio tasks unreadable: {e}"))),
+    };
     Ok(DumpReport {
         pid,
         python_version: interp.version.to_string(),
@@ -69,9 +103,21 @@ pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
         binary: interp.binary.clone(),
         layout_source: interp.layout_source.clone(),
         blocking,
+        asyncio_note,
         threads: threads
             .iter()
-            .map(|t| to_dump_thread(t, &reader.codes.table))
+            .map(|t| {
+                let mut d = to_dump_thread(t, &reader.codes.table);
+                d.task = running
+                    .iter()
+                    .find(|r| r.python_thread_id == t.python_thread_id)
+                    .map(|r| DumpTask {
+                        id: r.id,
+                        name: r.name.clone(),
+                        coroutine: r.coroutine.clone(),
+                    });
+                d
+            })
             .collect(),
     })
 }
@@ -85,6 +131,7 @@ fn to_dump_thread(t: &ThreadStack, codes: &CodeTable) -> DumpThread {
         on_cpu: t.on_cpu,
         error: t.error.clone(),
         truncated: t.truncated,
+        task: None,
         frames: t
             .frames
             .iter()
@@ -114,6 +161,9 @@ pub fn render_text(report: &DumpReport) -> String {
         visible(&report.python_version),
         visible(&report.binary)
     );
+    if let Some(note) = &report.asyncio_note {
+        let _ = writeln!(s, "asyncio: {}", visible(note));
+    }
     for t in &report.threads {
         let tid = t.os_tid.map_or_else(|| "?".to_string(), |t| t.to_string());
         let name = t
@@ -134,6 +184,15 @@ pub fn render_text(report: &DumpReport) -> String {
         );
         if let Some(e) = &t.error {
             let _ = writeln!(s, "    !! {}", visible(e));
+        }
+        if let Some(task) = &t.task {
+            let _ = writeln!(
+                s,
+                "    task: {} (coroutine {}, id {:#x})",
+                visible(&task.name),
+                visible(&task.coroutine),
+                task.id
+            );
         }
         for f in &t.frames {
             let _ = writeln!(

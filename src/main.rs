@@ -40,7 +40,7 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         .as_deref()
         .map(Destination::resolve)
         .transpose()?;
-    let report = framescope::dump::take(args.pid, !args.nonblocking)?;
+    let report = framescope::dump::take_with(args.pid, !args.nonblocking, args.asyncio)?;
     let text = if args.json {
         serde_json::to_string_pretty(&report).map_err(|e| Error::Read(e.to_string()))? + "\n"
     } else {

@@ -2,6 +2,7 @@
 //! its structures, its threads, their frames, and the code objects behind them. Reads
 //! memory only through `process/`; formats nothing.
 
+pub mod asyncio;
 pub mod attrs;
 pub mod batch;
 pub mod callsites;
