@@ -62,10 +62,17 @@ fn dump_async_names_the_task_each_thread_runs() {
                 .unwrap_or_else(|| panic!("{}: thread {ident} not in {dump}", py.name));
             let task = &thread["task"];
             assert_eq!(task["name"], want["name"], "{}: {thread}", py.name);
-            assert_eq!(task["coroutine"], want["coroutine"], "{}: {thread}", py.name);
+            assert_eq!(
+                task["coroutine"], want["coroutine"],
+                "{}: {thread}",
+                py.name
+            );
             assert_eq!(task["id"], want["id"], "{}: {thread}", py.name);
         }
-        let names: Vec<&str> = truth.values().filter_map(|t| t["coroutine"].as_str()).collect();
+        let names: Vec<&str> = truth
+            .values()
+            .filter_map(|t| t["coroutine"].as_str())
+            .collect();
         assert!(names.contains(&main) && names.contains(&side));
         // The text form shows the same.
         let pid = target.pid.to_string();
