@@ -252,6 +252,11 @@ fn report_every_format(rec: &Recording, round: usize) {
             per_thread: round % 3 == 0,
             gil_only: round % 5 == 0,
             thread_filter: (round % 7 == 0).then_some(2),
+            tasks: match round % 3 {
+                0 => None,
+                1 => Some(crate::report::profile::TasksBy::Name),
+                _ => Some(crate::report::profile::TasksBy::Coroutine),
+            },
         };
         let path = Path::new("x.fsr");
         if format == Format::Speedscope && limits::check_samples(rec, &view, path).is_err() {

@@ -65,6 +65,7 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         gil_only: v.gil,
         per_thread: v.threads,
         thread_filter: v.thread,
+        tasks: v.asyncio.then(|| v.tasks_by.unwrap_or_default()),
     };
     let render = RenderOptions {
         sort: v.sort.parse().map_err(Error::Usage)?,

@@ -172,6 +172,7 @@ impl DiffOptions {
                 gil_only: args.gil,
                 per_thread: false,
                 thread_filter: None,
+                tasks: None,
             },
             collapsed_rate: args.collapsed_rate,
             resamples: args.resamples,

@@ -97,6 +97,7 @@ mod writer;
 pub(crate) use crate::fasthash::FastMap;
 pub use reader::{read, read_bytes};
 pub use writer::RecordingWriter;
+pub use writer::TickTask;
 pub use writer::TickTime;
 
 use serde::{Deserialize, Serialize};

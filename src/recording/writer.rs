@@ -59,6 +59,7 @@ struct Entry {
     stack: u32,
     flags: u8,
     cpu_ns: u64,
+    task: u32,
 }
 
 /// A thread's id in the file and the name it was defined with.
@@ -95,8 +96,24 @@ pub struct RecordingWriter {
     entries: Vec<Entry>,
     /// By thread id in the file.
     last_stacks: Vec<LastStack>,
+    /// Tasks defined so far, by address, name and coroutine.
+    tasks: FastMap<(u64, Box<str>, Box<str>), u32>,
     finished: bool,
 }
+
+/// The asyncio task a thread was running at a tick (`record --async`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickTask<'a> {
+    /// The task object's address.
+    pub address: u64,
+    pub name: &'a str,
+    /// Its coroutine's qualified name.
+    pub coroutine: &'a str,
+}
+
+/// Most distinct tasks one recording defines; later ones are recorded without their task
+/// (the reader refuses more than a million).
+const MAX_TASKS: usize = 1 << 19;
 
 impl RecordingWriter {
     /// Creates (or replaces) the file at `path` and writes the header and `meta` to it.
@@ -129,6 +146,7 @@ impl RecordingWriter {
                 .filter(|&p| p > 0),
             entries: Vec::new(),
             last_stacks: Vec::new(),
+            tasks: FastMap::default(),
             finished: false,
         };
         let mut header = Vec::with_capacity(format::HEADER_LEN);
@@ -178,9 +196,25 @@ impl RecordingWriter {
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Result<()> {
+        self.write_tick_with_tasks(time, threads, codes, &[])
+    }
+
+    /// [`RecordingWriter::write_tick`], with the asyncio task each thread was running:
+    /// `tasks[i]` for `threads[i]` (missing or `None`: no task).
+    pub fn write_tick_with_tasks(
+        &mut self,
+        time: TickTime,
+        threads: &[ThreadStack],
+        codes: &CodeTable,
+        tasks: &[Option<TickTask>],
+    ) -> Result<()> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
-        for thread in threads {
+        for (i, thread) in threads.iter().enumerate() {
+            let task = match tasks.get(i).copied().flatten() {
+                Some(t) => self.intern_task(t),
+                None => None,
+            };
             let thread_id = self.intern_thread(thread);
             let stack = self.intern_thread_stack(thread_id, &thread.frames, codes);
             let mut flags =
@@ -191,11 +225,15 @@ impl RecordingWriter {
             if thread.truncated {
                 flags |= format::FLAG_TRUNCATED;
             }
+            if task.is_some() {
+                flags |= format::FLAG_TASK;
+            }
             entries.push(Entry {
                 thread: thread_id,
                 stack,
                 flags,
                 cpu_ns: thread.cpu_ns.unwrap_or(0),
+                task: task.unwrap_or(0),
             });
         }
 
@@ -211,6 +249,9 @@ impl RecordingWriter {
             buf.push(entry.flags);
             if entry.flags & format::FLAG_CPU_TIME != 0 {
                 put_varint(buf, entry.cpu_ns);
+            }
+            if entry.flags & format::FLAG_TASK != 0 {
+                put_varint(buf, u64::from(entry.task) + 1);
             }
         }
         self.last_tick_ns = elapsed_ns;
@@ -279,6 +320,26 @@ impl RecordingWriter {
         self.file
             .write_all(bytes)
             .map_err(|e| Error::io(format!("cannot write recording {}", self.path.display()), e))
+    }
+
+    /// The id of `task` (a TASK record the first time), `None` past [`MAX_TASKS`].
+    fn intern_task(&mut self, task: TickTask) -> Option<u32> {
+        let key = (task.address, task.name.into(), task.coroutine.into());
+        if let Some(&id) = self.tasks.get(&key) {
+            return Some(id);
+        }
+        if self.tasks.len() >= MAX_TASKS {
+            return None;
+        }
+        let name = self.intern_string(task.name);
+        let coroutine = self.intern_string(task.coroutine);
+        let id = self.tasks.len() as u32;
+        self.pending.push(format::TAG_TASK);
+        put_varint(&mut self.pending, task.address);
+        put_varint(&mut self.pending, u64::from(name));
+        put_varint(&mut self.pending, u64::from(coroutine) + 1);
+        self.tasks.insert(key, id);
+        Some(id)
     }
 
     fn intern_string(&mut self, text: &str) -> u32 {

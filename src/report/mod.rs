@@ -9,6 +9,7 @@ pub mod flamegraph;
 pub mod profile;
 pub mod speedscope;
 pub mod table;
+pub mod tasks;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -98,6 +99,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
+    let rooted;
+    let rec = match view.tasks {
+        Some(by) => {
+            rooted = tasks::root_at_tasks(rec, by);
+            &rooted
+        }
+        None => rec,
+    };
     match format {
         Format::Table => table::render(rec, view, options, &mut out)?,
         Format::Flamegraph => flamegraph::render(rec, view, options, &mut out)?,

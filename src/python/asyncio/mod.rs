@@ -4,4 +4,5 @@
 //! (`_AsyncioDebug`) and have no table.
 
 pub mod layout;
+pub mod per_sample;
 pub mod running;

@@ -14,7 +14,8 @@ use crate::process::{Bytes, ReadError};
 use crate::python::attrs::attr_many;
 use crate::python::batch::{read_strs, Batch};
 use crate::python::dicts::{
-    decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items,
+    decode_keys_header, decode_unsigned_long, long_read_len, lookup_str, read_dict_heads,
+    read_items, ValuesAt,
 };
 use crate::python::interpreter::Interpreter;
 
@@ -62,116 +63,291 @@ impl std::fmt::Display for NoTasks {
     }
 }
 
-/// The tasks the target's threads are running now, one per thread at most.
-pub fn running_tasks(interp: &Interpreter) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
-    let minor = interp.version.minor;
-    let Some(alayout) = AsyncioLayout::for_minor(minor) else {
-        return Ok(Err(NoTasks::Version(format!("3.{minor}"))));
-    };
-    let layout = &interp.layout;
-    let mem = &*interp.mem;
-    let Some(module_dict) = layout.module_dict else {
-        return Ok(Err(NoTasks::Version(format!("3.{minor}"))));
-    };
-    // sys.modules of the main interpreter → asyncio.tasks → its globals → _current_tasks.
-    let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
-    let modules = mem.read_u64(interp_addr + layout.interp_modules)?;
-    let lookup = |dict: u64, key: &str| -> Result<Option<u64>, ReadError> {
-        let heads = read_dict_heads(mem, layout, &[dict])?;
-        let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
-        Ok(lookup_str(mem, layout, &mappings, key)?.values[0])
-    };
-    let Some(tasks_module) = lookup(modules, "asyncio.tasks")? else {
-        return Ok(Err(NoTasks::NotImported));
-    };
-    let globals = mem.read_u64(tasks_module + module_dict)?;
-    let Some(current) = lookup(globals, "_current_tasks")? else {
-        return Ok(Err(NoTasks::NotImported));
-    };
-    let Some(items) = read_items(mem, layout, current)? else {
-        return Ok(Err(NoTasks::NotImported));
-    };
-    let pairs: Vec<(u64, u64)> = items.items.into_iter().take(MAX_LOOPS).collect();
-    if pairs.is_empty() {
-        return Ok(Ok(Vec::new()));
-    }
+/// Most bytes of `_current_tasks`' keys object read at once.
+const MAX_KEYS_READ: usize = 64 * 1024;
 
-    // The loops' types and the tasks' types, names and coroutines, in one read.
-    let task_end = alayout.task.name.max(alayout.task.coro) as usize + 8;
-    let mut batch = Batch::new();
-    for (loop_obj, task) in &pairs {
-        batch.push(loop_obj + layout.ob_type, 8);
-        batch.push(*task, task_end);
-    }
-    batch.run(mem)?;
-    let mut loops = Vec::with_capacity(pairs.len());
-    let mut tasks = Vec::with_capacity(pairs.len());
-    for (i, (loop_obj, task)) in pairs.iter().enumerate() {
-        loops.push((*loop_obj, batch.get(2 * i).map_or(0, |b| b.u64_at(0))));
-        tasks.push((*task, batch.get(2 * i + 1)));
-    }
-    // A C task's type is at least as large as a TaskObj.
-    let mut types = Batch::new();
-    let basicsize = layout.type_basicsize.unwrap_or(0);
-    for (_, head) in &tasks {
-        let ty = head.map_or(0, |h| h.u64_at(layout.ob_type as usize));
-        types.push(if basicsize == 0 { 0 } else { ty + basicsize }, 8);
-    }
-    types.run(mem)?;
+/// Most tasks and loops remembered between samples before the caches start over.
+const MAX_REMEMBERED: usize = 4096;
 
-    let thread_ids = attr_many(mem, layout, &loops, "_thread_id")?.values;
-    let mut ints = Batch::new();
-    for id in &thread_ids {
-        ints.push(id.unwrap_or(0), long_read_len(layout));
-    }
-    ints.run(mem)?;
+/// What is remembered of one task between samples: the pointers its strings came from, so
+/// that a task freed and another allocated at its address (or renamed) is read again.
+struct KnownTask {
+    name_ptr: u64,
+    coro_ptr: u64,
+    name: String,
+    coroutine: String,
+}
 
-    let mut name_addrs = Vec::new();
-    let mut coro_addrs = Vec::new();
-    let mut kept = Vec::new();
-    let mut not_c = false;
-    for (i, (task, head)) in tasks.iter().enumerate() {
-        let Some(head) = head else { continue };
-        let size = types.get(i).map_or(0, |b| b.u64_at(0));
-        if basicsize != 0 && size < task_end as u64 {
-            not_c = true;
-            continue;
+/// Reads the running tasks again and again (`record --async`), remembering what does not
+/// change: where `_current_tasks` is, each loop's thread and each task's strings. A sample
+/// then costs reading the dict (two syscalls) and the tasks' heads (one).
+pub struct TaskReader {
+    alayout: AsyncioLayout,
+    current: Option<u64>,
+    /// Bytes read from the keys object, header included: enough for the last table seen.
+    keys_read: usize,
+    loops: crate::fasthash::FastMap<u64, Option<u64>>,
+    tasks: crate::fasthash::FastMap<u64, KnownTask>,
+}
+
+impl TaskReader {
+    /// A reader for `interp`'s version, or why its tasks cannot be read.
+    pub fn new(interp: &Interpreter) -> Result<TaskReader, NoTasks> {
+        let minor = interp.version.minor;
+        match AsyncioLayout::for_minor(minor) {
+            Some(alayout) if interp.layout.module_dict.is_some() => Ok(TaskReader {
+                alayout,
+                current: None,
+                keys_read: 512,
+                loops: Default::default(),
+                tasks: Default::default(),
+            }),
+            _ => Err(NoTasks::Version(format!("3.{minor}"))),
         }
-        let Some(thread) = ints.get(i).and_then(|b| decode_unsigned_long(layout, b)) else {
-            continue;
+    }
+
+    /// `asyncio.tasks._current_tasks`, found through `sys.modules` (once found, kept).
+    fn current_tasks(&mut self, interp: &Interpreter) -> Result<Option<u64>, ReadError> {
+        if self.current.is_some() {
+            return Ok(self.current);
+        }
+        let layout = &interp.layout;
+        let mem = &*interp.mem;
+        let Some(module_dict) = layout.module_dict else {
+            return Ok(None);
         };
-        name_addrs.push(head.u64_at(alayout.task.name as usize));
-        coro_addrs.push(head.u64_at(alayout.task.coro as usize));
-        kept.push((thread, *task));
+        let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+        let modules = mem.read_u64(interp_addr + layout.interp_modules)?;
+        let lookup = |dict: u64, key: &str| -> Result<Option<u64>, ReadError> {
+            let heads = read_dict_heads(mem, layout, &[dict])?;
+            let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
+            Ok(lookup_str(mem, layout, &mappings, key)?.values[0])
+        };
+        let Some(tasks_module) = lookup(modules, "asyncio.tasks")? else {
+            return Ok(None);
+        };
+        let globals = mem.read_u64(tasks_module + module_dict)?;
+        self.current = lookup(globals, "_current_tasks")?;
+        Ok(self.current)
     }
-    if kept.is_empty() && not_c {
-        return Ok(Err(NoTasks::NotCTasks));
+
+    /// The (loop, task) pairs of `_current_tasks`, in two syscalls when its keys object is
+    /// no larger than the last one (the dict's header, then the keys object's header and
+    /// entries at once), else through [`read_items`].
+    fn current_items(
+        &mut self,
+        interp: &Interpreter,
+        current: u64,
+    ) -> Result<Option<Vec<(u64, u64)>>, ReadError> {
+        let layout = &interp.layout;
+        let mem = &*interp.mem;
+        let Some(t) = layout.dict_table.as_ref() else {
+            return Ok(None);
+        };
+        let Some(head) = read_dict_heads(mem, layout, &[current])?
+            .into_iter()
+            .next()
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        if head.mapping.values == ValuesAt::Entries {
+            let mut batch = Batch::new();
+            batch.push(head.mapping.keys, self.keys_read);
+            batch.run(mem)?;
+            if let Some(bytes) = batch.get(0) {
+                if let Ok(h) = decode_keys_header(t, bytes) {
+                    let end = h.entries as usize + h.entries_len();
+                    if end <= bytes.len() {
+                        let size = h.entry.size as usize;
+                        let pairs = (0..h.nentries as usize)
+                            .map(|i| {
+                                let at = h.entries as usize + i * size;
+                                (
+                                    bytes.u64_at(at + h.entry.key as usize),
+                                    bytes.u64_at(at + h.entry.value as usize),
+                                )
+                            })
+                            .filter(|(k, v)| *k != 0 && *v != 0)
+                            .take(MAX_LOOPS)
+                            .collect();
+                        return Ok(Some(pairs));
+                    }
+                    self.keys_read = end.min(MAX_KEYS_READ);
+                }
+            }
+        }
+        Ok(read_items(mem, layout, current)?
+            .map(|items| items.items.into_iter().take(MAX_LOOPS).collect()))
     }
-    let mut quals = Batch::new();
-    for coro in &coro_addrs {
-        quals.push(
-            if *coro == 0 {
-                0
-            } else {
-                coro + alayout.coroutine.qualname
-            },
-            8,
-        );
+
+    /// The tasks the target's threads are running now, one per thread at most.
+    pub fn read(
+        &mut self,
+        interp: &Interpreter,
+    ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
+        let Some(current) = self.current_tasks(interp)? else {
+            return Ok(Err(NoTasks::NotImported));
+        };
+        let layout = &interp.layout;
+        let mem = &*interp.mem;
+        let Some(pairs) = self.current_items(interp, current)? else {
+            return Ok(Err(NoTasks::NotImported));
+        };
+        if pairs.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        if self.loops.len() > MAX_REMEMBERED {
+            self.loops.clear();
+        }
+        if self.tasks.len() > MAX_REMEMBERED {
+            self.tasks.clear();
+        }
+        let alayout = &self.alayout;
+        let task_end = alayout.task.name.max(alayout.task.coro) as usize + 8;
+
+        // The tasks' heads (name and coroutine pointers), and the types of loops not seen
+        // before, in one read.
+        let new_loops: Vec<u64> = pairs
+            .iter()
+            .map(|(l, _)| *l)
+            .filter(|l| !self.loops.contains_key(l))
+            .collect();
+        let mut batch = Batch::new();
+        for (_, task) in &pairs {
+            batch.push(*task, task_end);
+        }
+        for l in &new_loops {
+            batch.push(l + layout.ob_type, 8);
+        }
+        batch.run(mem)?;
+        if !new_loops.is_empty() {
+            let loops: Vec<(u64, u64)> = new_loops
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (*l, batch.get(pairs.len() + i).map_or(0, |b| b.u64_at(0))))
+                .collect();
+            let thread_ids = attr_many(mem, layout, &loops, "_thread_id")?.values;
+            let mut ints = Batch::new();
+            for id in &thread_ids {
+                ints.push(id.unwrap_or(0), long_read_len(layout));
+            }
+            ints.run(mem)?;
+            for (i, l) in new_loops.iter().enumerate() {
+                let thread = ints.get(i).and_then(|b| decode_unsigned_long(layout, b));
+                // A loop not running yet has no thread: ask again next time.
+                if thread.is_some() {
+                    self.loops.insert(*l, thread);
+                }
+            }
+        }
+
+        // Tasks not known (or changed): check they are C tasks and read their strings.
+        let mut fresh: Vec<(u64, u64, u64, u64)> = Vec::new(); // task, type, name, coro
+        for (i, (_, task)) in pairs.iter().enumerate() {
+            let Some(head) = batch.get(i) else { continue };
+            let name_ptr = head.u64_at(alayout.task.name as usize);
+            let coro_ptr = head.u64_at(alayout.task.coro as usize);
+            let known = self
+                .tasks
+                .get(task)
+                .is_some_and(|k| k.name_ptr == name_ptr && k.coro_ptr == coro_ptr);
+            if !known {
+                fresh.push((
+                    *task,
+                    head.u64_at(layout.ob_type as usize),
+                    name_ptr,
+                    coro_ptr,
+                ));
+            }
+        }
+        let mut not_c = false;
+        if !fresh.is_empty() {
+            let basicsize = layout.type_basicsize.unwrap_or(0);
+            let mut more = Batch::new();
+            for (_, ty, _, coro) in &fresh {
+                more.push(if basicsize == 0 { 0 } else { ty + basicsize }, 8);
+                more.push(
+                    if *coro == 0 {
+                        0
+                    } else {
+                        coro + alayout.coroutine.qualname
+                    },
+                    8,
+                );
+            }
+            more.run(mem)?;
+            let mut kept = Vec::new();
+            for (i, f) in fresh.iter().enumerate() {
+                let size = more.get(2 * i).map_or(0, |b| b.u64_at(0));
+                // A C task's type is at least as large as a TaskObj.
+                if basicsize != 0 && size < task_end as u64 {
+                    not_c = true;
+                    continue;
+                }
+                kept.push((*f, more.get(2 * i + 1).map_or(0, |b| b.u64_at(0))));
+            }
+            let name_addrs: Vec<u64> = kept.iter().map(|(f, _)| f.2).collect();
+            let qual_addrs: Vec<u64> = kept.iter().map(|(_, q)| *q).collect();
+            let mut names: Vec<Option<String>> = read_strs(mem, layout, &name_addrs, None)?
+                .into_iter()
+                .map(|n| n.map(|s| s.text))
+                .collect();
+            // 3.12+ keep a default name as the int N of `Task-N` until asked for it.
+            if self.alayout.minor >= 12 {
+                let mut ints = Batch::new();
+                let unnamed: Vec<usize> =
+                    (0..names.len()).filter(|i| names[*i].is_none()).collect();
+                for i in &unnamed {
+                    ints.push(name_addrs[*i], long_read_len(layout));
+                }
+                ints.run(mem)?;
+                for (slot, i) in unnamed.iter().enumerate() {
+                    if let Some(n) = ints.get(slot).and_then(|b| decode_unsigned_long(layout, b)) {
+                        names[*i] = Some(format!("Task-{n}"));
+                    }
+                }
+            }
+            let coros = read_strs(mem, layout, &qual_addrs, None)?;
+            for (((task, _, name_ptr, coro_ptr), _), (name, coro)) in
+                kept.into_iter().zip(names.into_iter().zip(coros))
+            {
+                self.tasks.insert(
+                    task,
+                    KnownTask {
+                        name_ptr,
+                        coro_ptr,
+                        name: name.unwrap_or_else(|| "?".to_string()),
+                        coroutine: coro.map_or_else(|| "?".to_string(), |s| s.text),
+                    },
+                );
+            }
+        }
+
+        let mut running = Vec::with_capacity(pairs.len());
+        for (l, task) in &pairs {
+            let (Some(Some(thread)), Some(known)) = (self.loops.get(l), self.tasks.get(task))
+            else {
+                continue;
+            };
+            running.push(RunningTask {
+                python_thread_id: *thread,
+                id: *task,
+                name: known.name.clone(),
+                coroutine: known.coroutine.clone(),
+            });
+        }
+        if running.is_empty() && not_c {
+            return Ok(Err(NoTasks::NotCTasks));
+        }
+        Ok(Ok(running))
     }
-    quals.run(mem)?;
-    let qual_addrs: Vec<u64> = (0..coro_addrs.len())
-        .map(|i| quals.get(i).map_or(0, |b| b.u64_at(0)))
-        .collect();
-    let names = read_strs(mem, layout, &name_addrs, None)?;
-    let coros = read_strs(mem, layout, &qual_addrs, None)?;
-    Ok(Ok(kept
-        .into_iter()
-        .zip(names.into_iter().zip(coros))
-        .map(|((python_thread_id, id), (name, coro))| RunningTask {
-            python_thread_id,
-            id,
-            name: name.map_or_else(|| "?".to_string(), |s| s.text),
-            coroutine: coro.map_or_else(|| "?".to_string(), |s| s.text),
-        })
-        .collect()))
+}
+
+/// The tasks the target's threads are running now, one per thread at most (one look).
+pub fn running_tasks(interp: &Interpreter) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
+    match TaskReader::new(interp) {
+        Ok(mut reader) => reader.read(interp),
+        Err(why) => Ok(Err(why)),
+    }
 }
