@@ -105,3 +105,111 @@ fn dump_async_says_once_that_pure_python_tasks_cannot_be_read() {
             .is_some_and(|f| f.iter().any(|f| f["function"] == "spin_main"))));
     });
 }
+
+/// Per task: the share of the client tasks' samples (by the collapsed stacks' weights) in
+/// lines holding its `task: NAME` frame.
+fn task_weights(collapsed: &str) -> std::collections::HashMap<String, f64> {
+    let mut weights = std::collections::HashMap::new();
+    for line in collapsed.lines() {
+        let Some((stack, weight)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let weight: f64 = weight.parse().expect("collapsed weight");
+        for frame in stack.split(';') {
+            if let Some(name) = frame.strip_prefix("task: ") {
+                *weights.entry(name.to_string()).or_insert(0.0) += weight;
+            }
+        }
+    }
+    weights
+}
+
+/// An asyncio.start_server service with client tasks `client-a` (1 unit of CPU work per
+/// request) and `client-b` (3 units): `record --async` then `report --async --format
+/// collapsed` split the CPU time between them as the program's own thread_time says,
+/// within 6 points, with the task frame between the event loop and the task's coroutine;
+/// `--tasks-by coroutine` merges both into one `task: client` frame.
+#[test]
+fn record_async_splits_a_service_per_task_like_its_own_clock() {
+    for_each_python(|py| {
+        if !reads_tasks(py) {
+            return;
+        }
+        let dir = common::ScenarioDir::new(py);
+        let rec = dir.host.join("svc.fsr");
+        let rec_arg = rec.to_string_lossy().into_owned();
+        let mut argv = vec!["record", "--async", "-q", "-o", &rec_arg, "--"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        argv.extend(dir.argv(py, "aioservice.py", &["{dir}/truth.json", "3"]));
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = framescope(&args);
+        assert!(
+            out.status.success(),
+            "{}: record --async: {}",
+            py.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let truth: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.host.join("truth.json")).expect("truth"),
+        )
+        .expect("truth json");
+        let (a, b) = (
+            truth["client-a"].as_f64().expect("a"),
+            truth["client-b"].as_f64().expect("b"),
+        );
+
+        let report = framescope(&["report", &rec_arg, "--async", "--format", "collapsed"]);
+        assert!(report.status.success(), "{}", py.name);
+        let collapsed = String::from_utf8_lossy(&report.stdout);
+        let weights = task_weights(&collapsed);
+        let (wa, wb) = (
+            weights.get("client-a").copied().unwrap_or(0.0),
+            weights.get("client-b").copied().unwrap_or(0.0),
+        );
+        assert!(
+            wa + wb > 0.0,
+            "{}: no client task frames:\n{collapsed}",
+            py.name
+        );
+        let (want, got) = (a / (a + b), wa / (wa + wb));
+        assert!(
+            (want - got).abs() < 0.06,
+            "{}: client-a did {:.1}% of the client work by its own clock, the report says \
+             {:.1}% ({weights:?})",
+            py.name,
+            want * 100.0,
+            got * 100.0
+        );
+        // The task frame sits between the event loop and the task's coroutine.
+        assert!(
+            collapsed.lines().any(|l| l.contains("Handle._run")
+                && l.contains(";task: client-b;client (")
+                && l.contains(";burn (")),
+            "{}: no Handle._run;task: client-b;client;...;burn stack:\n{collapsed}",
+            py.name
+        );
+        // Without --async the same recording has no task frames.
+        let plain = framescope(&["report", &rec_arg, "--format", "collapsed"]);
+        assert!(!String::from_utf8_lossy(&plain.stdout).contains("task: "));
+        // Merged by coroutine function: both clients are one `task: client`.
+        let merged = framescope(&[
+            "report",
+            &rec_arg,
+            "--async",
+            "--tasks-by",
+            "coroutine",
+            "--format",
+            "collapsed",
+        ]);
+        let merged = task_weights(&String::from_utf8_lossy(&merged.stdout));
+        let client = merged.get("client").copied().unwrap_or(0.0);
+        assert!(
+            (client - (wa + wb)).abs() < 1e-6 * client.max(1.0) + 2.0,
+            "{}: merged {client} vs {wa} + {wb} ({merged:?})",
+            py.name
+        );
+        assert!(!merged.contains_key("client-a"), "{merged:?}");
+    });
+}
