@@ -128,16 +128,38 @@ fn task_weights(collapsed: &str) -> std::collections::HashMap<String, f64> {
 /// request) and `client-b` (3 units): `record --async` then `report --async --format
 /// collapsed` split the CPU time between them as the program's own thread_time says,
 /// within 6 points, with the task frame between the event loop and the task's coroutine;
-/// `--tasks-by coroutine` merges both into one `task: client` frame.
+/// `--tasks-by coroutine` merges both into one `task: client` frame. Elsewhere `record
+/// --async` says once that it cannot read tasks and records the plain stacks.
 #[test]
 fn record_async_splits_a_service_per_task_like_its_own_clock() {
     for_each_python(|py| {
-        if !reads_tasks(py) {
-            return;
-        }
         let dir = common::ScenarioDir::new(py);
         let rec = dir.host.join("svc.fsr");
         let rec_arg = rec.to_string_lossy().into_owned();
+        if !reads_tasks(py) {
+            // Said once, and the plain stacks recorded.
+            let mut argv = vec!["record".to_string(), "--async".into(), "-o".into()];
+            argv.push(rec_arg.clone());
+            argv.push("--".into());
+            argv.extend(dir.argv(py, "aioservice.py", &["{dir}/truth.json", "1"]));
+            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = framescope(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{}: {stderr}", py.name);
+            assert_eq!(
+                stderr
+                    .matches("asyncio tasks are not read on CPython")
+                    .count(),
+                1,
+                "{}: {stderr}",
+                py.name
+            );
+            let report = framescope(&["report", &rec_arg, "--async", "--format", "collapsed"]);
+            let collapsed = String::from_utf8_lossy(&report.stdout);
+            assert!(!collapsed.contains("task: "), "{}: {collapsed}", py.name);
+            assert!(collapsed.contains(";burn ("), "{}: {collapsed}", py.name);
+            return;
+        }
         let mut argv = vec!["record", "--async", "-q", "-o", &rec_arg, "--"]
             .into_iter()
             .map(String::from)
