@@ -54,7 +54,7 @@ pub struct ViewArgs {
     /// Only this thread (OS thread id or Python thread id).
     #[arg(long, value_name = "TID")]
     pub thread: Option<u64>,
-    /// asyncio (CPython 3.11-3.13): record reads the task each thread runs; every view
+    /// asyncio (CPython 3.11+): record reads the task each thread runs; every view
     /// roots each stack at a frame `task: NAME` between the event loop and the task's
     /// coroutines.
     #[arg(long = "async")]
@@ -137,7 +137,7 @@ pub struct DumpArgs {
     /// Read without pausing the process (stacks may be torn while it runs).
     #[arg(long)]
     pub nonblocking: bool,
-    /// Also show the asyncio task each thread is running (CPython 3.11-3.13).
+    /// Also show the asyncio task each thread is running (CPython 3.11+).
     #[arg(long = "async")]
     pub asyncio: bool,
     /// Write to this file instead of standard output.

@@ -1,7 +1,8 @@
 //! asyncio tasks against real interpreters of the whole matrix: `dump --async` names the
-//! task each thread's event loop is running (3.11 to 3.13, read through the `_asyncio`
-//! layouts generated from DWARF), and says once why it cannot where it cannot (other
-//! versions, pure-Python tasks), still printing the plain stacks.
+//! task each thread's event loop is running (3.11 to 3.13 through the `_asyncio` layouts
+//! generated from DWARF, 3.14+ through the offsets `_asyncio` publishes), `record --async`
+//! splits a service's work per task, and both say once why they cannot where they cannot
+//! (older versions, pure-Python tasks), still giving the plain stacks.
 
 mod common;
 
@@ -12,7 +13,7 @@ use serde_json::Value;
 
 /// Versions whose C tasks framescope reads.
 fn reads_tasks(py: &Python) -> bool {
-    (11..=13).contains(&py.minor())
+    py.minor() >= 11
 }
 
 fn dump_async(pid: u32) -> Value {
@@ -90,7 +91,8 @@ fn dump_async_names_the_task_each_thread_runs() {
 #[test]
 fn dump_async_says_once_that_pure_python_tasks_cannot_be_read() {
     for_each_python(|py| {
-        if !reads_tasks(py) {
+        // aiotasks.py's swap to _PyTask does not run on 3.14+ (the program exits).
+        if !(11..=13).contains(&py.minor()) {
             return;
         }
         let mut target = spawn(py, "aiotasks.py", &["{dir}/truth.json", "py"]);

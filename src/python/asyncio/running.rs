@@ -1,18 +1,24 @@
-//! Which asyncio Task each thread is running now (CPython 3.11-3.13, the `_asyncio` C
-//! tasks): `sys.modules["asyncio.tasks"].__dict__["_current_tasks"]` maps each running
-//! event loop to the task it is stepping (the C module's own dict, which the Python module
-//! re-exports), and the loop's `_thread_id` attribute says which thread runs it. Each task
-//! is read through the `TaskObj` layout of its version: its name (`Task-12`, or the
-//! `name=` given) and its coroutine's qualified name.
+//! Which asyncio Task each thread is running now (the `_asyncio` C tasks).
+//!
+//! CPython 3.11-3.13: `sys.modules["asyncio.tasks"].__dict__["_current_tasks"]` maps each
+//! running event loop to the task it is stepping (the C module's own dict, which the
+//! Python module re-exports), and the loop's `_thread_id` attribute says which thread runs
+//! it; each task is read through the `TaskObj` layout of its version. 3.14+: each thread
+//! state holds its running task, at the offset the `_asyncio` module publishes
+//! ([`super::published`]), and the coroutine's name comes from its frame's code object.
+//! Either way: the task's name (`Task-12`, or the `name=` given) and its coroutine's
+//! qualified name.
 //!
 //! A task object whose type is too small to be a `TaskObj` (the pure-Python `_PyTask`),
 //! a version without a table, or a program without asyncio gives no tasks; the caller
 //! says so once. Everything read is bounded (at most [`MAX_LOOPS`] loops).
 
 use super::layout::AsyncioLayout;
+use super::published::PublishedOffsets;
 use crate::process::{Bytes, ReadError};
 use crate::python::attrs::attr_many;
 use crate::python::batch::{read_strs, Batch};
+use crate::python::debug_offsets::DebugOffsets;
 use crate::python::dicts::{
     decode_keys_header, decode_unsigned_long, long_read_len, lookup_str, read_dict_heads,
     read_items, ValuesAt,
@@ -38,7 +44,7 @@ pub struct RunningTask {
 /// Why no task could be read, said once to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoTasks {
-    /// No table for this version (before 3.11, or 3.14+ until their own reader).
+    /// No table for this version (before 3.11).
     Version(String),
     /// `asyncio` is not imported (yet).
     NotImported,
@@ -51,7 +57,7 @@ impl std::fmt::Display for NoTasks {
         match self {
             NoTasks::Version(v) => write!(
                 f,
-                "asyncio tasks are not read on CPython {v} (3.11 to 3.13 only): plain stacks"
+                "asyncio tasks are not read on CPython {v} (3.11 and newer only): plain stacks"
             ),
             NoTasks::NotImported => write!(f, "the program has not imported asyncio"),
             NoTasks::NotCTasks => write!(
@@ -82,7 +88,9 @@ struct KnownTask {
 /// change: where `_current_tasks` is, each loop's thread and each task's strings. A sample
 /// then costs reading the dict (two syscalls) and the tasks' heads (one).
 pub struct TaskReader {
-    alayout: AsyncioLayout,
+    /// Where a task's fields are; for 3.14+ known once `_asyncio` is loaded.
+    fields: Option<TaskFields>,
+    source: Source,
     current: Option<u64>,
     /// Bytes read from the keys object, header included: enough for the last table seen.
     keys_read: usize,
@@ -90,20 +98,126 @@ pub struct TaskReader {
     tasks: crate::fasthash::FastMap<u64, KnownTask>,
 }
 
+/// Where a task's coroutine's qualified name is.
+#[derive(Debug, Clone, Copy)]
+enum QualnameAt {
+    /// At this offset of the coroutine object (the generated layouts, 3.11-3.13).
+    Coroutine(u64),
+    /// In the code object of the coroutine's frame, embedded at `gi_iframe` (3.14+).
+    Frame { gi_iframe: u64 },
+}
+
+/// The task fields read, whichever version's tables they come from.
+#[derive(Debug, Clone, Copy)]
+struct TaskFields {
+    name: u64,
+    coro: u64,
+    qualname: QualnameAt,
+}
+
+/// Where the running tasks are found.
+enum Source {
+    /// `asyncio.tasks._current_tasks` (3.11-3.13).
+    CurrentTasks,
+    /// Each thread state's `asyncio_running_task`, at the offset `_asyncio` publishes
+    /// (3.14+).
+    ThreadStates {
+        gi_iframe: u64,
+        offsets: Option<PublishedOffsets>,
+    },
+}
+
 impl TaskReader {
     /// A reader for `interp`'s version, or why its tasks cannot be read.
     pub fn new(interp: &Interpreter) -> Result<TaskReader, NoTasks> {
         let minor = interp.version.minor;
-        match AsyncioLayout::for_minor(minor) {
-            Some(alayout) if interp.layout.module_dict.is_some() => Ok(TaskReader {
-                alayout,
-                current: None,
-                keys_read: 512,
-                loops: Default::default(),
-                tasks: Default::default(),
-            }),
-            _ => Err(NoTasks::Version(format!("3.{minor}"))),
+        let no = || NoTasks::Version(format!("3.{minor}"));
+        let (fields, source) = if minor >= 14 {
+            let debug = DebugOffsets::read(&*interp.mem, interp.runtime)
+                .ok()
+                .flatten()
+                .ok_or_else(no)?;
+            let gi_iframe = debug.get("gen_object.gi_iframe").ok_or_else(no)?;
+            if interp.layout.code_qualname.is_none() {
+                return Err(no());
+            }
+            (
+                None,
+                Source::ThreadStates {
+                    gi_iframe,
+                    offsets: None,
+                },
+            )
+        } else {
+            let alayout = AsyncioLayout::for_minor(minor).ok_or_else(no)?;
+            interp.layout.module_dict.ok_or_else(no)?;
+            (
+                Some(TaskFields {
+                    name: alayout.task.name,
+                    coro: alayout.task.coro,
+                    qualname: QualnameAt::Coroutine(alayout.coroutine.qualname),
+                }),
+                Source::CurrentTasks,
+            )
+        };
+        Ok(TaskReader {
+            fields,
+            source,
+            current: None,
+            keys_read: 512,
+            loops: Default::default(),
+            tasks: Default::default(),
+        })
+    }
+
+    /// 3.14+: each thread's running task, as (thread state, task) pairs, the thread
+    /// states' Python thread ids remembered as their "loops". `None` while `_asyncio` is
+    /// not loaded.
+    fn thread_tasks(&mut self, interp: &Interpreter) -> Result<Option<Vec<(u64, u64)>>, ReadError> {
+        let Source::ThreadStates { gi_iframe, offsets } = &mut self.source else {
+            return Ok(None);
+        };
+        if offsets.is_none() {
+            match PublishedOffsets::find(interp.pid, &interp.binary) {
+                Ok(Some(found)) => {
+                    *offsets = Some(found);
+                    self.fields = Some(TaskFields {
+                        name: found.task_name,
+                        coro: found.task_coro,
+                        qualname: QualnameAt::Frame {
+                            gi_iframe: *gi_iframe,
+                        },
+                    });
+                }
+                Ok(None) | Err(_) => return Ok(None),
+            }
         }
+        let Some(offsets) = *offsets else {
+            return Ok(None);
+        };
+        let layout = &interp.layout;
+        let mem = &*interp.mem;
+        let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+        let mut tstate = mem.read_u64(interp_addr + layout.interp_threads_head)?;
+        let len = [offsets.running_task, layout.thread_next, layout.thread_id]
+            .iter()
+            .max()
+            .map_or(8, |m| *m as usize + 8);
+        let mut pairs = Vec::new();
+        let mut seen = 0;
+        while tstate != 0 && seen < MAX_LOOPS {
+            seen += 1;
+            let mut block = vec![0u8; len];
+            mem.read(tstate, &mut block)?;
+            let task = block.u64_at(offsets.running_task as usize);
+            if task != 0 {
+                let thread = block.u64_at(layout.thread_id as usize);
+                self.loops.insert(tstate, Some(thread));
+                pairs.push((tstate, task));
+            }
+            tstate = block.u64_at(layout.thread_next as usize);
+        }
+        Ok(Some(pairs))
     }
 
     /// `asyncio.tasks._current_tasks`, found through `sys.modules` (once found, kept).
@@ -186,12 +300,16 @@ impl TaskReader {
         &mut self,
         interp: &Interpreter,
     ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
-        let Some(current) = self.current_tasks(interp)? else {
-            return Ok(Err(NoTasks::NotImported));
-        };
         let layout = &interp.layout;
         let mem = &*interp.mem;
-        let Some(pairs) = self.current_items(interp, current)? else {
+        let pairs = match self.source {
+            Source::ThreadStates { .. } => self.thread_tasks(interp)?,
+            Source::CurrentTasks => match self.current_tasks(interp)? {
+                Some(current) => self.current_items(interp, current)?,
+                None => None,
+            },
+        };
+        let (Some(pairs), Some(fields)) = (pairs, self.fields) else {
             return Ok(Err(NoTasks::NotImported));
         };
         if pairs.is_empty() {
@@ -203,8 +321,7 @@ impl TaskReader {
         if self.tasks.len() > MAX_REMEMBERED {
             self.tasks.clear();
         }
-        let alayout = &self.alayout;
-        let task_end = alayout.task.name.max(alayout.task.coro) as usize + 8;
+        let task_end = fields.name.max(fields.coro) as usize + 8;
 
         // The tasks' heads (name and coroutine pointers), and the types of loops not seen
         // before, in one read.
@@ -246,8 +363,8 @@ impl TaskReader {
         let mut fresh: Vec<(u64, u64, u64, u64)> = Vec::new(); // task, type, name, coro
         for (i, (_, task)) in pairs.iter().enumerate() {
             let Some(head) = batch.get(i) else { continue };
-            let name_ptr = head.u64_at(alayout.task.name as usize);
-            let coro_ptr = head.u64_at(alayout.task.coro as usize);
+            let name_ptr = head.u64_at(fields.name as usize);
+            let coro_ptr = head.u64_at(fields.coro as usize);
             let known = self
                 .tasks
                 .get(task)
@@ -267,14 +384,11 @@ impl TaskReader {
             let mut more = Batch::new();
             for (_, ty, _, coro) in &fresh {
                 more.push(if basicsize == 0 { 0 } else { ty + basicsize }, 8);
-                more.push(
-                    if *coro == 0 {
-                        0
-                    } else {
-                        coro + alayout.coroutine.qualname
-                    },
-                    8,
-                );
+                let at = match fields.qualname {
+                    QualnameAt::Coroutine(off) => off,
+                    QualnameAt::Frame { gi_iframe } => gi_iframe + layout.iframe_executable,
+                };
+                more.push(if *coro == 0 { 0 } else { coro + at }, 8);
             }
             more.run(mem)?;
             let mut kept = Vec::new();
@@ -288,13 +402,27 @@ impl TaskReader {
                 kept.push((*f, more.get(2 * i + 1).map_or(0, |b| b.u64_at(0))));
             }
             let name_addrs: Vec<u64> = kept.iter().map(|(f, _)| f.2).collect();
-            let qual_addrs: Vec<u64> = kept.iter().map(|(_, q)| *q).collect();
+            let mut qual_addrs: Vec<u64> = kept.iter().map(|(_, q)| *q).collect();
+            if let (QualnameAt::Frame { .. }, Some(co_qualname)) =
+                (fields.qualname, layout.code_qualname)
+            {
+                // The coroutine's frame's code object, then its co_qualname.
+                let mut codes = Batch::new();
+                for q in &qual_addrs {
+                    let code = q & !layout.executable_tag_mask;
+                    codes.push(if code == 0 { 0 } else { code + co_qualname }, 8);
+                }
+                codes.run(mem)?;
+                qual_addrs = (0..qual_addrs.len())
+                    .map(|i| codes.get(i).map_or(0, |b| b.u64_at(0)))
+                    .collect();
+            }
             let mut names: Vec<Option<String>> = read_strs(mem, layout, &name_addrs, None)?
                 .into_iter()
                 .map(|n| n.map(|s| s.text))
                 .collect();
             // 3.12+ keep a default name as the int N of `Task-N` until asked for it.
-            if self.alayout.minor >= 12 {
+            if interp.version.minor >= 12 {
                 let mut ints = Batch::new();
                 let unnamed: Vec<usize> =
                     (0..names.len()).filter(|i| names[*i].is_none()).collect();
