@@ -91,6 +91,8 @@ pub struct TaskReader {
     /// Where a task's fields are; for 3.14+ known once `_asyncio` is loaded.
     fields: Option<TaskFields>,
     source: Source,
+    /// The main interpreter's state (3.14+; it stays where it is).
+    interp_addr: Option<u64>,
     current: Option<u64>,
     /// Bytes read from the keys object, header included: enough for the last table seen.
     keys_read: usize,
@@ -163,6 +165,7 @@ impl TaskReader {
         Ok(TaskReader {
             fields,
             source,
+            interp_addr: None,
             current: None,
             keys_read: 512,
             loops: Default::default(),
@@ -197,7 +200,14 @@ impl TaskReader {
         };
         let layout = &interp.layout;
         let mem = &*interp.mem;
-        let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+        let interp_addr = match self.interp_addr {
+            Some(a) => a,
+            None => {
+                let a = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
+                self.interp_addr = Some(a);
+                a
+            }
+        };
         let mut tstate = mem.read_u64(interp_addr + layout.interp_threads_head)?;
         let len = [offsets.running_task, layout.thread_next, layout.thread_id]
             .iter()
