@@ -46,15 +46,16 @@ impl PublishedOffsets {
     }
 
     /// The offsets of the `_asyncio` module mapped into `pid` (an extension module, or
-    /// built into `binary`, the file holding CPython): `Ok(None)` while it is not loaded
-    /// (asyncio not imported yet), `Err` when its table cannot be used.
-    pub fn find(pid: u32, binary: &str) -> Result<Option<PublishedOffsets>, String> {
+    /// built into `binary`, the file holding CPython, when given): `Ok(None)` while it is
+    /// not loaded (asyncio not imported yet), `Err` when its table cannot be used.
+    pub fn find(pid: u32, binary: Option<&str>) -> Result<Option<PublishedOffsets>, String> {
         let files = mapped_files(pid).map_err(|e| e.to_string())?;
         let module = files
             .iter()
             .find(|f| f.file_name().starts_with("_asyncio.cpython-"));
         let built_in = module.is_none();
-        let Some(file) = module.or_else(|| files.iter().find(|f| f.path == binary)) else {
+        let in_binary = || binary.and_then(|b| files.iter().find(|f| f.path == b));
+        let Some(file) = module.or_else(in_binary) else {
             return Ok(None);
         };
         let elf = LoadedElf::load(pid, file, &[], &[".AsyncioDebug"]).map_err(|e| e.to_string())?;

@@ -50,6 +50,8 @@ pub enum NoTasks {
     NotImported,
     /// The running tasks are not `_asyncio` C tasks (pure-Python tasks).
     NotCTasks,
+    /// 3.14+: the `_asyncio` module's published offsets cannot be used.
+    Unpublished(String),
 }
 
 impl std::fmt::Display for NoTasks {
@@ -60,6 +62,9 @@ impl std::fmt::Display for NoTasks {
                 "asyncio tasks are not read on CPython {v} (3.11 and newer only): plain stacks"
             ),
             NoTasks::NotImported => write!(f, "the program has not imported asyncio"),
+            NoTasks::Unpublished(why) => {
+                write!(f, "asyncio tasks cannot be read: {why}: plain stacks")
+            }
             NoTasks::NotCTasks => write!(
                 f,
                 "the running tasks are not the _asyncio module's C tasks (pure-Python \
@@ -126,6 +131,11 @@ enum Source {
     ThreadStates {
         gi_iframe: u64,
         offsets: Option<PublishedOffsets>,
+        /// The CPython binary was looked at and has no `.AsyncioDebug` (so `_asyncio` is
+        /// an extension module, looked for again while it is not loaded).
+        binary_checked: bool,
+        /// Why the published offsets cannot be used, once that is known.
+        failed: Option<String>,
     },
 }
 
@@ -148,6 +158,8 @@ impl TaskReader {
                 Source::ThreadStates {
                     gi_iframe,
                     offsets: None,
+                    binary_checked: false,
+                    failed: None,
                 },
             )
         } else {
@@ -177,11 +189,21 @@ impl TaskReader {
     /// states' Python thread ids remembered as their "loops". `None` while `_asyncio` is
     /// not loaded.
     fn thread_tasks(&mut self, interp: &Interpreter) -> Result<Option<Vec<(u64, u64)>>, ReadError> {
-        let Source::ThreadStates { gi_iframe, offsets } = &mut self.source else {
+        let Source::ThreadStates {
+            gi_iframe,
+            offsets,
+            binary_checked,
+            failed,
+        } = &mut self.source
+        else {
             return Ok(None);
         };
+        if failed.is_some() {
+            return Ok(None);
+        }
         if offsets.is_none() {
-            match PublishedOffsets::find(interp.pid, &interp.binary) {
+            let binary = (!*binary_checked).then_some(interp.binary.as_str());
+            match PublishedOffsets::find(interp.pid, binary) {
                 Ok(Some(found)) => {
                     *offsets = Some(found);
                     self.fields = Some(TaskFields {
@@ -192,7 +214,14 @@ impl TaskReader {
                         },
                     });
                 }
-                Ok(None) | Err(_) => return Ok(None),
+                Ok(None) => {
+                    *binary_checked = true;
+                    return Ok(None);
+                }
+                Err(why) => {
+                    *failed = Some(why);
+                    return Ok(None);
+                }
             }
         }
         let Some(offsets) = *offsets else {
@@ -319,6 +348,12 @@ impl TaskReader {
                 None => None,
             },
         };
+        if let Source::ThreadStates {
+            failed: Some(why), ..
+        } = &self.source
+        {
+            return Ok(Err(NoTasks::Unpublished(why.clone())));
+        }
         let (Some(pairs), Some(fields)) = (pairs, self.fields) else {
             return Ok(Err(NoTasks::NotImported));
         };
