@@ -75,6 +75,14 @@ pub struct ViewArgs {
     /// Only this thread (OS thread id or Python thread id).
     #[arg(long, value_name = "TID")]
     pub thread: Option<u64>,
+    /// asyncio (CPython 3.11+): record reads the task each thread runs; every view
+    /// roots each stack at a frame `task: NAME` between the event loop and the task's
+    /// coroutines.
+    #[arg(long = "async")]
+    pub asyncio: bool,
+    /// With --async: tell tasks apart by name, or merge them by coroutine function.
+    #[arg(long, value_enum, value_name = "BY", requires = "asyncio")]
+    pub tasks_by: Option<crate::report::profile::TasksBy>,
     /// Table: sort by this column.
     #[arg(long, value_enum, default_value_t = Sort::CumTime)]
     pub sort: Sort,
@@ -191,6 +199,9 @@ pub struct DumpArgs {
     /// `{"processes": [...]}`).
     #[arg(long)]
     pub subprocesses: bool,
+    /// Also show the asyncio task each thread is running (CPython 3.11+).
+    #[arg(long = "async")]
+    pub asyncio: bool,
     /// Write to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,

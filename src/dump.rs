@@ -28,7 +28,20 @@ pub struct DumpReport {
     pub blocking: bool,
     /// The core file read instead of a live process (`dump --core`); null for a live one.
     pub core: Option<String>,
+    /// `--async`: why no asyncio task could be read, when none could.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asyncio_note: Option<String>,
     pub threads: Vec<DumpThread>,
+}
+
+/// `--async`: the asyncio task a thread is running.
+#[derive(Serialize, Debug, Clone)]
+pub struct DumpTask {
+    /// The task object's address (`id(task)`).
+    pub id: u64,
+    pub name: String,
+    /// The coroutine's qualified name.
+    pub coroutine: String,
 }
 
 #[derive(Serialize, Debug)]
@@ -41,6 +54,9 @@ pub struct DumpThread {
     pub error: Option<String>,
     /// The stack was deeper than framescope follows: `frames` are its innermost ones.
     pub truncated: bool,
+    /// `--async`: the task the thread is running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<DumpTask>,
     /// Innermost first.
     pub frames: Vec<DumpFrame>,
 }
@@ -104,7 +120,7 @@ pub fn take_tree(pid: u32, blocking: bool) -> Result<TreeDump> {
         skipped: Vec::new(),
     };
     for (member, ppid) in members {
-        match take_attached(member, blocking, false) {
+        match take_attached(member, blocking, DumpExtras::default()) {
             Ok(report) => dump.processes.push(ProcessDump {
                 pid: member,
                 ppid,
@@ -143,17 +159,26 @@ pub fn take_tree(pid: u32, blocking: bool) -> Result<TreeDump> {
 
 /// Reads all threads of `pid` once.
 pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
-    take_with(pid, blocking, false)
+    take_with(pid, blocking, DumpExtras::default())
 }
 
-/// Reads all threads of `pid` once, and with `locals` every frame's variables (while the
-/// process is still paused, when `blocking`).
-pub fn take_with(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
+/// What a dump reads beyond the stacks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DumpExtras {
+    /// Every frame's variables (`--locals`).
+    pub locals: bool,
+    /// The asyncio task each thread runs (`--async`).
+    pub tasks: bool,
+}
+
+/// Reads all threads of `pid` once, and what `extras` asks for (while the process is
+/// still paused, when `blocking`).
+pub fn take_with(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpReport> {
     let pid = crate::process::status::process_to_profile(pid)?;
-    take_attached(pid, blocking, locals)
+    take_attached(pid, blocking, extras)
 }
 
-fn take_attached(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
+fn take_attached(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpReport> {
     let interp = Interpreter::attach(pid)?;
     let mut reader = StackReader::new(&interp);
     let mut threads = Vec::new();
@@ -164,22 +189,42 @@ fn take_attached(pid: u32, blocking: bool, locals: bool) -> Result<DumpReport> {
         paused: blocking,
     };
     let mut variables = Vec::new();
-    if blocking {
-        let tids = reader.note_cpu_states_before_pause(pid);
-        let _pause = Pause::with_threads(pid, tids)?;
+    let mut running = None;
+    {
+        // Paused (when blocking) for the stacks and everything read with them.
+        let _pause = if blocking {
+            let tids = reader.note_cpu_states_before_pause(pid);
+            Some(Pause::with_threads(pid, tids)?)
+        } else {
+            None
+        };
         reader.sample(&interp, opts, &mut threads)?;
-        if locals {
+        if extras.locals {
             variables = read_locals(&interp, &threads, &reader.frame_addresses);
         }
-    } else {
-        reader.sample(&interp, opts, &mut threads)?;
-        if locals {
-            variables = read_locals(&interp, &threads, &reader.frame_addresses);
+        if extras.tasks {
+            running = Some(crate::python::asyncio::running::running_tasks(&interp));
         }
     }
-    Ok(report(
-        &interp, &reader, &threads, blocking, None, variables,
-    ))
+    let mut dump = report(&interp, &reader, &threads, blocking, None, variables);
+    let (running, asyncio_note) = match running {
+        None => (Vec::new(), None),
+        Some(Ok(Ok(found))) => (found, None),
+        Some(Ok(Err(why))) => (Vec::new(), Some(why.to_string())),
+        Some(Err(e)) => (Vec::new(), Some(format!("asyncio tasks unreadable: {e}"))),
+    };
+    dump.asyncio_note = asyncio_note;
+    for (thread, stack) in dump.threads.iter_mut().zip(&threads) {
+        thread.task = running
+            .iter()
+            .find(|r| r.python_thread_id == stack.python_thread_id)
+            .map(|r| DumpTask {
+                id: r.id,
+                name: r.name.clone(),
+                coroutine: r.coroutine.clone(),
+            });
+    }
+    Ok(dump)
 }
 
 /// Reads all threads saved in the core file `path` once. `python_binary` stands in for
@@ -226,6 +271,7 @@ fn report(
         layout_source: interp.layout_source.clone(),
         blocking,
         core,
+        asyncio_note: None,
         threads: threads
             .iter()
             .enumerate()
@@ -302,6 +348,7 @@ fn to_dump_thread(
         on_cpu: t.on_cpu,
         error: t.error.clone(),
         truncated: t.truncated,
+        task: None,
         frames: t
             .frames
             .iter()
@@ -404,6 +451,15 @@ fn render_threads(s: &mut String, threads: &[DumpThread]) {
         );
         if let Some(e) = &t.error {
             let _ = writeln!(s, "    !! {}", visible(e));
+        }
+        if let Some(task) = &t.task {
+            let _ = writeln!(
+                s,
+                "    task: {} (coroutine {}, id {:#x})",
+                visible(&task.name),
+                visible(&task.coroutine),
+                task.id
+            );
         }
         for f in &t.frames {
             let _ = writeln!(

@@ -256,6 +256,11 @@ fn report_every_format(rec: &Recording, round: usize) {
             thread_filter: (round % 7 == 0).then_some(2),
             per_process: round % 4 == 0,
             process_filter: (round % 11 == 0).then_some(1),
+            tasks: match round % 3 {
+                0 => None,
+                1 => Some(crate::report::profile::TasksBy::Name),
+                _ => Some(crate::report::profile::TasksBy::Coroutine),
+            },
         };
         let path = Path::new("x.fsr");
         if format == Format::Speedscope && limits::check_samples(rec, &view, path).is_err() {

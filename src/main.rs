@@ -66,7 +66,7 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
         ));
     }
     let text = if args.subprocesses {
-        let pid = match (args.pid, &args.core, args.locals) {
+        let pid = match (args.pid, &args.core, args.locals || args.asyncio) {
             (Some(pid), None, false) => pid,
             (_, Some(_), _) => {
                 return Err(Error::Usage(
@@ -75,7 +75,7 @@ fn run_dump(args: framescope::cli::DumpArgs) -> Result<()> {
             }
             (_, _, true) => {
                 return Err(Error::Usage(
-                    "--locals reads one process; leave out --subprocesses".into(),
+                    "--locals and --async read one process; leave out --subprocesses".into(),
                 ))
             }
             (None, None, _) => {
@@ -103,7 +103,13 @@ fn dump_one(args: &framescope::cli::DumpArgs) -> Result<String> {
         (Some(core), _) => {
             framescope::dump::take_core(core, args.python_binary.as_deref(), args.locals)?
         }
-        (None, Some(pid)) => framescope::dump::take_with(pid, !args.nonblocking, args.locals)?,
+        (None, Some(pid)) => {
+            let extras = framescope::dump::DumpExtras {
+                locals: args.locals,
+                tasks: args.asyncio,
+            };
+            framescope::dump::take_with(pid, !args.nonblocking, extras)?
+        }
         (None, None) => return Err(Error::Usage("dump needs --pid PID or --core FILE".into())),
     };
     Ok(if args.json {
@@ -128,6 +134,7 @@ fn view_options(v: &ViewArgs) -> Result<(Option<Format>, ViewOptions, RenderOpti
         thread_filter: v.thread,
         per_process: v.processes,
         process_filter: None,
+        tasks: v.asyncio.then(|| v.tasks_by.unwrap_or_default()),
     };
     let render = RenderOptions {
         sort: v.sort,

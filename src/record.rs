@@ -2,6 +2,7 @@
 //! recording, and turn the recording into the output asked for. The recording is always
 //! written first (crash-safe, chunk by chunk); every other output is rendered from it.
 
+use crate::python::asyncio::per_sample::SampleTasks;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -225,9 +226,26 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         )
     } else {
         drop(first);
-        sampler::run(&interp, &req.sampler, stop, watch, |t, threads, codes| {
-            writer.write_tick(t, threads, codes)
-        })
+        let mut tasks = req
+            .view
+            .tasks
+            .is_some()
+            .then(|| SampleTasks::new(&interp, req.quiet));
+        sampler::run(
+            &interp,
+            &req.sampler,
+            stop,
+            watch,
+            |t, threads, codes| match tasks.as_mut() {
+                Some(tasks) => {
+                    tasks.look(&interp);
+                    let mut tick_tasks = Vec::with_capacity(threads.len());
+                    tasks.of(threads, &mut tick_tasks);
+                    writer.write_tick_with_tasks(t, threads, codes, &tick_tasks)
+                }
+                None => writer.write_tick(t, threads, codes),
+            },
+        )
     };
     let tree = discovery.finish();
     let stats = match sampled {

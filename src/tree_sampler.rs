@@ -200,6 +200,8 @@ pub fn run(
                 process: Some(m.id),
                 threads: &m.threads,
                 codes: &m.reader.codes.table,
+                // Asyncio tasks are read for a single process only (`record --async`).
+                tasks: &[],
             })
             .collect();
         sink.tick(time, &parts)?;

@@ -90,6 +90,13 @@ fn dump_shows_exact_stacks_blocking() {
     for_each_python(|py| check_exact_stacks(py, &[]));
 }
 
+/// `--async` (which also reads the running tasks) leaves the stacks exact, the asyncio
+/// thread's coroutines included.
+#[test]
+fn dump_async_keeps_exact_stacks() {
+    for_each_python(|py| check_exact_stacks(py, &["--async"]));
+}
+
 #[test]
 fn dump_shows_exact_stacks_nonblocking() {
     for_each_python(|py| check_exact_stacks(py, &["--nonblocking"]));

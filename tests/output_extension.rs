@@ -12,7 +12,14 @@ fn scratch(name: &str) -> std::path::PathBuf {
 
 fn assert_lists_the_formats(stderr: &str) {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    for name in ["table", "flamegraph", "speedscope", "collapsed", "pprof", "pstats"] {
+    for name in [
+        "table",
+        "flamegraph",
+        "speedscope",
+        "collapsed",
+        "pprof",
+        "pstats",
+    ] {
         assert!(stderr.contains(name), "{name} not listed: {stderr}");
     }
     assert!(stderr.contains("`.png`"), "{stderr}");
@@ -92,7 +99,9 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
         let screen = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(2), "{screen}");
         assert!(
-            screen.contains(&format!("{format} is a binary format: write it with -o FILE")),
+            screen.contains(&format!(
+                "{format} is a binary format: write it with -o FILE"
+            )),
             "{screen}"
         );
     }

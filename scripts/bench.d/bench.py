@@ -20,6 +20,9 @@ What it measures, in this order:
      changes all the time; every stack read back is checked against the program's shape;
   6. process trees: --subprocesses on a parent with 1, 4 and 8 busy children at 1 kHz,
      framescope and py-spy: samples delivered, CPU and syscalls per sample (tree.py).
+  7. asyncio (only when named: --only asyncio): tests/bench/aioserver.py as an asyncio
+     service and as the same work in plain calls, framescope and py-spy nonblocking at
+     1 kHz: reads and us per sample, and how many samples framescope read again.
 `--soak` instead records for a long time and reports framescope's RSS at intervals.
 `--only gate` (never run unless asked: it keeps CPU hogs busy for a quarter of an hour)
 measures the CI gate's false alarms and power with CPU hogs running (gate.py).
@@ -448,7 +451,7 @@ def show_stack(frames, limit=8):
 FS_SUMMARY = re.compile(
     r"framescope: (?P<samples>\d+) samples, (?P<missed>\d+) missed, (?P<errors>\d+) errors "
     r"in (?P<secs>[\d.]+)s \((?P<why>[^)]*)\); pid \d+, CPython (?P<version>\S+), "
-    r"(?P<reads>[\d.]+) reads/sample")
+    r"(?P<reads>[\d.]+) reads/sample(?:, (?P<reread>\d+) re-read)?")
 
 
 class Tools:
@@ -487,6 +490,8 @@ class Tools:
             r["errors"] = int(m.group("errors"))
             r["missed"] = int(m.group("missed"))
             r["reads_per_sample"] = float(m.group("reads"))
+            if m.group("reread") is not None:
+                r["reread_pct"] = 100.0 * int(m.group("reread")) / max(1, r["samples"])
             r["python"] = m.group("version")
             r["stopped"] = m.group("why")
             r["sampled_s"] = float(m.group("secs"))
@@ -994,6 +999,54 @@ def bench_torn(opts, targets, tools, versions):
     return rows
 
 
+ASYNCIO_VERSIONS = ["pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "sid-3.14"]
+
+
+def bench_asyncio(opts, targets, tools, versions):
+    """aioserver.py async against aioserver.py sync: the same CPU work, with and
+    without an event loop and coroutines between it and the thread."""
+    wanted = [v for v in versions if v in ASYNCIO_VERSIONS] or [
+        v for v in ASYNCIO_VERSIONS if v in targets.interps]
+    log("== asyncio: %s, %ds per run, %d repeat(s)" % (", ".join(wanted), opts.duration,
+                                                    opts.repeats))
+    rows = []
+    for version in wanted:
+        for shape in ("async", "sync"):
+            try:
+                target = targets.start(version, "aioserver.py", [shape])
+            except Failure as e:
+                log("   %s %s: %s" % (version, shape, e))
+                continue
+            try:
+                for rep in range(opts.repeats):
+                    for tool in [t for t in ("framescope", "py-spy") if t in opts.tools]:
+                        r = tools.record(tool, "nonblocking", target.pid, 1000, opts.duration)
+                        r = per_sample(r, 1000, opts.duration)
+                        r.update(version=version, shape=shape, tool=tool, repeat=rep)
+                        for key in ("stdout", "stderr"):
+                            r[key] = r.get(key, "")[-2000:]
+                        rows.append(r)
+                        log("   %-9s %-5s %-10s %s" % (version, shape, tool, brief(r)))
+            finally:
+                targets.stop(target)
+    print("\n## asyncio (aioserver.py, nonblocking, 1 kHz, median of %d)\n" % opts.repeats)
+    print("| Python | program | profiler | us/sample | reads/sample | re-read |")
+    print("|---|---|---|---|---|---|")
+    for version in wanted:
+        for shape in ("async", "sync"):
+            for tool in ("framescope", "py-spy"):
+                good = [r for r in rows if (r["version"], r["shape"], r["tool"]) ==
+                        (version, shape, tool) and "failed" not in r]
+                if not good:
+                    continue
+                reread = median(r.get("reread_pct") for r in good)
+                print("| %s | %s | %s | %s | %s | %s |" % (
+                    version, shape, tool, fmt(median(r["us_per_sample"] for r in good)),
+                    fmt(median(r.get("reads_per_sample") for r in good)),
+                    "-" if reread is None else "%.1f%%" % reread))
+    return rows
+
+
 def soak(opts, targets, tools):
     version = opts.slowdown_python
     seconds = opts.soak
@@ -1215,7 +1268,7 @@ def parse_args():
     p.add_argument("--depths", help="comma-separated recursion depths (default 5,50,200)")
     p.add_argument("--tools", default="framescope,py-spy,austin", help="which profilers")
     p.add_argument("--only", help="comma-separated sections: persample,strace,slowdown,post,torn,"
-                                  "tree (the default), and gate (only when named)")
+                                  "tree (the default), and gate, asyncio (only when named)")
     p.add_argument("--duration", type=int, help="seconds per profiler run (2; quick 1)")
     p.add_argument("--repeats", type=int, help="repeats of each profiler run (2; quick 1)")
     p.add_argument("--slowdown-python", default="pyenv-3.12", help="matrix name for slowdown and soak")
@@ -1248,7 +1301,7 @@ def parse_args():
     args.torn_seconds = 2 if q else 10
     sections = ["persample", "strace", "slowdown", "post", "torn", "tree"]
     args.sections = args.only.split(",") if args.only else sections
-    unknown = [x for x in args.sections if x not in sections + ["gate"]]
+    unknown = [x for x in args.sections if x not in sections + ["gate", "asyncio"]]
     if unknown:
         p.error("--only: no section %s (there are %s)" % (", ".join(unknown),
                                                          ", ".join(sections + ["gate"])))
@@ -1378,6 +1431,9 @@ def main():
             log("bench: %s is not installed; no process-tree measurement" % opts.slowdown_python)
     if "gate" in opts.sections:
         results["gate"] = bench_gate(opts, env, interps, workdir)
+    if "asyncio" in opts.sections:
+        results["asyncio"] = bench_asyncio(opts, targets, tools, versions)
+        sys.stdout.flush()
     save(workdir, results)
     table = readme_table(meta, agg, versions, opts.depths, labels, ratio_rows, slow, post, torn, strace)
     if results.get("tree"):

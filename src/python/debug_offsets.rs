@@ -404,7 +404,7 @@ impl DebugOffsets {
         Ok(Some(offsets))
     }
 
-    pub(crate) fn get(&self, name: &str) -> Option<u64> {
+    pub fn get(&self, name: &str) -> Option<u64> {
         self.fields.get(name).copied()
     }
 

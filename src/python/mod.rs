@@ -2,6 +2,7 @@
 //! its structures, its threads, their frames, and the code objects behind them. Reads
 //! memory only through `process/`; formats nothing.
 
+pub mod asyncio;
 pub mod attrs;
 pub mod batch;
 pub mod callsites;
@@ -17,6 +18,7 @@ pub mod locals;
 pub mod objects;
 #[cfg(test)]
 mod offline_tests;
+pub mod recent_frames;
 pub mod snapshot;
 pub mod stack;
 pub mod thread_names;

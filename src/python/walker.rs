@@ -32,6 +32,7 @@ use super::copies::Copies;
 use super::frames::{FrameWalk, PlannedRegion, WalkError};
 use super::interpreter::Interpreter;
 use super::layout::{Era, GilLocation};
+use super::recent_frames::RecentFrames;
 use super::stack::ThreadStack;
 use super::thread_names::ThreadNames;
 use crate::error::Result;
@@ -50,6 +51,12 @@ pub const MAX_ATTEMPTS_SUSPECT: usize = 16;
 /// Every how many samples the runtime's interpreter list is checked for a new head (a
 /// subinterpreter created or gone); in between, the main interpreter found is read.
 const INTERPRETER_LIST_EVERY: u64 = 64;
+/// How many of a thread's latest `_PyCFrame`s (3.11/3.12) each batch reads the current
+/// frame of. The `_PyCFrame` is a local of the interpreter loop's C frame, so it moves
+/// each time C code runs Python code: an event loop's thread switches between the loop's
+/// own (`_run_once`, `select`) and the one under each task step every few hundred µs.
+/// They sit on the C stack a few hundred bytes apart, so reading several costs one iovec.
+const MAX_CFRAMES: usize = 4;
 /// glibc's offset of `tid` in `struct pthread` on x86-64, tried first when calibrating.
 const GLIBC_PTHREAD_TID_OFFSET: u64 = 0x2d0;
 
@@ -86,8 +93,9 @@ struct ThreadPlan {
     tstate: u64,
     /// ≤3.10: where the kernel tid sits in glibc's `struct pthread` (0 otherwise).
     pthread_tid: u64,
-    /// 3.11/3.12: the `_PyCFrame` the thread state pointed to (0 otherwise).
-    cframe: u64,
+    /// 3.11/3.12: the `_PyCFrame`s the thread state pointed to lately, the latest first
+    /// (0: none).
+    cframes: [u64; MAX_CFRAMES],
     /// Into `StackReader::plan_regions`.
     regions: Range<usize>,
 }
@@ -96,13 +104,18 @@ struct ThreadPlan {
 #[derive(Debug, Clone)]
 struct Batched {
     tstate: RegionId,
-    /// The current-frame field behind the planned `_PyCFrame` (3.11/3.12).
-    cframe_frame: Option<RegionId>,
+    /// The current-frame field behind each planned `_PyCFrame` (3.11/3.12).
+    cframe_frame: [Option<RegionId>; MAX_CFRAMES],
     pthread_tid: Option<RegionId>,
     /// Into `StackReader::batch_regions`, parallel to the plan's regions.
     regions: Range<usize>,
+    /// Into `StackReader::batch_recent`: the thread's recent out-of-chunk frames the
+    /// plan does not have.
+    recent: Range<usize>,
     /// The frame pointer read again after the frames.
     trailer: RegionId,
+    /// 3.11/3.12: the same behind each planned `_PyCFrame`.
+    cframe_trailer: [Option<RegionId>; MAX_CFRAMES],
 }
 
 /// Where the header's fields are in this sample's batch.
@@ -183,6 +196,10 @@ pub struct StackReader {
     batch_regions: Vec<RegionId>,
     /// This batch's fingerprint regions, parallel to `codes.planned()`.
     code_regions: Vec<RegionId>,
+    /// Out-of-chunk frames (generators, coroutines) recent samples walked (3.11+).
+    recent: RecentFrames,
+    /// This batch's reads of them: address, length, region.
+    batch_recent: Vec<(u64, usize, RegionId)>,
     /// Offset of the kernel tid inside glibc's `struct pthread` (≤3.10 only).
     pthread_tid_offset: Option<u64>,
     /// CPU states taken just before the target was paused, used by the next sample
@@ -229,6 +246,8 @@ impl StackReader {
             batched: Vec::new(),
             batch_regions: Vec::new(),
             code_regions: Vec::new(),
+            recent: RecentFrames::default(),
+            batch_recent: Vec::new(),
             pthread_tid_offset: None,
             cpu_before_pause: None,
             thread_pending: Vec::with_capacity(16),
@@ -560,6 +579,7 @@ impl StackReader {
         self.batched.clear();
         self.batch_regions.clear();
         self.code_regions.clear();
+        self.batch_recent.clear();
         let check_list = self.samples % INTERPRETER_LIST_EVERY == 1;
         let header = self
             .anchors
@@ -567,10 +587,7 @@ impl StackReader {
         let thread_len = self.thread_buf.len();
         for plan in &self.plans {
             let tstate = self.gather.push(plan.tstate, thread_len);
-            let cframe_frame = (plan.cframe != 0).then(|| {
-                self.gather
-                    .push(plan.cframe + layout.cframe_current_frame, 8)
-            });
+            let cframe_frame = push_cframes(&mut self.gather, &plan.cframes, layout);
             let pthread_tid =
                 (plan.pthread_tid != 0).then(|| self.gather.push(plan.pthread_tid, 4));
             self.batched.push(Batched {
@@ -578,7 +595,9 @@ impl StackReader {
                 cframe_frame,
                 pthread_tid,
                 regions: 0..0,
+                recent: 0..0,
                 trailer: tstate,
+                cframe_trailer: [None; MAX_CFRAMES],
             });
         }
         // Each thread's frames, and right after them its frame pointer again: the shorter
@@ -589,12 +608,21 @@ impl StackReader {
                 self.batch_regions.push(self.gather.push(r.start, r.len));
             }
             batched.regions = first..self.batch_regions.len();
-            batched.trailer = match batched.cframe_frame {
-                Some(_) => self
-                    .gather
-                    .push(plan.cframe + layout.cframe_current_frame, 8),
-                None => self.gather.push(plan.tstate + layout.thread_frame, 8),
-            };
+            // The coroutine frames that ran lately, in case one of them runs now.
+            let planned = &self.plan_regions[plan.regions.clone()];
+            let first_recent = self.batch_recent.len();
+            for (start, len) in self.recent.of_thread(plan.tstate) {
+                if planned.binary_search_by_key(&start, |r| r.start).is_err() {
+                    let id = self.gather.push(start, len);
+                    self.batch_recent.push((start, len, id));
+                }
+            }
+            batched.recent = first_recent..self.batch_recent.len();
+            if plan.cframes[0] != 0 {
+                batched.cframe_trailer = push_cframes(&mut self.gather, &plan.cframes, layout);
+            } else {
+                batched.trailer = self.gather.push(plan.tstate + layout.thread_frame, 8);
+            }
         }
         let header_len = self.codes.header_len();
         for &addr in self.codes.planned() {
@@ -753,8 +781,8 @@ impl StackReader {
             frame_field
         } else {
             let batched = planned
-                .filter(|p| self.plans[*p].cframe == cframe)
-                .and_then(|p| self.batched[p].cframe_frame)
+                .and_then(|p| self.cframe_slot(p, cframe))
+                .and_then(|(p, i)| self.batched[p].cframe_frame[i])
                 .and_then(|id| self.gather.get(id))
                 .map(|b| b.u64_at(0));
             match batched {
@@ -769,10 +797,11 @@ impl StackReader {
                                 self.unreadable()
                             ));
                             let at = self.next_regions.len();
+                            let cframes = self.next_cframes(planned, cframe);
                             self.next_plans.push(ThreadPlan {
                                 tstate,
                                 pthread_tid,
-                                cframe,
+                                cframes,
                                 regions: at..at,
                             });
                             return Ok((next, Consistency::Pieced));
@@ -789,8 +818,14 @@ impl StackReader {
         // (starting from the later one, a frame copied just before it made a call would
         // show as a caller that had not called yet).
         let trailer = planned
-            .filter(|p| self.plans[*p].cframe == cframe)
-            .and_then(|p| self.gather.get(self.batched[p].trailer))
+            .and_then(|p| match self.cframe_slot(p, cframe) {
+                Some((p, i)) => self.batched[p].cframe_trailer[i],
+                None if cframe == 0 && self.plans[p].cframes[0] == 0 => {
+                    Some(self.batched[p].trailer)
+                }
+                None => None,
+            })
+            .and_then(|id| self.gather.get(id))
             .map(|b| b.u64_at(0));
         self.copies.clear();
         if let Some(p) = planned {
@@ -803,6 +838,14 @@ impl StackReader {
                 if self.gather.get(*id).is_some() {
                     let offset = self.gather.offset(*id);
                     self.copies.add_batched(r.start, r.len, offset, r.chunk);
+                }
+            }
+            for &(start, len, id) in &self.batch_recent[batched.recent.clone()] {
+                if self.gather.get(id).is_some() {
+                    let offset = self.gather.offset(id);
+                    self.copies.add_batched(start, len, offset, false);
+                } else {
+                    self.recent.forget(tstate, start);
                 }
             }
         }
@@ -822,10 +865,15 @@ impl StackReader {
         let plan_start = self.next_regions.len();
         walk.plan(&mut self.next_regions);
         let regions = plan_start..self.next_regions.len();
+        if layout.era != Era::FrameObjects {
+            self.recent
+                .note(tstate, &self.next_regions[regions.clone()], self.samples);
+        }
+        let cframes = self.next_cframes(planned, cframe);
         self.next_plans.push(ThreadPlan {
             tstate,
             pthread_tid,
-            cframe,
+            cframes,
             regions,
         });
         // A torn walk leaves its error on the stack (the sampler's checks re-read it).
@@ -853,6 +901,36 @@ impl StackReader {
         } else {
             "stack torn while reading"
         }
+    }
+
+    /// Which of plan entry `p`'s `_PyCFrame`s is `cframe` (never a 0).
+    fn cframe_slot(&self, p: usize, cframe: u64) -> Option<(usize, usize)> {
+        let i = self
+            .plans
+            .get(p)?
+            .cframes
+            .iter()
+            .position(|c| *c == cframe)?;
+        (cframe != 0).then_some((p, i))
+    }
+
+    /// The `_PyCFrame`s the next sample reads: `cframe` first, then the planned ones
+    /// it is not.
+    fn next_cframes(&self, planned: Option<usize>, cframe: u64) -> [u64; MAX_CFRAMES] {
+        let mut out = [0; MAX_CFRAMES];
+        if cframe == 0 {
+            return out;
+        }
+        out[0] = cframe;
+        let before = planned.and_then(|p| self.plans.get(p)).map(|p| p.cframes);
+        let others = before
+            .iter()
+            .flatten()
+            .filter(|c| **c != 0 && **c != cframe);
+        for (slot, c) in out[1..].iter_mut().zip(others) {
+            *slot = *c;
+        }
+        out
     }
 
     /// Which plan entry is for thread state `tstate`, the `index`-th of this sample.
@@ -898,6 +976,24 @@ fn calibrate_pthread_tid_offset(interp: &Interpreter, pthread: u64) -> Option<u6
     (0..buf.len() as u64 - 4)
         .step_by(4)
         .find(|o| matches(*o) && buf.u32_at(*o as usize) > 1)
+}
+
+/// Pushes the current-frame field behind each `_PyCFrame` of `cframes` (by address, so
+/// that the gather joins them into one iovec).
+fn push_cframes(
+    g: &mut Gather,
+    cframes: &[u64; MAX_CFRAMES],
+    layout: &super::layout::Layout,
+) -> [Option<RegionId>; MAX_CFRAMES] {
+    let mut order: [usize; MAX_CFRAMES] = std::array::from_fn(|i| i);
+    order.sort_unstable_by_key(|&i| cframes[i]);
+    let mut ids = [None; MAX_CFRAMES];
+    for i in order {
+        if cframes[i] != 0 {
+            ids[i] = Some(g.push(cframes[i] + layout.cframe_current_frame, 8));
+        }
+    }
+    ids
 }
 
 /// Pushes the header's regions through known addresses: static data first (`_PyRuntime`,

@@ -98,7 +98,7 @@ mod writer;
 pub use reader::{read, read_bytes};
 pub use tail::Tail;
 pub use writer::RecordingWriter;
-pub use writer::{ProcessTick, TickTime};
+pub use writer::{ProcessTick, TickTask, TickTime};
 
 use serde::{Deserialize, Serialize};
 

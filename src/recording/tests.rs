@@ -655,11 +655,13 @@ fn processes_of_a_tree_keep_their_own_code_ids_threads_and_ends() {
                 process: Some(pa),
                 threads: std::slice::from_ref(&ta),
                 codes: &a.codes,
+                tasks: &[],
             },
             ProcessTick {
                 process: Some(pb),
                 threads: std::slice::from_ref(&tb),
                 codes: &b.codes,
+                tasks: &[],
             },
         ];
         writer.write_processes_tick(time, &parts).expect("tick");

@@ -61,6 +61,7 @@ struct Entry {
     stack: u32,
     flags: u8,
     cpu_ns: u64,
+    task: u32,
 }
 
 /// The threads of one process at one tick, for [`RecordingWriter::write_processes_tick`].
@@ -71,6 +72,9 @@ pub struct ProcessTick<'a> {
     pub threads: &'a [ThreadStack],
     /// The table the stacks' code ids come from (each process has its own).
     pub codes: &'a CodeTable,
+    /// The asyncio task each thread was running (`tasks[i]` for `threads[i]`; empty:
+    /// none known).
+    pub tasks: &'a [Option<TickTask<'a>>],
 }
 
 /// The code objects and frames a process's code ids were interned as: code ids are
@@ -118,8 +122,24 @@ pub struct RecordingWriter {
     entries: Vec<Entry>,
     /// By thread id in the file.
     last_stacks: Vec<LastStack>,
+    /// Tasks defined so far, by address, name and coroutine.
+    tasks: FxHashMap<(u64, Box<str>, Box<str>), u32>,
     finished: bool,
 }
+
+/// The asyncio task a thread was running at a tick (`record --async`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TickTask<'a> {
+    /// The task object's address.
+    pub address: u64,
+    pub name: &'a str,
+    /// Its coroutine's qualified name.
+    pub coroutine: &'a str,
+}
+
+/// Most distinct tasks one recording defines; later ones are recorded without their task
+/// (the reader refuses more than a million).
+const MAX_TASKS: usize = 1 << 19;
 
 impl RecordingWriter {
     /// Creates (or replaces) the file at `path` and writes the header and `meta` to it.
@@ -152,6 +172,7 @@ impl RecordingWriter {
                 .filter(|&p| p > 0),
             entries: Vec::new(),
             last_stacks: Vec::new(),
+            tasks: FxHashMap::default(),
             finished: false,
         };
         let mut header = Vec::with_capacity(format::HEADER_LEN);
@@ -201,12 +222,25 @@ impl RecordingWriter {
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Result<()> {
+        self.write_tick_with_tasks(time, threads, codes, &[])
+    }
+
+    /// [`RecordingWriter::write_tick`], with the asyncio task each thread was running:
+    /// `tasks[i]` for `threads[i]` (missing or `None`: no task).
+    pub fn write_tick_with_tasks(
+        &mut self,
+        time: TickTime,
+        threads: &[ThreadStack],
+        codes: &CodeTable,
+        tasks: &[Option<TickTask>],
+    ) -> Result<()> {
         self.write_processes_tick(
             time,
             &[ProcessTick {
                 process: None,
                 threads,
                 codes,
+                tasks,
             }],
         )
     }
@@ -216,14 +250,18 @@ impl RecordingWriter {
     pub fn write_processes_tick(&mut self, time: TickTime, parts: &[ProcessTick]) -> Result<()> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
-        for (part, thread) in parts
+        for (part, (i, thread)) in parts
             .iter()
-            .flat_map(|part| part.threads.iter().map(move |t| (part, t)))
+            .flat_map(|part| part.threads.iter().enumerate().map(move |t| (part, t)))
         {
             let slot = part.process.map_or(0, |p| p as usize + 1);
             if slot >= self.processes.len() {
                 self.processes.resize_with(slot + 1, ProcessCodes::default);
             }
+            let task = match part.tasks.get(i).copied().flatten() {
+                Some(t) => self.intern_task(t),
+                None => None,
+            };
             let codes = part.codes;
             let thread_id = self.intern_thread(slot as u32, thread);
             let stack = self.intern_thread_stack(slot, thread_id, &thread.frames, codes);
@@ -235,11 +273,15 @@ impl RecordingWriter {
             if thread.truncated {
                 flags |= format::FLAG_TRUNCATED;
             }
+            if task.is_some() {
+                flags |= format::FLAG_TASK;
+            }
             entries.push(Entry {
                 thread: thread_id,
                 stack,
                 flags,
                 cpu_ns: thread.cpu_ns.unwrap_or(0),
+                task: task.unwrap_or(0),
             });
         }
 
@@ -255,6 +297,9 @@ impl RecordingWriter {
             buf.push(entry.flags);
             if entry.flags & format::FLAG_CPU_TIME != 0 {
                 put_varint(buf, entry.cpu_ns);
+            }
+            if entry.flags & format::FLAG_TASK != 0 {
+                put_varint(buf, u64::from(entry.task) + 1);
             }
         }
         self.last_tick_ns = elapsed_ns;
@@ -346,6 +391,26 @@ impl RecordingWriter {
         self.file
             .write_all(bytes)
             .map_err(|e| Error::io(format!("cannot write recording {}", self.path.display()), e))
+    }
+
+    /// The id of `task` (a TASK record the first time), `None` past [`MAX_TASKS`].
+    fn intern_task(&mut self, task: TickTask) -> Option<u32> {
+        let key = (task.address, task.name.into(), task.coroutine.into());
+        if let Some(&id) = self.tasks.get(&key) {
+            return Some(id);
+        }
+        if self.tasks.len() >= MAX_TASKS {
+            return None;
+        }
+        let name = self.intern_string(task.name);
+        let coroutine = self.intern_string(task.coroutine);
+        let id = self.tasks.len() as u32;
+        self.pending.push(format::TAG_TASK);
+        put_varint(&mut self.pending, task.address);
+        put_varint(&mut self.pending, u64::from(name));
+        put_varint(&mut self.pending, u64::from(coroutine) + 1);
+        self.tasks.insert(key, id);
+        Some(id)
     }
 
     fn intern_string(&mut self, text: &str) -> u32 {

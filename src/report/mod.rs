@@ -12,6 +12,7 @@ pub mod profile;
 pub mod pstats;
 pub mod speedscope;
 pub mod table;
+pub mod tasks;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -164,6 +165,14 @@ pub fn render(
     out: &mut dyn Write,
 ) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
+    let rooted;
+    let rec = match view.tasks {
+        Some(by) => {
+            rooted = tasks::root_at_tasks(rec, by);
+            &rooted
+        }
+        None => rec,
+    };
     match format {
         Format::Table => table::render(rec, view, options, &mut out)?,
         Format::Flamegraph => flamegraph::render(rec, view, options, &mut out)?,

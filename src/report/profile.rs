@@ -51,6 +51,16 @@ impl Clock {
     }
 }
 
+/// How `--async` views tell tasks apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum TasksBy {
+    /// One `task: NAME` frame per task name.
+    #[default]
+    Name,
+    /// One `task: COROUTINE` frame per coroutine function: tasks of one function merge.
+    Coroutine,
+}
+
 /// Which samples a view keeps and how it groups them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewOptions {
@@ -71,6 +81,8 @@ pub struct ViewOptions {
     pub per_process: bool,
     /// Keep only the process with this pid.
     pub process_filter: Option<u32>,
+    /// `--async`: root each sample's stack at its asyncio task (see [`super::tasks`]).
+    pub tasks: Option<TasksBy>,
 }
 
 /// Why a sample was left out of a view, counted per reason.
@@ -451,6 +463,8 @@ impl Functions {
         let name = rec.string(key.qualname);
         let file = rec.string(key.filename);
         match key.shown_line() {
+            // Frames framescope makes up (`task: NAME`) have neither file nor line.
+            0 if file.is_empty() => name.to_string(),
             0 => format!("{name} ({file})"),
             line => format!("{name} ({file}:{line})"),
         }

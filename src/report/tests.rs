@@ -633,3 +633,106 @@ fn control_characters_in_names_are_escaped_in_text_and_svg() {
         }
     }
 }
+
+/// A recording whose samples carry asyncio tasks: `worker` (coroutine `serve`, on the
+/// stack) twice, and a hostile name whose coroutine is not on the stack once.
+fn with_tasks(hostile: &str) -> Recording {
+    use crate::recording::testutil::{meta, TempPath};
+    use crate::recording::{RecordingWriter, TickTask, TickTime};
+    let mut synth = Synth::default();
+    let path = TempPath::new("tasks");
+    let mut writer = RecordingWriter::create(&path.0, &meta()).expect("create");
+    let worker = TickTask {
+        address: 0x1000,
+        name: "worker",
+        coroutine: "serve",
+    };
+    let evil = TickTask {
+        address: 0x2000,
+        name: hostile,
+        coroutine: "absent",
+    };
+    let ticks = [
+        ("main;run_forever;serve;leaf", Some(worker)),
+        ("main;run_forever;serve;leaf", Some(worker)),
+        ("main;run_forever", Some(evil)),
+        ("main;run_forever", None),
+    ];
+    for (i, (spec, task)) in ticks.iter().enumerate() {
+        let thread = synth.thread(1, "MainThread", spec);
+        let time = TickTime {
+            elapsed_ns: (i as u64 + 1) * 10_000_000,
+            interval_ns: 10_000_000,
+        };
+        writer
+            .write_tick_with_tasks(time, &[thread], &synth.codes, &[*task])
+            .expect("tick");
+    }
+    writer.finish().expect("finish");
+    crate::recording::read(&path.0).expect("read back")
+}
+
+#[test]
+fn async_views_put_the_task_between_the_loop_and_its_coroutine() {
+    let rec = with_tasks("evil;\n\u{1b}[31mname");
+    assert_eq!(rec.tasks.len(), 2);
+    let (m, r, s, l) = (
+        first_line_of("main"),
+        first_line_of("run_forever"),
+        first_line_of("serve"),
+        first_line_of("leaf"),
+    );
+    let view = ViewOptions {
+        clock: profile::Clock::Wall,
+        tasks: Some(profile::TasksBy::Name),
+        ..Default::default()
+    };
+    let text = render_to_string(&rec, Format::Collapsed, &view, &RenderOptions::default());
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&&*format!(
+            "main (app.py:{m});run_forever (app.py:{r});task: worker;serve (app.py:{s});leaf (app.py:{l}) 2"
+        )),
+        "{text}"
+    );
+    // Not on the stack: innermost; the name escaped, its `;` unable to split the line.
+    let evil = lines
+        .iter()
+        .find(|l| l.contains("task: evil"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        evil.starts_with(&format!(
+            "main (app.py:{m});run_forever (app.py:{r});task: evil:"
+        )),
+        "{text}"
+    );
+    assert_eq!(evil.matches(';').count(), 2, "{text}");
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert!(lines.contains(&&*format!("main (app.py:{m});run_forever (app.py:{r}) 1")));
+    // By coroutine: the frame names the coroutine; without --async, no task frames.
+    let by_coroutine = ViewOptions {
+        tasks: Some(profile::TasksBy::Coroutine),
+        ..view.clone()
+    };
+    let text = render_to_string(
+        &rec,
+        Format::Collapsed,
+        &by_coroutine,
+        &RenderOptions::default(),
+    );
+    assert!(text.contains(";task: serve;serve (app.py:"), "{text}");
+    assert!(text.contains(";task: absent 1"), "{text}");
+    let plain = ViewOptions {
+        tasks: None,
+        ..view.clone()
+    };
+    let text = render_to_string(&rec, Format::Collapsed, &plain, &RenderOptions::default());
+    assert!(!text.contains("task: "), "{text}");
+    // The table, flamegraph and speedscope see the same frames.
+    let table = render_to_string(&rec, Format::Table, &view, &RenderOptions::default());
+    assert!(table.contains("task: worker"), "{table}");
+    let svg = render_to_string(&rec, Format::Flamegraph, &view, &RenderOptions::default());
+    assert!(svg.contains("task: worker"));
+    let json = render_to_string(&rec, Format::Speedscope, &view, &RenderOptions::default());
+    assert!(json.contains("task: worker"));
+}

@@ -1,0 +1,239 @@
+//! asyncio tasks against real interpreters of the whole matrix: `dump --async` names the
+//! task each thread's event loop is running (3.11 to 3.13 through the `_asyncio` layouts
+//! generated from DWARF, 3.14+ through the offsets `_asyncio` publishes), `record --async`
+//! splits a service's work per task, and both say once why they cannot where they cannot
+//! (older versions, pure-Python tasks), still giving the plain stacks.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{for_each_python, framescope, spawn, Python};
+use serde_json::Value;
+
+/// Versions whose C tasks framescope reads.
+fn reads_tasks(py: &Python) -> bool {
+    py.minor() >= 11
+}
+
+fn dump_async(pid: u32) -> Value {
+    let pid = pid.to_string();
+    let out = framescope(&["dump", "--pid", &pid, "--json", "--async"]);
+    assert!(
+        out.status.success(),
+        "dump --async failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("dump --async --json is JSON")
+}
+
+#[test]
+fn dump_async_names_the_task_each_thread_runs() {
+    for_each_python(|py| {
+        let mut target = spawn(py, "aiotasks.py", &["{dir}/truth.json"]);
+        let truth: Value =
+            serde_json::from_str(&target.wait_for_file("truth.json", Duration::from_secs(60)))
+                .expect("truth");
+        let dump = dump_async(target.pid);
+        let threads = dump["threads"].as_array().expect("threads");
+        let main = "spin_main";
+        let side = "Side.spin";
+        if !reads_tasks(py) {
+            let note = dump["asyncio_note"].as_str().unwrap_or("");
+            assert!(
+                note.contains("not read on CPython"),
+                "{}: expected the version note, got {dump}",
+                py.name
+            );
+            assert!(threads.iter().all(|t| t.get("task").is_none()));
+            // The plain stacks are still there.
+            assert!(threads.iter().any(|t| t["frames"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["function"] == main))));
+            return;
+        }
+        assert!(dump.get("asyncio_note").is_none(), "{}: {dump}", py.name);
+        let truth = truth.as_object().expect("truth object");
+        assert_eq!(truth.len(), 2);
+        for (ident, want) in truth {
+            let ident: u64 = ident.parse().expect("ident");
+            let thread = threads
+                .iter()
+                .find(|t| t["python_thread_id"].as_u64() == Some(ident))
+                .unwrap_or_else(|| panic!("{}: thread {ident} not in {dump}", py.name));
+            let task = &thread["task"];
+            assert_eq!(task["name"], want["name"], "{}: {thread}", py.name);
+            assert_eq!(
+                task["coroutine"], want["coroutine"],
+                "{}: {thread}",
+                py.name
+            );
+            assert_eq!(task["id"], want["id"], "{}: {thread}", py.name);
+        }
+        let names: Vec<&str> = truth
+            .values()
+            .filter_map(|t| t["coroutine"].as_str())
+            .collect();
+        assert!(names.contains(&main) && names.contains(&side));
+        // The text form shows the same.
+        let pid = target.pid.to_string();
+        let text = framescope(&["dump", "--pid", &pid, "--async"]);
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(
+            text.contains("task: main-spinner (coroutine spin_main, id 0x"),
+            "{}: {text}",
+            py.name
+        );
+        assert!(text.contains("task: side-spinner (coroutine Side.spin, id 0x"));
+    });
+}
+
+#[test]
+fn dump_async_says_once_that_pure_python_tasks_cannot_be_read() {
+    for_each_python(|py| {
+        // aiotasks.py's swap to _PyTask does not run on 3.14+ (the program exits).
+        if !(11..=13).contains(&py.minor()) {
+            return;
+        }
+        let mut target = spawn(py, "aiotasks.py", &["{dir}/truth.json", "py"]);
+        target.wait_for_file("truth.json", Duration::from_secs(60));
+        let dump = dump_async(target.pid);
+        let note = dump["asyncio_note"].as_str().unwrap_or("");
+        assert!(note.contains("pure-Python tasks"), "{}: {dump}", py.name);
+        let threads = dump["threads"].as_array().expect("threads");
+        assert!(threads.iter().all(|t| t.get("task").is_none()));
+        assert!(threads.iter().any(|t| t["frames"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["function"] == "spin_main"))));
+    });
+}
+
+/// Per task: the share of the client tasks' samples (by the collapsed stacks' weights) in
+/// lines holding its `task: NAME` frame.
+fn task_weights(collapsed: &str) -> std::collections::HashMap<String, f64> {
+    let mut weights = std::collections::HashMap::new();
+    for line in collapsed.lines() {
+        let Some((stack, weight)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let weight: f64 = weight.parse().expect("collapsed weight");
+        for frame in stack.split(';') {
+            if let Some(name) = frame.strip_prefix("task: ") {
+                *weights.entry(name.to_string()).or_insert(0.0) += weight;
+            }
+        }
+    }
+    weights
+}
+
+/// An asyncio.start_server service with client tasks `client-a` (1 unit of CPU work per
+/// request) and `client-b` (3 units): `record --async` then `report --async --format
+/// collapsed` split the CPU time between them as the program's own thread_time says,
+/// within 6 points, with the task frame between the event loop and the task's coroutine;
+/// `--tasks-by coroutine` merges both into one `task: client` frame. Elsewhere `record
+/// --async` says once that it cannot read tasks and records the plain stacks.
+#[test]
+fn record_async_splits_a_service_per_task_like_its_own_clock() {
+    for_each_python(|py| {
+        let dir = common::ScenarioDir::new(py);
+        let rec = dir.host.join("svc.fsr");
+        let rec_arg = rec.to_string_lossy().into_owned();
+        if !reads_tasks(py) {
+            // Said once, and the plain stacks recorded.
+            let mut argv = vec!["record".to_string(), "--async".into(), "-o".into()];
+            argv.push(rec_arg.clone());
+            argv.push("--".into());
+            argv.extend(dir.argv(py, "aioservice.py", &["{dir}/truth.json", "1"]));
+            let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = framescope(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{}: {stderr}", py.name);
+            assert_eq!(
+                stderr
+                    .matches("asyncio tasks are not read on CPython")
+                    .count(),
+                1,
+                "{}: {stderr}",
+                py.name
+            );
+            let report = framescope(&["report", &rec_arg, "--async", "--format", "collapsed"]);
+            let collapsed = String::from_utf8_lossy(&report.stdout);
+            assert!(!collapsed.contains("task: "), "{}: {collapsed}", py.name);
+            assert!(collapsed.contains(";burn ("), "{}: {collapsed}", py.name);
+            return;
+        }
+        let mut argv = vec!["record", "--async", "-q", "-o", &rec_arg, "--"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        argv.extend(dir.argv(py, "aioservice.py", &["{dir}/truth.json", "3"]));
+        let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let out = framescope(&args);
+        assert!(
+            out.status.success(),
+            "{}: record --async: {}",
+            py.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let truth: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.host.join("truth.json")).expect("truth"),
+        )
+        .expect("truth json");
+        let (a, b) = (
+            truth["client-a"].as_f64().expect("a"),
+            truth["client-b"].as_f64().expect("b"),
+        );
+
+        let report = framescope(&["report", &rec_arg, "--async", "--format", "collapsed"]);
+        assert!(report.status.success(), "{}", py.name);
+        let collapsed = String::from_utf8_lossy(&report.stdout);
+        let weights = task_weights(&collapsed);
+        let (wa, wb) = (
+            weights.get("client-a").copied().unwrap_or(0.0),
+            weights.get("client-b").copied().unwrap_or(0.0),
+        );
+        assert!(
+            wa + wb > 0.0,
+            "{}: no client task frames:\n{collapsed}",
+            py.name
+        );
+        let (want, got) = (a / (a + b), wa / (wa + wb));
+        assert!(
+            (want - got).abs() < 0.06,
+            "{}: client-a did {:.1}% of the client work by its own clock, the report says \
+             {:.1}% ({weights:?})",
+            py.name,
+            want * 100.0,
+            got * 100.0
+        );
+        // The task frame sits between the event loop and the task's coroutine.
+        assert!(
+            collapsed.lines().any(|l| l.contains("Handle._run")
+                && l.contains(";task: client-b;client (")
+                && l.contains(";burn (")),
+            "{}: no Handle._run;task: client-b;client;...;burn stack:\n{collapsed}",
+            py.name
+        );
+        // Without --async the same recording has no task frames.
+        let plain = framescope(&["report", &rec_arg, "--format", "collapsed"]);
+        assert!(!String::from_utf8_lossy(&plain.stdout).contains("task: "));
+        // Merged by coroutine function: both clients are one `task: client`.
+        let merged = framescope(&[
+            "report",
+            &rec_arg,
+            "--async",
+            "--tasks-by",
+            "coroutine",
+            "--format",
+            "collapsed",
+        ]);
+        let merged = task_weights(&String::from_utf8_lossy(&merged.stdout));
+        let client = merged.get("client").copied().unwrap_or(0.0);
+        assert!(
+            (client - (wa + wb)).abs() < 1e-6 * client.max(1.0) + 2.0,
+            "{}: merged {client} vs {wa} + {wb} ({merged:?})",
+            py.name
+        );
+        assert!(!merged.contains_key("client-a"), "{merged:?}");
+    });
+}
