@@ -96,6 +96,18 @@ impl ThreadNames {
                     (ident, arc)
                 })
                 .collect();
+            // A thread still running on the same OS thread keeps the name it had when a
+            // read no longer finds it: at exit `threading` is torn down (its `_active`
+            // emptied or freed) while the main thread still runs for a while.
+            for t in threads {
+                let ident = t.python_thread_id;
+                let same_thread = self.seen.get(&ident).is_some_and(|tid| *tid == t.os_tid);
+                if same_thread && !self.names.contains_key(&ident) {
+                    if let Some(name) = old.get(&ident) {
+                        self.names.insert(ident, name.clone());
+                    }
+                }
+            }
         }
         self.seen = threads
             .iter()

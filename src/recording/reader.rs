@@ -89,8 +89,10 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
 /// Merges the entries of one thread: the writer defines a thread again each time its name
 /// changes (the main thread before `threading` names it, `thread.name = ...`), and every
 /// report wants one thread as one thread. A thread is its process, OS thread id and Python
-/// thread id; it keeps its first entry's place and the name it was last defined with (the
+/// thread id; it keeps its first entry's place and the last name it was defined with (the
 /// writer defines each name just before its first sample, so that is the last name seen).
+/// An entry without a name does not take a name away: a thread outlives `threading` at
+/// exit, and is still the thread it was.
 fn one_entry_per_thread(rec: &mut Recording) {
     type Key = (Option<ProcessIndex>, Option<u32>, u64);
     let mut first: FxHashMap<Key, u32> = FxHashMap::default();
@@ -102,7 +104,9 @@ fn one_entry_per_thread(rec: &mut Recording) {
             merged.push(thread.clone());
             (merged.len() - 1) as u32
         });
-        merged[index as usize].name = thread.name;
+        if thread.name.is_some() {
+            merged[index as usize].name = thread.name;
+        }
         new_index.push(index);
     }
     if merged.len() == rec.threads.len() {

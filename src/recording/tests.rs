@@ -197,6 +197,27 @@ fn renamed_thread_is_one_thread_with_its_last_name_and_time_never_goes_back() {
 }
 
 #[test]
+fn a_thread_that_loses_its_name_at_exit_keeps_it() {
+    let mut synth = Synth::default();
+    let named = synth.thread(9, "MainThread", "main:1");
+    let mut unnamed = named.clone();
+    unnamed.name = None;
+    let rec = record(
+        &synth,
+        &[
+            (10, vec![unnamed.clone()]),
+            (20, vec![named]),
+            (30, vec![unnamed]),
+        ],
+    );
+    assert_eq!(rec.threads.len(), 1);
+    assert_eq!(
+        rec.thread_label(rec.samples[2].thread),
+        "MainThread (tid 9)"
+    );
+}
+
+#[test]
 fn empty_recording_is_valid() {
     let synth = Synth::default();
     let rec = record(&synth, &[]);
