@@ -53,7 +53,7 @@ pub struct TopRequest {
 
 /// What is sampled: one interpreter, or a tree's Python processes (those found so far).
 enum What {
-    One(Interpreter),
+    One(Box<Interpreter>),
     Tree(Vec<NewProcess>),
 }
 
@@ -94,7 +94,9 @@ pub fn run(req: &TopRequest) -> Result<()> {
         .then(|| Discovery::start(pid, discover::Mode::Sample));
     let found = match &discovery {
         Some(d) => record::first_python(pid, d, child.as_mut(), stop).map(|f| f.map(What::Tree)),
-        None => record::attach(pid, child.as_mut(), stop).map(|i| i.map(What::One)),
+        None => {
+            record::attach(pid, child.as_mut(), stop).map(|i| i.map(|i| What::One(Box::new(i))))
+        }
     };
     let what = match found {
         Ok(Some(what)) => what,

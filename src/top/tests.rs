@@ -603,16 +603,18 @@ fn processes_of_a_tree_merge_by_function_and_filter_apart() {
     assert_eq!(session.process_count(), (2, 2));
 
     // A pid that execs a new program counts once; it ends when its last program does.
-    let mut u = super::model::Update::default();
-    u.processes = vec![
-        ProcessChange::Joined(ProcessInfo {
-            key: 3,
-            pid: 200,
-            running: true,
-            ..ProcessInfo::default()
-        }),
-        ProcessChange::Ended { key: 2 },
-    ];
+    let mut u = super::model::Update {
+        processes: vec![
+            ProcessChange::Joined(ProcessInfo {
+                key: 3,
+                pid: 200,
+                running: true,
+                ..ProcessInfo::default()
+            }),
+            ProcessChange::Ended { key: 2 },
+        ],
+        ..super::model::Update::default()
+    };
     session.apply(u.clone());
     assert_eq!(session.process_count(), (2, 2));
     u.processes = vec![ProcessChange::Ended { key: 3 }];
