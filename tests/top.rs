@@ -1,8 +1,10 @@
 //! `framescope top` in a real terminal: tmux runs it on a program whose time splits 3:1
 //! between `hot_a` and `hot_b`; `capture-pane` reads the screen, `send-keys` sorts and
 //! quits, and afterwards the terminal must be restored and the target still running, not
-//! stopped. Also the plain-text mode when standard output is a pipe. On the oldest and the
-//! newest interpreter of the matrix.
+//! stopped. Also the plain-text mode when standard output is a pipe, and `--subprocesses`
+//! on a parent with a child busy in its own function each (tests/scenarios/top_tree.py): a
+//! late child picked up and dropped, the process filter, `-o`'s PROCESS records. On the
+//! oldest and the newest interpreter of the matrix (a pyenv build and the sid chroot).
 
 mod common;
 
@@ -440,7 +442,8 @@ fn process_count(screen: &str) -> Option<(u32, u32)> {
 
 #[test]
 fn top_subprocesses_follows_the_tree_filters_a_process_and_quits_leaving_it_unstopped() {
-    let _cpu = common::among_others();
+    // Two or three spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
     for_ends(|py| {
         let dir = common::ScenarioDir::new(py);
         let argv = dir.argv(py, "top_tree.py", &["{dir}"]);
@@ -560,7 +563,8 @@ fn top_subprocesses_follows_the_tree_filters_a_process_and_quits_leaving_it_unst
 
 #[test]
 fn top_subprocesses_without_a_terminal_attaches_to_a_tree_and_leaves_it_running() {
-    let _cpu = common::among_others();
+    // Two or three spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
     for_ends(|py| {
         let mut target = common::spawn(py, "top_tree.py", &["{dir}"]);
         target.wait_ready();

@@ -1,4 +1,5 @@
-//! The sampler's side of `top`: each tick's thread stacks interned into small ids, each
+//! The sampler's side of `top`: each tick's thread stacks (of one process, or of each
+//! process of a tree, their code ids kept apart) interned into small ids, each
 //! sample's CPU time spread live by the same rules a recording's reader applies
 //! ([`Spreader`]), its on-CPU state settled as `report` settles it, and the sample tallied
 //! into the current one-second window. A finished window leaves as an [`Update`] for the
