@@ -592,3 +592,29 @@ fn top_subprocesses_without_a_terminal_attaches_to_a_tree_and_leaves_it_running(
         }
     });
 }
+
+#[test]
+fn top_subprocesses_ctrl_c_on_an_attached_tree_leaves_every_process_running() {
+    // Two spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
+    for_ends(|py| {
+        let mut target = common::spawn(py, "top_tree.py", &["{dir}"]);
+        target.wait_ready();
+        let (alpha, beta) = tree_pids(&target.host_dir);
+        let tmux = Tmux::start(&format!(
+            "{} top --subprocesses --pid {}; echo \"top exited $?\"; stty -a; sleep 600",
+            framescope(),
+            target.pid
+        ));
+        tmux.wait_for("hot_alpha, hot_beta and 3 processes", |s| {
+            (has_rows(s, &["hot_alpha", "hot_beta"]) && process_count(s) == Some((3, 3)))
+                .then_some(())
+        });
+        tmux.keys(&["C-c"]);
+        assert_restored(&tmux);
+        for pid in [target.pid, alpha, beta] {
+            not_stopped(pid, "a process of the tree");
+            assert!(common::running_freely(pid), "pid {pid} not running freely");
+        }
+    });
+}
