@@ -380,11 +380,13 @@ fn rate(text: &str) -> Result<f64, String> {
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Keys: 1-6 sort (again: reverse), w last second/whole session, p pause, i idle threads,
-t per thread, l per line, f/F thread filter, c clock, h help, q or Ctrl-C quit.
+t per thread, l per line, f/F thread filter, P process filter (--subprocesses), c clock,
+h help, q or Ctrl-C quit.
 
 Examples:
   framescope top --pid 4242
   framescope top -o session.fsr -- python app.py
+  framescope top --subprocesses -- python -m pytest -n 4
   framescope top --pid 4242 --duration 10 --limit 20 > snapshots.txt")]
 pub struct TopArgs {
     /// Attach to this running process (left running when top quits).
@@ -435,6 +437,10 @@ pub struct TopArgs {
     /// Plain-text snapshots: at most this many rows each (0: all).
     #[arg(long, default_value_t = 25)]
     pub limit: usize,
+    /// Also sample every Python process started below the target, as they come and go
+    /// (rows merge them by function; key P shows one process).
+    #[arg(long)]
+    pub subprocesses: bool,
     /// The command to start and watch, after `--` (ended when top quits).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,

@@ -232,6 +232,7 @@ fn run_top(args: framescope::cli::TopArgs) -> Result<()> {
             reversed: false,
         },
         limit: args.limit,
+        subprocesses: args.subprocesses,
     };
     framescope::top::run(&request)
 }

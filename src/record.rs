@@ -611,7 +611,7 @@ pub(crate) fn attach(
 /// Waits for the first Python process of the tree (`--subprocesses`), up to
 /// [`TREE_TIMEOUT`] (an error naming what the tree held), and takes every other one found
 /// by then. `Ok(None)` when the command ended (or Ctrl-C came) first.
-fn first_python(
+pub(crate) fn first_python(
     root: u32,
     discovery: &Discovery,
     mut child: Option<&mut ChildWatch>,

@@ -1,8 +1,10 @@
 //! `framescope top` in a real terminal: tmux runs it on a program whose time splits 3:1
 //! between `hot_a` and `hot_b`; `capture-pane` reads the screen, `send-keys` sorts and
 //! quits, and afterwards the terminal must be restored and the target still running, not
-//! stopped. Also the plain-text mode when standard output is a pipe. On the oldest and the
-//! newest interpreter of the matrix.
+//! stopped. Also the plain-text mode when standard output is a pipe, and `--subprocesses`
+//! on a parent with a child busy in its own function each (tests/scenarios/top_tree.py): a
+//! late child picked up and dropped, the process filter, `-o`'s PROCESS records. On the
+//! oldest and the newest interpreter of the matrix (a pyenv build and the sid chroot).
 
 mod common;
 
@@ -392,5 +394,227 @@ fn without_a_terminal_top_writes_a_snapshot_every_second_and_stops_with_the_pipe
         );
         assert!(hot_rows(tail).is_some(), "{tail}");
         assert!(common::running_freely(target.pid));
+    });
+}
+
+/// The pids tests/scenarios/top_tree.py wrote: (alpha, beta).
+fn tree_pids(dir: &std::path::Path) -> (u32, u32) {
+    let start = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join("pids")) {
+            let pid = |role: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(role)?.trim().parse().ok())
+                    .unwrap_or_else(|| panic!("no {role} pid in {text:?}"))
+            };
+            return (pid("alpha "), pid("beta "));
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no pids file");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Each named function has a row with on-CPU time.
+fn has_rows(screen: &str, names: &[&str]) -> bool {
+    let rows = rows(screen);
+    names
+        .iter()
+        .all(|n| row(&rows, n).is_some_and(|r| r.own_pct > 0.0))
+}
+
+/// Not stopped, not traced: running, or gone.
+fn not_stopped(pid: u32, who: &str) {
+    let (state, tracer) = proc_state(pid);
+    assert!(
+        !state.starts_with('T') && !state.starts_with('t') && (tracer == "0" || tracer.is_empty()),
+        "{who} (pid {pid}) {state}, traced by {tracer}"
+    );
+}
+
+/// The header's count of Python processes: "N Python processes (R running)".
+fn process_count(screen: &str) -> Option<(u32, u32)> {
+    let head = screen.lines().next()?;
+    let part = head.split(" · ").find(|p| p.contains(" Python process"))?;
+    let (n, rest) = part.split_once(" Python process")?;
+    let running = rest.split_once('(')?.1.split_once(" running")?.0;
+    Some((n.trim().parse().ok()?, running.parse().ok()?))
+}
+
+#[test]
+fn top_subprocesses_follows_the_tree_filters_a_process_and_quits_leaving_it_unstopped() {
+    // Two or three spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
+    for_ends(|py| {
+        let dir = common::ScenarioDir::new(py);
+        let argv = dir.argv(py, "top_tree.py", &["{dir}"]);
+        let fsr = dir.host.join("top.fsr");
+        let tmux = Tmux::start(&format!(
+            "{} top --subprocesses -o {} -- {}; echo \"top exited $?\"; stty -a; sleep 600",
+            framescope(),
+            fsr.display(),
+            argv.join(" ")
+        ));
+        // Both children's hot functions, merged into one table, and three processes.
+        let screen = tmux.wait_for("hot_alpha, hot_beta and 3 processes", |s| {
+            (has_rows(s, &["hot_alpha", "hot_beta"]) && process_count(s) == Some((3, 3)))
+                .then(|| s.to_string())
+        });
+        let version = py
+            .name
+            .rsplit('-')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('d');
+        let head = screen.lines().next().unwrap_or("");
+        assert!(
+            head.starts_with("framescope top --subprocesses · pid ")
+                && head.contains(&format!("· CPython {version}"))
+                && head.contains("top_tree.py"),
+            "{screen}"
+        );
+        let (alpha, beta) = tree_pids(&dir.host);
+
+        // A process that starts late is picked up; one that exits is dropped.
+        std::fs::write(dir.host.join("late"), "").expect("late");
+        tmux.wait_for("hot_gamma and 4 running", |s| {
+            (has_rows(s, &["hot_gamma"]) && process_count(s) == Some((4, 4))).then_some(())
+        });
+        std::fs::write(dir.host.join("late-stop"), "").expect("late-stop");
+        tmux.wait_for("gamma ended", |s| {
+            (process_count(s) == Some((4, 3))).then_some(())
+        });
+        let gamma_status = std::fs::read_to_string(dir.host.join("gamma-status"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        assert_eq!(gamma_status, "0", "the late child exited normally");
+
+        // The process filter: P until alpha's, whose rows have no hot_beta.
+        let mut shown = None;
+        for _ in 0..6 {
+            tmux.keys(&["P"]);
+            let previous = shown;
+            shown = tmux.wait_for("the process filter", |s| {
+                let line = s.lines().nth(2)?;
+                let pid: Option<u32> = line
+                    .split_once(" · process ")
+                    .and_then(|(_, r)| r.split(' ').next()?.parse().ok());
+                (pid != previous).then_some(pid)
+            });
+            if shown == Some(alpha) {
+                break;
+            }
+        }
+        assert_eq!(shown, Some(alpha), "P reaches alpha's process");
+        let filtered = tmux.wait_for("alpha's rows", |s| {
+            has_rows(s, &["hot_alpha"]).then(|| s.to_string())
+        });
+        assert!(
+            row(&rows(&filtered), "hot_beta").is_none(),
+            "hot_beta under alpha's filter:\n{filtered}"
+        );
+
+        tmux.keys(&["q"]);
+        assert_restored(&tmux);
+        // Nothing left stopped; the children end on their own once the command top
+        // started is ended.
+        not_stopped(alpha, "alpha");
+        not_stopped(beta, "beta");
+        let start = Instant::now();
+        for pid in [alpha, beta] {
+            while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                not_stopped(pid, "a child");
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "pid {pid} still there"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        // The session's recording: a PROCESS record per child, each with its function.
+        let fsr = fsr.to_str().unwrap_or("");
+        let split = common::framescope(&["report", fsr, "--processes"]);
+        let text = String::from_utf8_lossy(&split.stdout);
+        assert!(
+            split.status.success(),
+            "{}",
+            String::from_utf8_lossy(&split.stderr)
+        );
+        for pid in [alpha, beta] {
+            assert!(
+                text.contains(&format!("pid {pid}: ")),
+                "no pid {pid} in\n{text}"
+            );
+        }
+        for (pid, hot, other) in [
+            (alpha, "hot_alpha", "hot_beta"),
+            (beta, "hot_beta", "hot_alpha"),
+        ] {
+            let one = common::framescope(&["report", fsr, "--pid", &pid.to_string()]);
+            let table = common::table_rows(&String::from_utf8_lossy(&one.stdout));
+            assert!(
+                table.contains_key(hot) && !table.contains_key(other),
+                "pid {pid}: {table:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn top_subprocesses_without_a_terminal_attaches_to_a_tree_and_leaves_it_running() {
+    // Two or three spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
+    for_ends(|py| {
+        let mut target = common::spawn(py, "top_tree.py", &["{dir}"]);
+        target.wait_ready();
+        let (alpha, beta) = tree_pids(&target.host_dir);
+        let root = target.pid.to_string();
+        let out = common::framescope(&["top", "--subprocesses", "--pid", &root, "--duration", "3"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains('\u{1b}'), "no terminal control: {text}");
+        let tail = text.trim_end().rsplit("\n\n").next().unwrap_or("");
+        assert!(
+            tail.starts_with(&format!("framescope top --subprocesses · pid {root} · "))
+                && process_count(tail) == Some((3, 3))
+                && tail.contains("whole session")
+                && tail.contains("sampling ended: --duration reached"),
+            "{text}"
+        );
+        assert!(has_rows(tail, &["hot_alpha", "hot_beta"]), "{tail}");
+        for pid in [target.pid, alpha, beta] {
+            assert!(common::running_freely(pid), "pid {pid} not running freely");
+        }
+    });
+}
+
+#[test]
+fn top_subprocesses_ctrl_c_on_an_attached_tree_leaves_every_process_running() {
+    // Two spinning children: they would skew the splits the other tests check.
+    let _cpu = common::alone();
+    for_ends(|py| {
+        let mut target = common::spawn(py, "top_tree.py", &["{dir}"]);
+        target.wait_ready();
+        let (alpha, beta) = tree_pids(&target.host_dir);
+        let tmux = Tmux::start(&format!(
+            "{} top --subprocesses --pid {}; echo \"top exited $?\"; stty -a; sleep 600",
+            framescope(),
+            target.pid
+        ));
+        tmux.wait_for("hot_alpha, hot_beta and 3 processes", |s| {
+            (has_rows(s, &["hot_alpha", "hot_beta"]) && process_count(s) == Some((3, 3)))
+                .then_some(())
+        });
+        tmux.keys(&["C-c"]);
+        assert_restored(&tmux);
+        for pid in [target.pid, alpha, beta] {
+            not_stopped(pid, "a process of the tree");
+            assert!(common::running_freely(pid), "pid {pid} not running freely");
+        }
     });
 }

@@ -1,4 +1,5 @@
-//! The sampler's side of `top`: each tick's thread stacks interned into small ids, each
+//! The sampler's side of `top`: each tick's thread stacks (of one process, or of each
+//! process of a tree, their code ids kept apart) interned into small ids, each
 //! sample's CPU time spread live by the same rules a recording's reader applies
 //! ([`Spreader`]), its on-CPU state settled as `report` settles it, and the sample tallied
 //! into the current one-second window. A finished window leaves as an [`Update`] for the
@@ -13,7 +14,19 @@ use rustc_hash::FxHashMap;
 
 use crate::recording::TickTime;
 
-use super::model::{FrameInfo, Tally, TallyKey, ThreadInfo, Update, Window, NO_STACK};
+use super::model::{
+    FrameInfo, ProcessChange, ProcessInfo, Tally, TallyKey, ThreadInfo, Update, Window, NO_STACK,
+};
+
+/// One process's share of a tick.
+pub struct Part<'a> {
+    /// Tells processes apart for the whole session (a pid may be used again; this is not).
+    pub key: u32,
+    pub pid: u32,
+    pub threads: &'a [ThreadStack],
+    /// The process's own code table: ids in `threads` index it.
+    pub codes: &'a CodeTable,
+}
 
 /// How long a window lasts.
 pub const WINDOW_NS: u64 = 1_000_000_000;
@@ -123,10 +136,11 @@ pub struct Ingest {
     pid: u32,
     period_ns: u64,
     limits: Limits,
-    frame_ids: FxHashMap<(CodeId, u32), u32>,
+    /// By process key, code and line: code ids are each process's own.
+    frame_ids: FxHashMap<(u32, CodeId, u32), u32>,
     frame_count: usize,
     stack_ids: FxHashMap<Vec<u32>, u32>,
-    thread_ids: FxHashMap<(Option<u32>, u64), u32>,
+    thread_ids: FxHashMap<(u32, Option<u32>, u64), u32>,
     thread_names: Vec<Option<Arc<str>>>,
     stack_count: u32,
     /// The catch-all entries, once a table is full.
@@ -180,21 +194,57 @@ impl Ingest {
         }
     }
 
-    /// Takes one tick; returns the window it closed, if it is the first tick past it.
+    /// Takes one tick of the one process; returns the window it closed, if it is the
+    /// first tick past it.
     pub fn push(
         &mut self,
         time: TickTime,
         threads: &[ThreadStack],
         codes: &CodeTable,
     ) -> Option<Update> {
+        let part = Part {
+            key: 0,
+            pid: self.pid,
+            threads,
+            codes,
+        };
+        self.push_parts(time, &[part])
+    }
+
+    /// A process of the tree joined (`--subprocesses`): the display learns it with the
+    /// next window.
+    pub fn process_joined(&mut self, info: ProcessInfo) {
+        self.pending.processes.push(ProcessChange::Joined(info));
+    }
+
+    /// A process of the tree (its key) ended.
+    pub fn process_ended(&mut self, key: u32) {
+        self.pending.processes.push(ProcessChange::Ended { key });
+    }
+
+    /// Takes one tick of several processes (`--subprocesses`), as [`Ingest::push`].
+    pub fn push_parts(&mut self, time: TickTime, parts: &[Part]) -> Option<Update> {
         let now = time.elapsed_ns;
         let closed = (now >= self.window_end_ns).then(|| self.close(now));
         let window = &mut self.pending.window;
         window.ticks += 1;
         window.missed += (time.interval_ns / self.period_ns).saturating_sub(1);
         let wall = time.interval_ns as f64 * 1e-9;
+        for part in parts {
+            self.push_part(part, now, wall);
+        }
+        if now >= self.last_expire_ns + 50_000_000 {
+            self.last_expire_ns = now;
+            self.spreader
+                .expire(now.saturating_sub(SETTLE_NS), &mut self.tallies);
+        }
+        closed
+    }
+
+    fn push_part(&mut self, part: &Part, now: u64, wall: f64) {
+        let (threads, codes) = (part.threads, part.codes);
         for t in threads {
-            let thread = self.intern_thread(t);
+            let thread = self.intern_thread(t, part.pid);
             let error = t.error.is_some();
             if error {
                 self.pending.window.errors += 1;
@@ -202,7 +252,7 @@ impl Ingest {
             let stack = if error || t.frames.is_empty() {
                 NO_STACK
             } else {
-                self.intern_stack(t, codes)
+                self.intern_stack(t, codes, part.key)
             };
             let open = Open {
                 thread,
@@ -233,12 +283,6 @@ impl Ingest {
                 }
             }
         }
-        if now >= self.last_expire_ns + 50_000_000 {
-            self.last_expire_ns = now;
-            self.spreader
-                .expire(now.saturating_sub(SETTLE_NS), &mut self.tallies);
-        }
-        closed
     }
 
     /// Ends the session at `now_ns`: settles everything and returns the last window.
@@ -262,8 +306,8 @@ impl Ingest {
         update
     }
 
-    fn intern_thread(&mut self, t: &ThreadStack) -> u32 {
-        let key = (t.os_tid, t.python_thread_id);
+    fn intern_thread(&mut self, t: &ThreadStack, pid: u32) -> u32 {
+        let key = (pid, t.os_tid, t.python_thread_id);
         let id = match self.thread_ids.get(&key) {
             Some(&id) => id,
             None if self.thread_ids.len() >= self.limits.threads => {
@@ -284,7 +328,7 @@ impl Ingest {
                     os_tid: t.os_tid,
                     python_thread_id: t.python_thread_id,
                     name: None,
-                    pid: self.pid,
+                    pid,
                 });
                 self.thread_ids.insert(key, id);
                 id
@@ -300,7 +344,7 @@ impl Ingest {
                     os_tid: t.os_tid,
                     python_thread_id: t.python_thread_id,
                     name: t.name.as_deref().map(str::to_string),
-                    pid: self.pid,
+                    pid,
                 },
             ));
         }
@@ -314,11 +358,11 @@ impl Ingest {
         id
     }
 
-    fn intern_stack(&mut self, t: &ThreadStack, codes: &CodeTable) -> u32 {
+    fn intern_stack(&mut self, t: &ThreadStack, codes: &CodeTable, process: u32) -> u32 {
         let mut buf = std::mem::take(&mut self.stack_buf);
         buf.clear();
         for f in &t.frames {
-            buf.push(self.intern_frame(f.code, f.line, codes));
+            buf.push(self.intern_frame(process, f.code, f.line, codes));
         }
         let id = match self.stack_ids.get(buf.as_slice()) {
             Some(&id) => id,
@@ -348,8 +392,8 @@ impl Ingest {
         id
     }
 
-    fn intern_frame(&mut self, code: CodeId, line: u32, codes: &CodeTable) -> u32 {
-        if let Some(&id) = self.frame_ids.get(&(code, line)) {
+    fn intern_frame(&mut self, process: u32, code: CodeId, line: u32, codes: &CodeTable) -> u32 {
+        if let Some(&id) = self.frame_ids.get(&(process, code, line)) {
             return id;
         }
         if self.frame_ids.len() >= self.limits.frames {
@@ -357,7 +401,7 @@ impl Ingest {
         }
         let id = self.frame_count as u32;
         self.frame_count += 1;
-        self.frame_ids.insert((code, line), id);
+        self.frame_ids.insert((process, code, line), id);
         let info = if (code.0 as usize) < codes.len() {
             let c = codes.get(code);
             FrameInfo {

@@ -1,6 +1,7 @@
 //! `framescope top`: a live view of where a running Python program spends its time. The
-//! sampler (src/sampler.rs) runs on the calling thread and hands each tick to `ingest.rs`
-//! (and to the recording writer with `-o`); every second the finished window goes over a
+//! sampler (src/sampler.rs, or src/tree_sampler.rs through `tree.rs` with
+//! `--subprocesses`) runs on the calling thread and hands each tick to `ingest.rs` (and to
+//! the recording writer with `-o`); every second the finished window goes over a
 //! bounded channel to a display thread, which keeps the session (`model.rs`) and draws it
 //! (`view.rs`, keys in `keys.rs`) on the terminal, or writes a plain-text snapshot when
 //! standard output is not one (`display.rs`). Drawing never holds up a sample: the
@@ -11,6 +12,7 @@ mod display;
 pub mod ingest;
 pub mod keys;
 pub mod model;
+mod tree;
 pub mod view;
 
 use std::io::IsTerminal;
@@ -20,13 +22,16 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::discover::{self, Discovery, NewProcess};
 use crate::error::{Error, Result};
 use crate::output::{self, Destination, Staged};
+use crate::python::Interpreter;
 use crate::record::{self, ChildWatch, Target};
 use crate::recording::{RecordingMeta, RecordingSummary, RecordingWriter};
 use crate::report::Format;
 use crate::sampler::{self, ProcWatch, SamplerConfig, StopReason, TargetWatch};
 use crate::signals;
+use crate::tree_sampler;
 
 use ingest::{Ingest, Limits};
 use model::{Update, View};
@@ -42,6 +47,14 @@ pub struct TopRequest {
     pub view: View,
     /// Rows per plain-text snapshot (0: all).
     pub limit: usize,
+    /// Sample every Python process of the target's tree (the tree sampler's loop).
+    pub subprocesses: bool,
+}
+
+/// What is sampled: one interpreter, or a tree's Python processes (those found so far).
+enum What {
+    One(Box<Interpreter>),
+    Tree(Vec<NewProcess>),
 }
 
 /// What the sampler side tells the display.
@@ -75,16 +88,30 @@ pub fn run(req: &TopRequest) -> Result<()> {
             (pid, Some(child), argv.clone())
         }
     };
-    let interp = match record::attach(pid, child.as_mut(), stop) {
-        Ok(Some(interp)) => interp,
+    // The one process, or (`--subprocesses`) the tree's Python processes found so far.
+    let discovery = req
+        .subprocesses
+        .then(|| Discovery::start(pid, discover::Mode::Sample));
+    let found = match &discovery {
+        Some(d) => record::first_python(pid, d, child.as_mut(), stop).map(|f| f.map(What::Tree)),
+        None => {
+            record::attach(pid, child.as_mut(), stop).map(|i| i.map(|i| What::One(Box::new(i))))
+        }
+    };
+    let what = match found {
+        Ok(Some(what)) => what,
         Ok(None) => {
             let ended = child.as_mut().map(|c| c.exited()).unwrap_or(false);
             end_child(child.as_mut());
             return if ended {
-                Err(Error::NotPython {
-                    pid,
-                    found: "the command ended before a CPython interpreter started in it".into(),
-                })
+                let found = match discovery {
+                    Some(d) => format!(
+                        "the command ended before a CPython interpreter started in its tree; found {}",
+                        d.finish().describe_found(pid)
+                    ),
+                    None => "the command ended before a CPython interpreter started in it".into(),
+                };
+                Err(Error::NotPython { pid, found })
             } else {
                 Ok(())
             };
@@ -94,11 +121,17 @@ pub fn run(req: &TopRequest) -> Result<()> {
             return Err(e);
         }
     };
+    let python_version = match &what {
+        What::One(interp) => interp.version.to_string(),
+        What::Tree(first) => first
+            .first()
+            .map_or_else(String::new, |p| p.interp.version.to_string()),
+    };
 
     let meta = RecordingMeta {
         pid,
         command: command.clone(),
-        python_version: interp.version.to_string(),
+        python_version: python_version.clone(),
         rate_hz: req.sampler.rate_hz,
         start_unix_ns: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -123,9 +156,10 @@ pub fn run(req: &TopRequest) -> Result<()> {
 
     let target = view::Target {
         pid,
-        python_version: interp.version.to_string(),
+        python_version,
         command,
         rate_hz: req.sampler.rate_hz,
+        subprocesses: req.subprocesses,
     };
     let (tx, rx) = mpsc::sync_channel::<Msg>(QUEUE);
     let shown = display::Display {
@@ -156,15 +190,29 @@ pub fn run(req: &TopRequest) -> Result<()> {
         status_line: false,
         ..req.sampler.clone()
     };
-    let sampled = sampler::run(&interp, &config, stop, watch, |time, threads, codes| {
-        if let Some((w, _)) = writer.as_mut() {
-            w.write_tick(time, threads, codes)?;
+    let sampled = match (what, &discovery) {
+        (What::Tree(first), Some(discovery)) => {
+            let mut feed =
+                tree::TreeFeed::new(writer.as_mut().map(|(w, _)| w), &mut ingest, &tx, &mut held);
+            tree_sampler::run(first, discovery, &config, stop, watch, &mut feed).map(|t| t.sampler)
         }
-        if let Some(update) = ingest.push(time, threads, codes) {
-            deliver(&tx, &mut held, update);
+        (What::Tree(_), None) => Err(Error::Read("no process tree to sample".into())),
+        (What::One(interp), _) => {
+            sampler::run(&interp, &config, stop, watch, |time, threads, codes| {
+                if let Some((w, _)) = writer.as_mut() {
+                    w.write_tick(time, threads, codes)?;
+                }
+                if let Some(update) = ingest.push(time, threads, codes) {
+                    deliver(&tx, &mut held, update);
+                }
+                Ok(())
+            })
         }
-        Ok(())
-    });
+    };
+    // Nothing is attached to the tree's processes: they run on as they were.
+    if let Some(d) = discovery {
+        d.finish();
+    }
 
     // The last window, and why sampling ended, reach the display before it is told.
     let elapsed = sampled.as_ref().map_or(0, |s| s.elapsed.as_nanos() as u64);
@@ -176,6 +224,10 @@ pub fn run(req: &TopRequest) -> Result<()> {
     let _ = tx.send(Msg::Update(Box::new(last)));
     let (why, quit) = match &sampled {
         Ok(s) => match s.stopped_by {
+            StopReason::TargetExited if req.subprocesses => (
+                format!("the target (pid {pid}) and its Python processes exited; q quits"),
+                false,
+            ),
             StopReason::TargetExited => (format!("the target (pid {pid}) exited; q quits"), false),
             StopReason::Duration => ("--duration reached".to_string(), true),
             StopReason::Signal => ("stopped".to_string(), true),

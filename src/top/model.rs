@@ -58,7 +58,7 @@ pub struct ThreadInfo {
     pub os_tid: Option<u32>,
     pub python_thread_id: u64,
     pub name: Option<String>,
-    /// The process it belongs to (one today; the hook for `--subprocesses`).
+    /// The process it belongs to.
     pub pid: u32,
 }
 
@@ -84,6 +84,30 @@ impl ThreadInfo {
             None => id,
         }
     }
+}
+
+/// One Python process of a tree (`top --subprocesses`), as the header and the process
+/// filter name it (names as read from the target: escape to show).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// The sampler side's id for it: a pid that execs a new program, or is used again,
+    /// is a new process with a new key.
+    pub key: u32,
+    pub pid: u32,
+    pub command: Vec<String>,
+    pub python_version: String,
+    /// Still sampled (false once it ended).
+    pub running: bool,
+}
+
+/// The most processes the session keeps named; beyond, the oldest ended one is forgotten.
+pub const MAX_PROCESSES: usize = 4096;
+
+/// A change to the tree's processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessChange {
+    Joined(ProcessInfo),
+    Ended { key: u32 },
 }
 
 /// Samples tallied over a stretch of time, with what the header shows about it.
@@ -133,6 +157,8 @@ pub struct Update {
     pub stacks: Vec<Vec<u32>>,
     /// New threads, and threads whose name changed.
     pub threads: Vec<(u32, ThreadInfo)>,
+    /// Processes that joined or ended (`--subprocesses`), in order.
+    pub processes: Vec<ProcessChange>,
     pub window: Window,
 }
 
@@ -142,6 +168,7 @@ impl Update {
         self.frames.extend(later.frames);
         self.stacks.extend(later.stacks);
         self.threads.extend(later.threads);
+        self.processes.extend(later.processes);
         self.window.absorb(&later.window);
     }
 }
@@ -192,7 +219,7 @@ pub struct View {
     pub lines: bool,
     /// Only this thread (OS thread id or Python thread id).
     pub thread: Option<u64>,
-    /// Only this process (a hook for `--subprocesses`: one process today).
+    /// Only this process (`--subprocesses`).
     pub process: Option<u32>,
     pub sort: SortColumn,
     /// Largest first (numbers) or A to Z (names) when false; the other way when true.
@@ -277,6 +304,9 @@ pub struct Session {
     frames: usize,
     stacks: Vec<Vec<u32>>,
     pub threads: Vec<ThreadInfo>,
+    /// The tree's processes (`--subprocesses`), in order of joining; bounded by the
+    /// sampler side's thread limit, as every process has a thread.
+    pub processes: Vec<ProcessInfo>,
     functions: Grouping,
     lines: Grouping,
     /// The last window received, and every window so far.
@@ -312,6 +342,22 @@ impl Session {
                 self.threads.resize(i + 1, ThreadInfo::default());
             }
             self.threads[i] = info;
+        }
+        for change in update.processes {
+            match change {
+                ProcessChange::Joined(info) => {
+                    if self.processes.len() >= MAX_PROCESSES {
+                        let gone = self.processes.iter().position(|p| !p.running);
+                        self.processes.remove(gone.unwrap_or(0));
+                    }
+                    self.processes.push(info);
+                }
+                ProcessChange::Ended { key } => {
+                    for p in self.processes.iter_mut().filter(|p| p.key == key) {
+                        p.running = false;
+                    }
+                }
+            }
         }
         self.whole.absorb(&update.window);
         self.last = update.window;
@@ -349,15 +395,36 @@ impl Session {
         &self.whole
     }
 
-    /// The distinct processes of the threads seen, in order of first appearance.
+    /// The processes the filter cycles through: the tree's, in order of joining, then any
+    /// other process a thread was seen in.
     pub fn processes(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = Vec::new();
-        for t in &self.threads {
-            if !pids.contains(&t.pid) {
-                pids.push(t.pid);
+        let tree = self.processes.iter().map(|p| p.pid);
+        for pid in tree.chain(self.threads.iter().map(|t| t.pid)) {
+            if !pids.contains(&pid) {
+                pids.push(pid);
             }
         }
         pids
+    }
+
+    /// Python processes (pids) sampled so far, and how many of them still are. A pid that
+    /// exec'd a new Python program counts once.
+    pub fn process_count(&self) -> (usize, usize) {
+        let mut seen: Vec<(u32, bool)> = Vec::new();
+        for p in &self.processes {
+            match seen.iter_mut().find(|(pid, _)| *pid == p.pid) {
+                Some((_, running)) => *running |= p.running,
+                None => seen.push((p.pid, p.running)),
+            }
+        }
+        let running = seen.iter().filter(|(_, r)| *r).count();
+        (seen.len(), running)
+    }
+
+    /// The process of `pid` last seen joining.
+    pub fn process(&self, pid: u32) -> Option<&ProcessInfo> {
+        self.processes.iter().rev().find(|p| p.pid == pid)
     }
 
     /// The rows of `view`.

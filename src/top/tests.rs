@@ -466,6 +466,7 @@ fn the_screen_names_the_target_and_escapes_its_names() {
         python_version: "3.12.3".into(),
         command: vec!["python3".into(), "app.py\u{1b}[2J".into()],
         rate_hz: 100.0,
+        subprocesses: false,
     };
     let screen = Screen {
         view: View {
@@ -520,4 +521,103 @@ fn the_screen_names_the_target_and_escapes_its_names() {
     assert!(all.contains("evil\\x1b[31m"), "{all}");
     assert!(all.contains(" keys "), "{all}");
     assert!(all.contains("quit (the target keeps running)"), "{all}");
+}
+
+/// `top --subprocesses`: two processes whose code tables give the same ids to different
+/// functions, and the same thread id.
+#[test]
+fn processes_of_a_tree_merge_by_function_and_filter_apart() {
+    use super::ingest::Part;
+    use super::model::{ProcessChange, ProcessInfo};
+    let (mut one, mut two) = (Synth::default(), Synth::default());
+    // Code id 0 is `main` in one and `other` in two; `hot` is id 1 in one, 2 in two.
+    let stack_one = one.thread(7, "w", "main:1;hot:2");
+    let stack_two = two.thread(7, "w", "other:1;main:2;hot:3");
+    let mut ingest = Ingest::new(100, 100.0, Limits::default());
+    let mut session = Session::new();
+    for (key, pid) in [(1, 100), (2, 200)] {
+        ingest.process_joined(ProcessInfo {
+            key,
+            pid,
+            command: vec!["python".into(), format!("w{key}.py")],
+            python_version: "3.12.1".into(),
+            running: true,
+        });
+    }
+    for i in 0..150u64 {
+        let (a, b) = (
+            std::slice::from_ref(&stack_one),
+            std::slice::from_ref(&stack_two),
+        );
+        let mut parts = vec![Part {
+            key: 1,
+            pid: 100,
+            threads: a,
+            codes: &one.codes,
+        }];
+        if i % 3 == 0 {
+            parts.push(Part {
+                key: 2,
+                pid: 200,
+                threads: b,
+                codes: &two.codes,
+            });
+        }
+        let t = TickTime {
+            elapsed_ns: i * PERIOD_NS,
+            interval_ns: PERIOD_NS,
+        };
+        if let Some(u) = ingest.push_parts(t, &parts) {
+            session.apply(u);
+        }
+    }
+    session.apply(ingest.finish(150 * PERIOD_NS));
+    let samples = |view: &View, name: &str| -> f64 {
+        let table = session.table(view);
+        table
+            .rows
+            .iter()
+            .find(|r| r.label.starts_with(&format!("{name} (")))
+            .map_or(0.0, |r| r.total_seconds)
+    };
+    let whole = View {
+        scope: Scope::Session,
+        clock: Clock::Wall,
+        ..View::default()
+    };
+    // Merged: `hot` of both processes is one row (150 + 50 samples of 10 ms).
+    assert!((samples(&whole, "hot") - 2.0).abs() < 1e-9);
+    assert!((samples(&whole, "other") - 0.5).abs() < 1e-9);
+    assert!((samples(&whole, "main") - 2.0).abs() < 1e-9);
+    // The same thread id in two processes is two threads.
+    let pids: Vec<u32> = session.threads.iter().map(|t| t.pid).collect();
+    assert_eq!(pids, [100, 200]);
+    assert_eq!(session.processes(), [100, 200]);
+    // One process.
+    let only = View {
+        process: Some(100),
+        ..whole.clone()
+    };
+    assert!((samples(&only, "hot") - 1.5).abs() < 1e-9);
+    assert_eq!(samples(&only, "other"), 0.0);
+    assert_eq!(session.process_count(), (2, 2));
+
+    // A pid that execs a new program counts once; it ends when its last program does.
+    let mut u = super::model::Update {
+        processes: vec![
+            ProcessChange::Joined(ProcessInfo {
+                key: 3,
+                pid: 200,
+                running: true,
+                ..ProcessInfo::default()
+            }),
+            ProcessChange::Ended { key: 2 },
+        ],
+        ..super::model::Update::default()
+    };
+    session.apply(u.clone());
+    assert_eq!(session.process_count(), (2, 2));
+    u.processes = vec![ProcessChange::Ended { key: 3 }];
+    session.apply(u);
+    assert_eq!(session.process_count(), (2, 1));
 }

@@ -22,6 +22,8 @@ pub struct Target {
     pub command: Vec<String>,
     /// The rate asked for.
     pub rate_hz: f64,
+    /// Every Python process of the tree is sampled (the header counts them).
+    pub subprocesses: bool,
 }
 
 /// Whether sampling goes on.
@@ -37,13 +39,18 @@ pub fn header(target: &Target, session: &Session, screen: &Screen, status: &Stat
     let whole = session.whole();
     let last = session.window(Scope::LastWindow);
     let command = visible(&target.command.join(" ")).into_owned();
-    let mut lines = vec![
+    let command = if command.is_empty() { "?" } else { &command };
+    let first = if target.subprocesses {
+        tree_title(target, session, command)
+    } else {
         format!(
-            "framescope top · pid {} · CPython {} · {}",
+            "framescope top · pid {} · CPython {} · {command}",
             target.pid,
             visible(&target.python_version),
-            if command.is_empty() { "?" } else { &command }
-        ),
+        )
+    };
+    let mut lines = vec![
+        first,
         format!(
             "rate {:.0}/s (asked {}) · samples {} · errors {} · missed {} · {:.0} s",
             last.rate(),
@@ -66,6 +73,29 @@ pub fn header(target: &Target, session: &Session, screen: &Screen, status: &Stat
         lines.push(notes.join(" · "));
     }
     lines
+}
+
+/// The first line with `--subprocesses`: the root, how many Python processes were sampled
+/// (and how many still are), their CPython versions and the root's command.
+fn tree_title(target: &Target, session: &Session, command: &str) -> String {
+    let (count, running) = session.process_count();
+    let mut versions: Vec<&str> = Vec::new();
+    for p in &session.processes {
+        if !versions.contains(&p.python_version.as_str()) {
+            versions.push(&p.python_version);
+        }
+    }
+    if versions.is_empty() {
+        versions.push(&target.python_version);
+    }
+    versions.sort_unstable();
+    format!(
+        "framescope top --subprocesses · pid {} · {} Python process{} ({running} running) · CPython {} · {command}",
+        target.pid,
+        count,
+        if count == 1 { "" } else { "es" },
+        visible(&versions.join(", ")),
+    )
 }
 
 /// One line saying what the rows are.
@@ -93,7 +123,16 @@ fn describe(view: &View, session: &Session) -> String {
         None => "all threads".to_string(),
     };
     let process = match view.process {
-        Some(pid) => format!(" · process {pid}"),
+        Some(pid) => match session.process(pid) {
+            Some(p) => format!(
+                " · process {pid} ({})",
+                visible(&p.command.join(" "))
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+            ),
+            None => format!(" · process {pid}"),
+        },
         None => String::new(),
     };
     format!(
