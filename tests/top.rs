@@ -240,9 +240,10 @@ fn top_shows_the_hot_functions_sorts_and_quits_leaving_the_target_running() {
         let (a, b) = tmux.wait_for("the whole session", |s| {
             s.contains("whole session").then(|| hot_rows(s)).flatten()
         });
+        // 3 by the work; under a loaded machine's scheduling 5.05 has been seen.
         let ratio = a.own_pct / b.own_pct;
         assert!(
-            (1.8..5.0).contains(&ratio) && a.own_pct + b.own_pct > 60.0,
+            (1.8..6.0).contains(&ratio) && a.own_pct + b.own_pct > 60.0,
             "hot_a {a:?} hot_b {b:?}"
         );
 
