@@ -162,8 +162,10 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         }
         Err(e) => return Err(abandon(child.as_mut(), e)),
     };
-    // The first process found names the recording's CPython version.
-    let Some(interp) = first.first().map(|p| p.interp.for_fork(p.interp.pid)) else {
+    // The root names the recording's CPython version when it runs Python, else the first
+    // process found.
+    let named = first.iter().find(|p| p.interp.pid == pid).or(first.first());
+    let Some(interp) = named.map(|p| p.interp.for_fork(p.interp.pid)) else {
         return Err(abandon(
             child.as_mut(),
             Error::Read("no process to sample".into()),
