@@ -105,13 +105,12 @@ pub fn run(
     };
     let mut stats = TreeStats::default();
     let start = Instant::now();
-    let start_mono = monotonic_ns();
     let mut members: Vec<Member> = Vec::new();
     let mut ending: Vec<Ending> = Vec::new();
     let mut statuses: HashMap<u32, u32> = HashMap::new();
     let mut reads_done = 0u64;
     for new in first {
-        join(new, start, start_mono, sink, &mut members, &mut stats)?;
+        join(new, start, start, sink, &mut members, &mut stats)?;
     }
     let mut schedule = Schedule::new(start, config.rate_hz, config.jitter);
     sleep_until(schedule.due());
@@ -120,6 +119,8 @@ pub fn run(
     let mut root_gone = false;
     let show_status = config.status_line && std::io::stderr().is_terminal();
     let mut ended_now: Vec<usize> = Vec::new();
+    // The moment of the previous tick: a process joining counts its CPU from there.
+    let mut last_tick = start;
 
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -137,7 +138,7 @@ pub fn run(
         while let Some(found) = discovery.try_next() {
             match found {
                 Found::Python(new) => {
-                    join(*new, start, start_mono, sink, &mut members, &mut stats)?;
+                    join(*new, start, last_tick, sink, &mut members, &mut stats)?;
                 }
                 Found::Ended { pid, status } => {
                     if let Some(status) = status {
@@ -206,6 +207,7 @@ pub fn run(
             .collect();
         sink.tick(time, &parts)?;
         drop(parts);
+        last_tick = now;
         stats.sampler.samples += 1;
         for &i in ended_now.iter().rev() {
             let m = members.swap_remove(i);
@@ -247,12 +249,12 @@ pub fn run(
     Ok(stats)
 }
 
-/// Adds a process to the loop: defines it in the recording and starts its CPU clock
-/// (from its birth when it started after the recording did).
+/// Adds a process to the loop: defines it in the recording and starts its CPU clock from
+/// `since`, the previous tick (the CPU it used before that is no sample's).
 fn join(
     new: NewProcess,
     start: Instant,
-    start_mono: u64,
+    since: Instant,
     sink: &mut dyn TreeSink,
     members: &mut Vec<Member>,
     stats: &mut TreeStats,
@@ -270,10 +272,7 @@ fn join(
     };
     let id = sink.process(&info)?;
     let mut reader = StackReader::new(&new.interp);
-    match new.started_ns {
-        Some(at) if at >= start_mono => reader.start_cpu_clock_from_birth(pid),
-        _ => reader.start_cpu_clock(pid),
-    }
+    reader.start_cpu_clock_since(pid, since);
     stats.processes += 1;
     members.push(Member {
         id,

@@ -110,14 +110,20 @@ impl CpuClock {
         clock
     }
 
-    /// A clock for a process that started after the recording did: every thread's time
-    /// counts, from its start.
-    pub fn from_birth(pid: u32) -> CpuClock {
-        CpuClock {
-            pid,
-            threads: HashMap::new(),
-            buf: [0; 96],
+    /// A clock for a process that joins a running recording, whose first sample stands
+    /// for the time since `since` (the previous sample moment): what a thread alive now
+    /// used before then is not counted. Its account then is not known, but it was at
+    /// least its total now less the wall time since (a thread runs on one CPU at most),
+    /// so the first look gives no more than that wall time: a child that burnt CPU before
+    /// it was first sampled (its start-up, a shell before `exec`, the program it exec'd
+    /// from) does not charge it all to its first stack. A thread born since counts whole.
+    pub fn since(pid: u32, since: std::time::Instant) -> CpuClock {
+        let window = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut clock = CpuClock::start(pid);
+        for thread in clock.threads.values_mut() {
+            thread.last = thread.last.saturating_sub(window);
         }
+        clock
     }
 
     fn open(&self, tid: u32) -> Option<File> {
