@@ -4,7 +4,9 @@
 //! (taken from its channel: no `/proc` scan on this thread) and leave when a read finds
 //! them gone; one that dies mid-sample (kill -9) costs only its own entries. With
 //! `--blocking` each process is paused (its own ptrace lease) only while it is read, so
-//! nothing is left stopped whatever happens to the others.
+//! nothing is left stopped whatever happens to the others. Unless `--normal-priority`,
+//! the loop runs in the real-time class where permitted ([`RealTime`]), as long as its
+//! ticks stay within half the period.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -15,6 +17,7 @@ use crate::discover::{Discovery, Found, NewProcess};
 use crate::error::{Error, Result};
 use crate::process::events::monotonic_ns;
 use crate::process::pause::{ExitWatch, Pause};
+use crate::process::realtime::RealTime;
 use crate::process::tree;
 use crate::python::{Interpreter, SampleOptions, StackReader, ThreadStack};
 use crate::recording::{ProcessEnd, ProcessInfo, ProcessTick, RecordingWriter, TickTime};
@@ -58,6 +61,10 @@ pub struct TreeStats {
     /// For processes an exec or fork event announced: ns from that event to the
     /// process's first sample.
     pub first_sample_delays_ns: Vec<u64>,
+    /// The loop ran in the real-time class ...
+    pub realtime: bool,
+    /// ... and left it, its ticks taking more than half the period.
+    pub realtime_dropped: bool,
 }
 
 /// One Python process being sampled.
@@ -94,9 +101,14 @@ pub fn run(
     sink: &mut dyn TreeSink,
 ) -> Result<TreeStats> {
     precise_timers();
-    if config.boost {
+    // The nice value stays for the time-shared class, should the real-time one end.
+    let mut realtime = if config.boost {
         raise_priority();
-    }
+        RealTime::enter()
+    } else {
+        None
+    };
+    let period = Duration::from_secs_f64(1.0 / config.rate_hz.max(0.001));
     let opts = SampleOptions {
         cpu_state: false,
         cpu_time: true,
@@ -231,9 +243,16 @@ pub fn run(
             last_status = after;
             print_status(&stats.sampler, after.duration_since(start));
         }
-        stats.sampler.missed += schedule.advance(Instant::now());
+        let done = Instant::now();
+        if let Some(rt) = realtime.as_mut() {
+            rt.keep_within(done.duration_since(now), period);
+        }
+        stats.sampler.missed += schedule.advance(done);
         sleep_until(schedule.due());
     }
+    stats.realtime = realtime.is_some();
+    stats.realtime_dropped = realtime.as_ref().is_some_and(|rt| rt.dropped);
+    drop(realtime);
     settle_endings(&mut ending, &statuses, true, sink)?;
     stats.sampler.elapsed = start.elapsed();
     for m in &members {
