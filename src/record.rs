@@ -625,9 +625,7 @@ fn first_python(
         match discovery.next_within(Duration::from_millis(5)) {
             Some(Found::Python(new)) => {
                 found.push(*new);
-                while let Some(Found::Python(more)) = discovery.try_next() {
-                    found.push(*more);
-                }
+                take_the_rest(discovery, &mut found);
                 return Ok(Some(found));
             }
             Some(Found::Ended { .. }) => continue,
@@ -666,6 +664,36 @@ fn first_python(
     }
 }
 
+/// How long the first Python process found waits for the others being attached at the
+/// same moment (an existing tree's workers), so that all start with the recording.
+const FIRST_ROUND_WAIT: Duration = Duration::from_millis(300);
+
+/// Takes the other processes being attached along with the first one found: until
+/// discovery has none left pending (a tree of workers is attached one after another,
+/// 30 ms for eight, which would be missing from the start of all but the first), at most
+/// [`FIRST_ROUND_WAIT`].
+fn take_the_rest(discovery: &Discovery, found: &mut Vec<NewProcess>) {
+    let start = Instant::now();
+    loop {
+        while let Some(next) = discovery.try_next() {
+            if let Found::Python(more) = next {
+                found.push(*more);
+            }
+        }
+        if discovery.pending() == 0 || start.elapsed() >= FIRST_ROUND_WAIT {
+            break;
+        }
+        if let Some(Found::Python(more)) = discovery.next_within(Duration::from_millis(2)) {
+            found.push(*more);
+        }
+    }
+    while let Some(next) = discovery.try_next() {
+        if let Found::Python(more) = next {
+            found.push(*more);
+        }
+    }
+}
+
 /// The closing lines of a tree's recording: processes sampled, skipped, and how soon a
 /// new process was first sampled.
 fn print_tree_summary(t: &crate::tree_sampler::TreeStats, tree: &TreeReport) {
@@ -697,6 +725,11 @@ fn print_tree_summary(t: &crate::tree_sampler::TreeStats, tree: &TreeReport) {
             "polling /proc"
         }
     );
+    if t.realtime_dropped {
+        eprintln!(
+            "framescope: warning: sampling every process took over half of each period; the sampler left the real-time class (a lower --rate keeps it)"
+        );
+    }
     for (pid, why) in tree.skipped.iter().take(5) {
         eprintln!(
             "framescope: skipped pid {pid}: {}",
