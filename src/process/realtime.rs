@@ -101,9 +101,15 @@ mod tests {
             return;
         };
         // SAFETY: reads the calling thread's policy.
-        assert_eq!(unsafe { libc::sched_getscheduler(0) } & 0xff, libc::SCHED_FIFO);
+        assert_eq!(
+            unsafe { libc::sched_getscheduler(0) } & 0xff,
+            libc::SCHED_FIFO
+        );
         for _ in 0..100 {
-            assert!(!rt.keep_within(MS, MS), "100 whole periods of 1000 are not half");
+            assert!(
+                !rt.keep_within(MS, MS),
+                "100 whole periods of 1000 are not half"
+            );
         }
         let mut ticks = 100;
         while !rt.keep_within(MS, MS) {
