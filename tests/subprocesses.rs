@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{among_others, framescope, matrix, running_freely, Python, ScenarioDir};
+use common::{alone, among_others, framescope, matrix, running_freely, Python, ScenarioDir};
 
 /// The interpreters these tests use: two pyenv builds (libpython), and the Debian one
 /// (CPython linked into the executable), when present.
@@ -183,6 +183,75 @@ fn cpu_used_before_a_childs_first_sample_is_not_charged_to_it() {
         assert!(later <= truth + 0.08, "{later} of {truth} s: {report}");
         assert!(later >= 0.5 * truth, "{later} of {truth} s: {report}");
         assert!((0.3..=0.6).contains(&early), "early {early} s: {report}");
+    }
+}
+
+#[test]
+fn eight_busy_children_get_nearly_every_sample_at_1_khz() {
+    // Eight CPU-bound children on this 2-core machine (and whatever else runs on it): a
+    // time-shared sampler, even at nice -10, wakes up behind them and missed 5-60% of
+    // the ticks here; in the real-time class it misses almost none. And the tree's
+    // workers are all attached before the loop starts.
+    let _cpu = alone();
+    let Some(py) = python("pyenv-3.12") else {
+        eprintln!("skipped: pyenv-3.12 is needed");
+        return;
+    };
+    let dir = ScenarioDir::new(&py);
+    let argv = dir.argv(&py, "spinners.py", &["8", "20"]);
+    let mut target = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the parent starts");
+    // Its children die with it (spinners.py asks for SIGKILL on its death).
+    let _parent = KillOnDrop(vec![target.id()]);
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(target.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    assert_eq!(line.trim(), "ready");
+    let pid = target.id().to_string();
+    let rec = dir.host.join("eight.fsr").to_string_lossy().into_owned();
+    let (_, stderr) = run_ok(&[
+        "record",
+        "--subprocesses",
+        "--pid",
+        &pid,
+        "--rate",
+        "1000",
+        "--duration",
+        "2",
+        "-o",
+        &rec,
+    ]);
+    let _ = target.kill();
+    let _ = target.wait();
+    let children: Vec<u32> = recorded_pids(&rec)
+        .into_iter()
+        .filter(|&p| p != target.id())
+        .collect();
+    assert_eq!(children.len(), 8, "{children:?}: {stderr}");
+    for child in children {
+        let (text, _) = run_ok(&[
+            "report",
+            &rec,
+            "--pid",
+            &child.to_string(),
+            "--idle",
+            "--clock",
+            "wall",
+        ]);
+        let samples: u64 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample count in {text}"));
+        // 2000 asked for: the 99% for each (measured 99.7-99.9% with the load
+        // average at 14-17). A child attached after the loop started misses its first
+        // 25-40 ms, below this.
+        assert!(samples >= 1980, "pid {child}: {samples} of 2000; {stderr}");
     }
 }
 
