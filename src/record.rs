@@ -625,7 +625,13 @@ fn first_python(
         match discovery.next_within(Duration::from_millis(5)) {
             Some(Found::Python(new)) => {
                 found.push(*new);
-                take_the_rest(discovery, &mut found);
+                if child.is_none() {
+                    // An existing tree (`--pid`): its workers are there already.
+                    take_the_rest(discovery, &mut found);
+                }
+                while let Some(Found::Python(more)) = discovery.try_next() {
+                    found.push(*more);
+                }
                 return Ok(Some(found));
             }
             Some(Found::Ended { .. }) => continue,
@@ -668,10 +674,11 @@ fn first_python(
 /// same moment (an existing tree's workers), so that all start with the recording.
 const FIRST_ROUND_WAIT: Duration = Duration::from_millis(300);
 
-/// Takes the other processes being attached along with the first one found: until
-/// discovery has none left pending (a tree of workers is attached one after another,
-/// 30 ms for eight, which would be missing from the start of all but the first), at most
-/// [`FIRST_ROUND_WAIT`].
+/// Takes the other processes of an existing tree being attached along with the first one
+/// found: until discovery has none left pending (a tree of workers is attached one after
+/// another, 30 ms for eight, which would be missing from the start of all but the first),
+/// at most [`FIRST_ROUND_WAIT`]. Not for a command just started, whose first Python
+/// process is not kept waiting for, say, its shell to be found no Python.
 fn take_the_rest(discovery: &Discovery, found: &mut Vec<NewProcess>) {
     let start = Instant::now();
     loop {
