@@ -162,8 +162,10 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         }
         Err(e) => return Err(abandon(child.as_mut(), e)),
     };
-    // The first process found names the recording's CPython version.
-    let Some(interp) = first.first().map(|p| p.interp.for_fork(p.interp.pid)) else {
+    // The root names the recording's CPython version when it runs Python, else the first
+    // process found.
+    let named = first.iter().find(|p| p.interp.pid == pid).or(first.first());
+    let Some(interp) = named.map(|p| p.interp.for_fork(p.interp.pid)) else {
         return Err(abandon(
             child.as_mut(),
             Error::Read("no process to sample".into()),
@@ -623,6 +625,10 @@ pub(crate) fn first_python(
         match discovery.next_within(Duration::from_millis(5)) {
             Some(Found::Python(new)) => {
                 found.push(*new);
+                if child.is_none() {
+                    // An existing tree (`--pid`): its workers are there already.
+                    take_the_rest(discovery, &mut found);
+                }
                 while let Some(Found::Python(more)) = discovery.try_next() {
                     found.push(*more);
                 }
@@ -664,6 +670,37 @@ pub(crate) fn first_python(
     }
 }
 
+/// How long the first Python process found waits for the others being attached at the
+/// same moment (an existing tree's workers), so that all start with the recording.
+const FIRST_ROUND_WAIT: Duration = Duration::from_millis(300);
+
+/// Takes the other processes of an existing tree being attached along with the first one
+/// found: until discovery has none left pending (a tree of workers is attached one after
+/// another, 30 ms for eight, which would be missing from the start of all but the first),
+/// at most [`FIRST_ROUND_WAIT`]. Not for a command just started, whose first Python
+/// process is not kept waiting for, say, its shell to be found no Python.
+fn take_the_rest(discovery: &Discovery, found: &mut Vec<NewProcess>) {
+    let start = Instant::now();
+    loop {
+        while let Some(next) = discovery.try_next() {
+            if let Found::Python(more) = next {
+                found.push(*more);
+            }
+        }
+        if discovery.pending() == 0 || start.elapsed() >= FIRST_ROUND_WAIT {
+            break;
+        }
+        if let Some(Found::Python(more)) = discovery.next_within(Duration::from_millis(2)) {
+            found.push(*more);
+        }
+    }
+    while let Some(next) = discovery.try_next() {
+        if let Found::Python(more) = next {
+            found.push(*more);
+        }
+    }
+}
+
 /// The closing lines of a tree's recording: processes sampled, skipped, and how soon a
 /// new process was first sampled.
 fn print_tree_summary(t: &crate::tree_sampler::TreeStats, tree: &TreeReport) {
@@ -695,6 +732,11 @@ fn print_tree_summary(t: &crate::tree_sampler::TreeStats, tree: &TreeReport) {
             "polling /proc"
         }
     );
+    if t.realtime_dropped {
+        eprintln!(
+            "framescope: warning: sampling every process took over half of each period; the sampler left the real-time class (a lower --rate keeps it)"
+        );
+    }
     for (pid, why) in tree.skipped.iter().take(5) {
         eprintln!(
             "framescope: skipped pid {pid}: {}",

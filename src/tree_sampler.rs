@@ -4,7 +4,9 @@
 //! (taken from its channel: no `/proc` scan on this thread) and leave when a read finds
 //! them gone; one that dies mid-sample (kill -9) costs only its own entries. With
 //! `--blocking` each process is paused (its own ptrace lease) only while it is read, so
-//! nothing is left stopped whatever happens to the others.
+//! nothing is left stopped whatever happens to the others. Unless `--normal-priority`,
+//! the loop runs in the real-time class where permitted ([`RealTime`]), as long as its
+//! ticks stay within half the period.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -15,6 +17,7 @@ use crate::discover::{Discovery, Found, NewProcess};
 use crate::error::{Error, Result};
 use crate::process::events::monotonic_ns;
 use crate::process::pause::{ExitWatch, Pause};
+use crate::process::realtime::RealTime;
 use crate::process::tree;
 use crate::python::{Interpreter, SampleOptions, StackReader, ThreadStack};
 use crate::recording::{ProcessEnd, ProcessInfo, ProcessTick, RecordingWriter, TickTime};
@@ -58,6 +61,10 @@ pub struct TreeStats {
     /// For processes an exec or fork event announced: ns from that event to the
     /// process's first sample.
     pub first_sample_delays_ns: Vec<u64>,
+    /// The loop ran in the real-time class ...
+    pub realtime: bool,
+    /// ... and left it, its ticks taking more than half the period.
+    pub realtime_dropped: bool,
 }
 
 /// One Python process being sampled.
@@ -94,9 +101,14 @@ pub fn run(
     sink: &mut dyn TreeSink,
 ) -> Result<TreeStats> {
     precise_timers();
-    if config.boost {
+    // The nice value stays for the time-shared class, should the real-time one end.
+    let mut realtime = if config.boost {
         raise_priority();
-    }
+        RealTime::enter()
+    } else {
+        None
+    };
+    let period = Duration::from_secs_f64(1.0 / config.rate_hz.max(0.001));
     let opts = SampleOptions {
         cpu_state: false,
         cpu_time: true,
@@ -105,13 +117,12 @@ pub fn run(
     };
     let mut stats = TreeStats::default();
     let start = Instant::now();
-    let start_mono = monotonic_ns();
     let mut members: Vec<Member> = Vec::new();
     let mut ending: Vec<Ending> = Vec::new();
     let mut statuses: HashMap<u32, u32> = HashMap::new();
     let mut reads_done = 0u64;
     for new in first {
-        join(new, start, start_mono, sink, &mut members, &mut stats)?;
+        join(new, start, start, sink, &mut members, &mut stats)?;
     }
     let mut schedule = Schedule::new(start, config.rate_hz, config.jitter);
     sleep_until(schedule.due());
@@ -120,6 +131,8 @@ pub fn run(
     let mut root_gone = false;
     let show_status = config.status_line && std::io::stderr().is_terminal();
     let mut ended_now: Vec<usize> = Vec::new();
+    // The moment of the previous tick: a process joining counts its CPU from there.
+    let mut last_tick = start;
 
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -137,7 +150,7 @@ pub fn run(
         while let Some(found) = discovery.try_next() {
             match found {
                 Found::Python(new) => {
-                    join(*new, start, start_mono, sink, &mut members, &mut stats)?;
+                    join(*new, start, last_tick, sink, &mut members, &mut stats)?;
                 }
                 Found::Ended { pid, status } => {
                     if let Some(status) = status {
@@ -206,6 +219,7 @@ pub fn run(
             .collect();
         sink.tick(time, &parts)?;
         drop(parts);
+        last_tick = now;
         stats.sampler.samples += 1;
         for &i in ended_now.iter().rev() {
             let m = members.swap_remove(i);
@@ -229,9 +243,16 @@ pub fn run(
             last_status = after;
             print_status(&stats.sampler, after.duration_since(start));
         }
-        stats.sampler.missed += schedule.advance(Instant::now());
+        let done = Instant::now();
+        if let Some(rt) = realtime.as_mut() {
+            rt.keep_within(done.duration_since(now), period);
+        }
+        stats.sampler.missed += schedule.advance(done);
         sleep_until(schedule.due());
     }
+    stats.realtime = realtime.is_some();
+    stats.realtime_dropped = realtime.as_ref().is_some_and(|rt| rt.dropped);
+    drop(realtime);
     settle_endings(&mut ending, &statuses, true, sink)?;
     stats.sampler.elapsed = start.elapsed();
     for m in &members {
@@ -247,12 +268,12 @@ pub fn run(
     Ok(stats)
 }
 
-/// Adds a process to the loop: defines it in the recording and starts its CPU clock
-/// (from its birth when it started after the recording did).
+/// Adds a process to the loop: defines it in the recording and starts its CPU clock from
+/// `since`, the previous tick (the CPU it used before that is no sample's).
 fn join(
     new: NewProcess,
     start: Instant,
-    start_mono: u64,
+    since: Instant,
     sink: &mut dyn TreeSink,
     members: &mut Vec<Member>,
     stats: &mut TreeStats,
@@ -270,10 +291,7 @@ fn join(
     };
     let id = sink.process(&info)?;
     let mut reader = StackReader::new(&new.interp);
-    match new.started_ns {
-        Some(at) if at >= start_mono => reader.start_cpu_clock_from_birth(pid),
-        _ => reader.start_cpu_clock(pid),
-    }
+    reader.start_cpu_clock_since(pid, since);
     stats.processes += 1;
     members.push(Member {
         id,

@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{among_others, framescope, matrix, running_freely, Python, ScenarioDir};
+use common::{alone, among_others, framescope, matrix, running_freely, Python, ScenarioDir};
 
 /// The interpreters these tests use: two pyenv builds (libpython), and the Debian one
 /// (CPython linked into the executable), when present.
@@ -142,6 +142,119 @@ fn a_child_started_late_through_sh_exec_is_sampled_with_its_exact_stack() {
     }
 }
 
+/// CPU seconds of the collapsed lines (µs on the CPU clock) whose stack passes `keep`.
+fn cpu_seconds(lines: &[(String, u64)], keep: impl Fn(&str) -> bool) -> f64 {
+    lines
+        .iter()
+        .filter(|(s, _)| keep(s))
+        .map(|(_, n)| *n as f64 / 1e6)
+        .sum()
+}
+
+#[test]
+fn cpu_used_before_a_childs_first_sample_is_not_charged_to_it() {
+    let _cpu = among_others();
+    for py in pythons() {
+        // The child burns 0.5 s in early(), then execs into a new program (the same pid,
+        // a new process for the recording) that burns 0.3 s in other_work(): the exec'd
+        // program's first sample must not carry what the process used before it.
+        let dir = ScenarioDir::new(&py);
+        let rec = dir.host.join("execs.fsr").to_string_lossy().into_owned();
+        let mut args = vec!["record", "--subprocesses", "-o", &rec];
+        let argv = dir.argv(&py, "tree.py", &["execs", &py.python, "{dir}"]);
+        args.push("--");
+        args.extend(argv.iter().map(String::as_str));
+        run_ok(&args);
+        let read = |name: &str| -> f64 {
+            let text = std::fs::read_to_string(dir.host.join(name)).expect("truth file");
+            text.trim().parse().expect("a process_time")
+        };
+        // The exec'd program's own CPU time: its start-up and other_work().
+        let (before_exec, at_end) = (read("early"), read("later"));
+        assert!(before_exec > 0.45, "{}: {before_exec}", py.name);
+        let truth = at_end - before_exec;
+        let split = collapsed(&[&rec, "--processes", "--clock", "cpu"]);
+        let file = format!("{}/tree.py", dir.inner);
+        let later_root = format!(": {} {file} later {};", py.python, dir.inner);
+        let later = cpu_seconds(&split, |s| s.contains(&later_root));
+        let early = cpu_seconds(&split, |s| s.contains(&format!(";early ({file}:")));
+        let report = format!("{}: {split:?}", py.name);
+        // With the pre-exec 0.5 s charged again it would be above 0.8 s.
+        assert!(later <= truth + 0.08, "{later} of {truth} s: {report}");
+        assert!(later >= 0.5 * truth, "{later} of {truth} s: {report}");
+        assert!((0.3..=0.6).contains(&early), "early {early} s: {report}");
+    }
+}
+
+#[test]
+fn eight_busy_children_get_nearly_every_sample_at_1_khz() {
+    // Eight CPU-bound children on this 2-core machine (and whatever else runs on it): a
+    // time-shared sampler, even at nice -10, wakes up behind them and missed 5-60% of
+    // the ticks here; in the real-time class it misses almost none. And the tree's
+    // workers are all attached before the loop starts.
+    let _cpu = alone();
+    let Some(py) = python("pyenv-3.12") else {
+        eprintln!("skipped: pyenv-3.12 is needed");
+        return;
+    };
+    let dir = ScenarioDir::new(&py);
+    let argv = dir.argv(&py, "spinners.py", &["8", "20"]);
+    let mut target = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the parent starts");
+    // Its children die with it (spinners.py asks for SIGKILL on its death).
+    let _parent = KillOnDrop(vec![target.id()]);
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(target.stdout.as_mut().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready");
+    assert_eq!(line.trim(), "ready");
+    let pid = target.id().to_string();
+    let rec = dir.host.join("eight.fsr").to_string_lossy().into_owned();
+    let (_, stderr) = run_ok(&[
+        "record",
+        "--subprocesses",
+        "--pid",
+        &pid,
+        "--rate",
+        "1000",
+        "--duration",
+        "2",
+        "-o",
+        &rec,
+    ]);
+    let _ = target.kill();
+    let _ = target.wait();
+    let children: Vec<u32> = recorded_pids(&rec)
+        .into_iter()
+        .filter(|&p| p != target.id())
+        .collect();
+    assert_eq!(children.len(), 8, "{children:?}: {stderr}");
+    for child in children {
+        let (text, _) = run_ok(&[
+            "report",
+            &rec,
+            "--pid",
+            &child.to_string(),
+            "--idle",
+            "--clock",
+            "wall",
+        ]);
+        let samples: u64 = text
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no sample count in {text}"));
+        // 2000 asked for: the 99% for each (measured 99.7-99.9% with the load
+        // average at 14-17). A child attached after the loop started misses its first
+        // 25-40 ms, below this.
+        assert!(samples >= 1980, "pid {child}: {samples} of 2000; {stderr}");
+    }
+}
+
 #[test]
 fn a_parent_on_one_cpython_and_its_child_on_another() {
     let _cpu = among_others();
@@ -221,6 +334,32 @@ fn a_parent_on_one_cpython_and_its_child_on_another() {
         child.python
     );
     assert!(text.contains(&header), "{text}");
+    // A report of the child alone is headed by the child's command and CPython, not the
+    // parent's; the whole recording's by the parent's.
+    let rec = dir.host.join("cross.fsr").to_string_lossy().into_owned();
+    run_ok(&[
+        "record",
+        "--subprocesses",
+        "--pid",
+        &pid,
+        "--duration",
+        "0.3",
+        "-o",
+        &rec,
+    ]);
+    let child_pid = procs[1]["pid"].as_u64().expect("child pid").to_string();
+    let (report, _) = run_ok(&["report", &rec, "--pid", &child_pid]);
+    let head = format!(
+        "framescope profile of `{} {file} waiter` (pid {child_pid}, CPython 3.12.",
+        child.python
+    );
+    assert!(report.starts_with(&head), "{report}");
+    let (report, _) = run_ok(&["report", &rec]);
+    let head = format!(
+        "framescope profile of `{} {file} cross {} {}` (pid {pid}, CPython 3.11.",
+        parent.python, child.python, dir.inner
+    );
+    assert!(report.starts_with(&head), "{report}");
     // Without the flag, the single-process schema is unchanged.
     let (one, _) = run_ok(&["dump", "--json", "--pid", &pid]);
     let one: serde_json::Value = serde_json::from_str(&one).expect("JSON");

@@ -12,6 +12,7 @@ pub mod image;
 pub mod maps;
 pub mod memory;
 pub mod pause;
+pub mod realtime;
 pub mod saved;
 pub mod status;
 pub mod threads;

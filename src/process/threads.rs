@@ -110,14 +110,20 @@ impl CpuClock {
         clock
     }
 
-    /// A clock for a process that started after the recording did: every thread's time
-    /// counts, from its start.
-    pub fn from_birth(pid: u32) -> CpuClock {
-        CpuClock {
-            pid,
-            threads: HashMap::new(),
-            buf: [0; 96],
+    /// A clock for a process that joins a running recording, whose first sample stands
+    /// for the time since `since` (the previous sample moment): what a thread alive now
+    /// used before then is not counted. Its account then is not known, but it was at
+    /// least its total now less the wall time since (a thread runs on one CPU at most),
+    /// so the first look gives no more than that wall time: a child that burnt CPU before
+    /// it was first sampled (its start-up, a shell before `exec`, the program it exec'd
+    /// from) does not charge it all to its first stack. A thread born since counts whole.
+    pub fn since(pid: u32, since: std::time::Instant) -> CpuClock {
+        let window = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let mut clock = CpuClock::start(pid);
+        for thread in clock.threads.values_mut() {
+            thread.last = thread.last.saturating_sub(window);
         }
+        clock
     }
 
     fn open(&self, tid: u32) -> Option<File> {
@@ -247,6 +253,45 @@ mod tests {
         // The same tid under another identity is a new thread: all its time counts.
         let all = clock.used_since_last_look(tid, 8).unwrap();
         assert!(all >= used, "{all} < {used}");
+    }
+
+    #[test]
+    fn a_clock_started_since_a_moment_counts_no_more_than_the_wall_time_since() {
+        let pid = std::process::id();
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+        let thread_cpu_ns = || {
+            let mut ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: clock_gettime writes into the timespec we own.
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+        };
+        let burn = |ns: u64| {
+            let before = thread_cpu_ns();
+            let mut x = 0u64;
+            while thread_cpu_ns() - before < ns {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+        };
+        // 100 ms of CPU before the moment, 10 ms after.
+        burn(100_000_000);
+        let since = std::time::Instant::now();
+        burn(10_000_000);
+        let mut clock = CpuClock::since(pid, since);
+        let wall = since.elapsed().as_nanos() as u64;
+        let first = clock.used_since_last_look(tid, 7).unwrap();
+        // At most the wall time since the moment (the account lags, it never leads).
+        assert!(first <= wall, "{first} ns counted in {wall} ns");
+        // Counted from the thread's birth, the 100 ms before would be in it.
+        let file = clock.open(tid).unwrap();
+        let total = read_schedstat(&file, &mut [0; 96]).unwrap();
+        assert!(
+            total > first + 50_000_000,
+            "{total} in all, {first} counted"
+        );
     }
 
     #[test]

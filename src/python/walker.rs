@@ -270,10 +270,11 @@ impl StackReader {
         self.cpu_clock = Some(CpuClock::start(pid));
     }
 
-    /// Like [`StackReader::start_cpu_clock`] for a process that started after the
-    /// recording did: all the CPU time its threads used counts.
-    pub fn start_cpu_clock_from_birth(&mut self, pid: u32) {
-        self.cpu_clock = Some(CpuClock::from_birth(pid));
+    /// Like [`StackReader::start_cpu_clock`] for a process joining a running recording:
+    /// its first sample counts at most the CPU time used since `since`, the previous
+    /// sample moment ([`CpuClock::since`]).
+    pub fn start_cpu_clock_since(&mut self, pid: u32, since: std::time::Instant) {
+        self.cpu_clock = Some(CpuClock::since(pid, since));
     }
 
     /// Records every thread's CPU state now, for the next sample to use; call it right

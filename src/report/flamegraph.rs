@@ -23,8 +23,9 @@ pub fn render(
 ) -> Result<()> {
     let profile = Profile::build(rec, view);
     // Names in the collapsed lines are escaped already; so are these.
-    let title = visible(&format!("framescope: {}", rec.meta.command_line())).into_owned();
-    let subtitle = visible(&subtitle(rec, &profile)).into_owned();
+    let subject = super::subject(rec, view);
+    let title = visible(&format!("framescope: {}", subject.command_line)).into_owned();
+    let subtitle = visible(&subtitle(rec, &profile, &subject)).into_owned();
     let lines = collapsed::lines(rec, &profile, options.lines);
     if lines.is_empty() {
         return write_empty(&title, &subtitle, out);
@@ -44,19 +45,18 @@ pub fn render(
     flamegraph::from_lines(&mut opt, lines.iter().map(String::as_str), out).map_err(write_error)
 }
 
-fn subtitle(rec: &Recording, profile: &Profile) -> String {
-    let meta = &rec.meta;
+fn subtitle(rec: &Recording, profile: &Profile, subject: &super::Subject) -> String {
     let mut parts = vec![
-        format!("pid {}", meta.pid),
-        format!("{} samples at {} Hz", profile.samples, meta.rate_hz),
+        format!("pid {}", subject.pid),
+        format!("{} samples at {} Hz", profile.samples, rec.meta.rate_hz),
         format!(
             "{:.2} s of {}",
             profile.seconds + 0.0,
             profile.clock.describe()
         ),
     ];
-    if !meta.python_version.is_empty() {
-        parts.push(format!("CPython {}", meta.python_version));
+    if !subject.python_version.is_empty() {
+        parts.push(format!("CPython {}", subject.python_version));
     }
     if rec.truncated {
         parts.push("recording incomplete".into());

@@ -205,6 +205,40 @@ pub fn check_process(rec: &Recording, pid: u32) -> Result<()> {
     )))
 }
 
+/// Whose profile a view shows, for headings: the recording's target, or with `--pid` the
+/// process kept, with its own command and CPython version (a child's, not the root's).
+pub(crate) struct Subject {
+    pub pid: u32,
+    /// Not escaped: callers escape it at their edge.
+    pub command_line: String,
+    /// Empty when unknown.
+    pub python_version: String,
+}
+
+pub(crate) fn subject(rec: &Recording, view: &ViewOptions) -> Subject {
+    // Without --pid, the root's own PROCESS record, when it has one, is the surest word
+    // on its CPython version.
+    let pid = view.process_filter.unwrap_or(rec.meta.pid);
+    let kept = rec.processes.iter().find(|p| p.info.pid == pid);
+    match kept {
+        Some(p) if view.process_filter.is_none() => Subject {
+            pid: rec.meta.pid,
+            command_line: rec.meta.command_line(),
+            python_version: p.info.python_version.clone(),
+        },
+        Some(p) => Subject {
+            pid: p.info.pid,
+            command_line: crate::recording::command_line(p.info.pid, &p.info.command),
+            python_version: p.info.python_version.clone(),
+        },
+        None => Subject {
+            pid: rec.meta.pid,
+            command_line: rec.meta.command_line(),
+            python_version: rec.meta.python_version.clone(),
+        },
+    }
+}
+
 /// The error for a failed write of report output.
 pub(crate) fn write_error(e: std::io::Error) -> Error {
     Error::io("cannot write the report", e)

@@ -184,7 +184,7 @@ pub fn render(
         profiles,
         name: format!(
             "framescope: {} ({})",
-            rec.meta.command_line(),
+            super::subject(rec, view).command_line,
             view.clock.describe()
         ),
         active_profile_index,

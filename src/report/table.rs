@@ -169,15 +169,16 @@ pub fn render(
 fn text(rec: &Recording, profile: &Profile, tables: &[Table], view: &ViewOptions) -> String {
     let mut s = String::new();
     let meta = &rec.meta;
+    let subject = super::subject(rec, view);
     let _ = writeln!(
         s,
         "framescope profile of `{}` (pid {}, CPython {}, {} Hz{})",
-        visible(&meta.command_line()),
-        meta.pid,
-        if meta.python_version.is_empty() {
+        visible(&subject.command_line),
+        subject.pid,
+        if subject.python_version.is_empty() {
             "?".into()
         } else {
-            visible(&meta.python_version)
+            visible(&subject.python_version)
         },
         meta.rate_hz,
         if meta.blocking {

@@ -82,6 +82,32 @@ def main():
     elif mode == "hinted":
         py, here = sys.argv[2], sys.argv[3]
         parent_wait([subprocess.Popen([py, here + "/tree.py", "child"])])
+    elif mode == "execs":
+        py, here = sys.argv[2], sys.argv[3]
+        parent_wait([subprocess.Popen([py, here + "/tree.py", "early", py, here])])
+    elif mode == "early":
+        early(sys.argv[2], sys.argv[3])
+    elif mode == "later":
+        other_work(sys.argv[2])
+
+
+# Modes below main() (the lines above are checked by tests):
+#   execs PY DIR       start `PY DIR/tree.py early PY DIR` and wait for it
+#   early PY DIR       burn 0.5 s of CPU in early(), write process_time() to DIR/early,
+#                      then exec `PY DIR/tree.py later DIR`
+#   later DIR          burn 0.3 s of CPU in other_work(), write process_time() to DIR/later
+def early(py, here):
+    spin(0.5)
+    # The CPU time of the process so far: exec keeps counting it.
+    with open(here + "/early", "w") as f:
+        f.write(repr(time.process_time()))
+    os.execv(py, [py, here + "/tree.py", "later", here])
+
+
+def other_work(here):
+    spin(0.3)
+    with open(here + "/later", "w") as f:
+        f.write(repr(time.process_time()))
 
 
 main()

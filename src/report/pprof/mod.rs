@@ -165,11 +165,12 @@ pub fn build(rec: &Recording, view: &ViewOptions, span: Span) -> proto::Profile 
     } else {
         0
     };
+    let subject = crate::report::subject(rec, view);
     let comment = vec![strings.id(&format!(
         "framescope {}: {} (CPython {})",
         env!("CARGO_PKG_VERSION"),
-        rec.meta.command_line(),
-        rec.meta.python_version
+        subject.command_line,
+        subject.python_version
     ))];
     let mapping = vec![proto::Mapping {
         id: 1,
