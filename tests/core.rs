@@ -129,19 +129,7 @@ fn check_core_matches_truth(py: &Python) {
 
 #[test]
 fn core_dump_shows_exact_stacks() {
-    let mut failures = Vec::new();
-    let pythons = host_pythons();
-    for py in &pythons {
-        match std::panic::catch_unwind(|| check_core_matches_truth(py)) {
-            Ok(()) => eprintln!("ok: {}", py.name),
-            Err(e) => failures.push(format!(
-                "{}: {}",
-                py.name,
-                e.downcast_ref::<String>().cloned().unwrap_or_default()
-            )),
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    common::for_each_of(&host_pythons(), check_core_matches_truth);
 }
 
 fn expect_error(out: std::process::Output, code: i32, needles: &[&str]) {

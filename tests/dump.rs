@@ -7,19 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::truth::{stacks_from_dump, stacks_from_truth};
-use common::{for_each_python, framescope, spawn, Python};
+use common::{for_each_python, framescope, framescope_ok, spawn, Python};
 use serde_json::Value;
 
 fn dump_json(pid: u32, extra: &[&str]) -> Value {
     let pid = pid.to_string();
     let mut args = vec!["dump", "--pid", &pid, "--json"];
     args.extend_from_slice(extra);
-    let out = framescope(&args);
-    assert!(
-        out.status.success(),
-        "dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = framescope_ok(&args);
     serde_json::from_slice(&out.stdout).expect("dump --json is JSON")
 }
 

@@ -10,6 +10,15 @@ fn scratch(name: &str) -> std::path::PathBuf {
     common::scratch("output-extension", name)
 }
 
+/// `framescope record -q OPTIONS -o OUT` of a tiny Python program; it must succeed.
+fn record_tiny(options: &[&str], out: &std::path::Path) {
+    let mut args = vec!["record", "-q"];
+    args.extend_from_slice(options);
+    args.extend(["-o", out.to_str().unwrap()]);
+    args.extend(["--", "/usr/bin/python3.11", "-c", "sum(range(3_000_000))"]);
+    common::framescope_ok(&args);
+}
+
 fn assert_lists_the_formats(stderr: &str) {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     for name in [
@@ -30,21 +39,7 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
     let _ = std::fs::remove_file(scratch("run.fsr"));
     let rec = scratch("run.fsr");
     // A real recording of a tiny Python program.
-    let out = framescope(&[
-        "record",
-        "-q",
-        "-o",
-        rec.to_str().unwrap(),
-        "--",
-        "/usr/bin/python3.11",
-        "-c",
-        "sum(range(3_000_000))",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record_tiny(&[], &rec);
 
     let bad = scratch("run.png");
     let _ = std::fs::remove_file(&bad);
@@ -128,23 +123,7 @@ fn record_refuses_an_unknown_extension_before_starting_the_command() {
     assert!(!bad.exists());
 
     // --format wins over the extension here too.
-    let out = framescope(&[
-        "record",
-        "-q",
-        "--format",
-        "pstats",
-        "-o",
-        bad.to_str().unwrap(),
-        "--",
-        "/usr/bin/python3.11",
-        "-c",
-        "sum(range(3_000_000))",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record_tiny(&["--format", "pstats"], &bad);
     let bytes = std::fs::read(&bad).expect("written");
     assert_eq!(bytes.first(), Some(&b'{'), "a marshalled dict");
     let _ = std::fs::remove_file(&bad);

@@ -159,20 +159,7 @@ fn go_tool_pprof_reads_functions_lines_and_labels() {
         .filter(|p| wanted.contains(&p.name.as_str()))
         .collect();
     assert!(!pythons.is_empty(), "none of {wanted:?} is provisioned");
-    let mut failures = Vec::new();
-    for py in &pythons {
-        if let Err(e) = std::panic::catch_unwind(|| check(py)) {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failures.push(format!("{}: {msg}", py.name));
-        } else {
-            eprintln!("ok: {}", py.name);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    common::for_each_of(&pythons, check);
 }
 
 #[test]
@@ -187,19 +174,14 @@ fn report_writes_pprof_by_extension_and_by_format() {
     let argv = dir.argv(&py, "pprof_hot.py", &["1"]);
     let mut args = vec!["record", "-q", "-o", rec.to_str().expect("utf-8"), "--"];
     args.extend(argv.iter().map(String::as_str));
-    assert!(framescope(&args).status.success());
+    common::framescope_ok(&args);
     let by_ext = dir.host.join("out.pb.gz");
     let by_format = dir.host.join("out.bin");
     for (path, extra) in [(&by_ext, None), (&by_format, Some("--format=pprof"))] {
         let mut args = vec!["report", rec.to_str().expect("utf-8"), "-o"];
         args.push(path.to_str().expect("utf-8"));
         args.extend(extra);
-        let out = framescope(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::framescope_ok(&args);
         let top = pprof(&["-top", "-sample_index=wall"], path);
         assert!(top.contains("Type: wall"), "{top}");
         assert!(top.contains("crunch"), "{top}");

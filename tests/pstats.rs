@@ -13,25 +13,12 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{among_others, framescope, matrix, Python, ScenarioDir};
+use common::{among_others, for_each_of, framescope, matrix, pythons_named, Python, ScenarioDir};
 
 /// The interpreters each test runs on: the oldest, a middle one, and the newest two.
 const PYTHONS: [&str; 4] = ["pyenv-3.8", "pyenv-3.11", "sid-3.14", "sid-3.15"];
 
 const SCRIPT: &str = "pstats_target.py";
-
-fn pythons() -> Vec<Python> {
-    let all = matrix();
-    PYTHONS
-        .iter()
-        .map(|name| {
-            all.iter()
-                .find(|p| p.name == *name)
-                .unwrap_or_else(|| panic!("{name} is not installed; run scripts/provision"))
-                .clone()
-        })
-        .collect()
-}
 
 /// A recording of pstats_target.py written as `run.prof`, and where its functions are.
 struct Recorded {
@@ -307,50 +294,27 @@ fn check_with_stats_object(py: &Python, r: &Recorded) {
 #[test]
 fn pstats_files_read_back_in_pstats_on_old_and_new_pythons() {
     let _cpu = among_others();
-    let mut failures = Vec::new();
-    for py in pythons() {
-        let result = std::panic::catch_unwind(|| {
-            let r = Recorded::new(&py, &[]);
-            check_with_stats_object(&py, &r);
-        });
-        if let Err(e) = result {
-            failures.push(panic_text(&py, e));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    for_each_of(&pythons_named(&PYTHONS), |py| {
+        let r = Recorded::new(py, &[]);
+        check_with_stats_object(py, &r);
+    });
 }
 
 #[test]
 fn python_m_pstats_reads_commands_and_shows_the_call_graph() {
     let _cpu = among_others();
-    let mut failures = Vec::new();
-    for py in pythons() {
-        let result = std::panic::catch_unwind(|| {
-            let r = Recorded::new(&py, &["--clock", "wall"]);
-            let script = "sort cumtime\nstats\ncallers \\(inner\\)\ncallers \\(recurse\\)\n\
-                          callers \\(outer\\)\ncallees \\(recurse\\)\ncallees \\(main\\)\n\
-                          callees \\(inner\\)\ncallees \\(outer\\)\nquit\n";
-            let out = python(&py, &["-m", "pstats", &r.prof()], script);
-            let (stats, rest) = out
-                .split_once("was called by...")
-                .unwrap_or_else(|| panic!("no callers in:\n{out}"));
-            check_stats(&py, &r, stats);
-            check_calls(&py, &r, rest, rest);
-        });
-        if let Err(e) = result {
-            failures.push(panic_text(&py, e));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-fn panic_text(py: &Python, e: Box<dyn std::any::Any + Send>) -> String {
-    let msg = e
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
-    format!("{}: {msg}", py.name)
+    for_each_of(&pythons_named(&PYTHONS), |py| {
+        let r = Recorded::new(py, &["--clock", "wall"]);
+        let script = "sort cumtime\nstats\ncallers \\(inner\\)\ncallers \\(recurse\\)\n\
+                      callers \\(outer\\)\ncallees \\(recurse\\)\ncallees \\(main\\)\n\
+                      callees \\(inner\\)\ncallees \\(outer\\)\nquit\n";
+        let out = python(py, &["-m", "pstats", &r.prof()], script);
+        let (stats, rest) = out
+            .split_once("was called by...")
+            .unwrap_or_else(|| panic!("no callers in:\n{out}"));
+        check_stats(py, &r, stats);
+        check_calls(py, &r, rest, rest);
+    });
 }
 
 /// The virtual environment scripts/provision makes for the Python tools the tests use.

@@ -9,23 +9,10 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{among_others, framescope, matrix, Python, ScenarioDir};
+use common::{among_others, for_each_of, framescope, pythons_named, Python, ScenarioDir};
 
 /// The oldest, a middle one, and the newest two of the matrix.
 const PYTHONS: [&str; 4] = ["pyenv-3.8", "pyenv-3.11", "sid-3.14", "sid-3.15"];
-
-fn pythons() -> Vec<Python> {
-    let all = matrix();
-    PYTHONS
-        .iter()
-        .map(|name| {
-            all.iter()
-                .find(|p| p.name == *name)
-                .unwrap_or_else(|| panic!("{name} is not installed; run scripts/provision"))
-                .clone()
-        })
-        .collect()
-}
 
 fn run(args: &[&str]) -> String {
     let out = framescope(args);
@@ -116,18 +103,7 @@ fn check(py: &Python, mode: &str, names: &[&str]) {
 
 fn on_each(mode: &str, names: &[&str]) {
     let _cpu = among_others();
-    let mut failures = Vec::new();
-    for py in pythons() {
-        if let Err(e) = std::panic::catch_unwind(|| check(&py, mode, names)) {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failures.push(format!("{}: {msg}", py.name));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    for_each_of(&pythons_named(&PYTHONS), |py| check(py, mode, names));
 }
 
 #[test]

@@ -22,11 +22,38 @@ import os
 import re
 import shutil
 import subprocess
-import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from harness import log, run_measured
+from measure import strace_calls
 
 COUNTS = [1, 4, 8]
 RATE = 1000
 DEPTH = 20
+
+
+@dataclass
+class TreeRow:
+    """One profiler run on a tree of N busy children."""
+    tool: str
+    children: int
+    argv: List[str]
+    status: int
+    cpu_s: float
+    wall_s: float
+    per_child: Dict[int, int]
+    stderr: str
+    samples: int = 0
+    delivered_pct: float = 0.0
+    worst_child_pct: float = 0.0
+    us_per_sample: Optional[float] = None
+    us_per_tick: Optional[float] = None
+    core_pct: Optional[float] = None
+    failed: Optional[str] = None
+    syscalls_per_sample: Optional[float] = None
+    syscalls_per_tick: Optional[float] = None
+    strace_top: List[Tuple[str, int]] = field(default_factory=list)
 
 
 def children_of(pid):
@@ -73,22 +100,8 @@ def pyspy_samples(path, pids):
     return counts
 
 
-def strace_calls(summary):
-    """All calls counted by `strace -c`, by name."""
-    calls = {}
-    with open(summary) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 5 and parts[0][0].isdigit() and not parts[-1].startswith("total"):
-                try:
-                    calls[parts[-1]] = int(parts[3])
-                except ValueError:
-                    pass
-    return calls
-
-
-def run(opts, targets, tools, version, run_measured, log):
-    """Every count with each profiler; returns the rows (dicts) and prints the table."""
+def run(opts, targets, tools, version):
+    """Every count with each profiler: the rows (report with `markdown`)."""
     duration = opts.duration
     log("== process trees: %s, %s busy children at %d Hz, %d s per run, depth %d"
         % (version, "/".join(map(str, COUNTS)), RATE, duration, DEPTH))
@@ -100,36 +113,34 @@ def run(opts, targets, tools, version, run_measured, log):
             if len(kids) != n:
                 log("   %d children: found %s under pid %d" % (n, kids, target.pid))
             for tool in [t for t in ("framescope", "py-spy") if t in opts.tools]:
-                rows.append(one_run(tools, tool, target.pid, kids, n, duration,
-                                    run_measured, log))
+                rows.append(one_run(tools, tool, target.pid, kids, n, duration))
             if "framescope" in opts.tools and kids:
                 # The control: one child alone, no --subprocesses, on the same machine at
                 # the same moment (a busy machine delays every sampler).
                 rows.append(one_run(tools, "framescope, 1 child alone", kids[0], kids[:1], n,
-                                    duration, run_measured, log))
+                                    duration))
             if "framescope" in opts.tools and shutil.which("strace"):
-                add_syscalls(next(r for r in rows[::-1] if r["tool"] == "framescope"), tools,
-                             target.pid, kids, run_measured, log)
+                add_syscalls(next(r for r in rows[::-1] if r.tool == "framescope"), tools,
+                             target.pid, kids)
         finally:
             targets.stop(target)
-    print_table(rows, version, duration)
     return rows
 
 
-def one_run(tools, tool, pid, kids, n, duration, run_measured, log):
+def one_run(tools, tool, pid, kids, n, duration):
     name = tools.name(tool.split(",")[0] + "-tree%d" % n)
     if tool.startswith("framescope, 1 child"):
         out = os.path.join(tools.workdir, name + ".fsr")
         argv = [tools.fs, "record", "--pid", str(pid), "--rate", str(RATE), "--nonblocking",
                 "--duration", str(duration), "-o", out]
         r = run_measured(argv, tools.workdir, name, duration, duration + 60)
-        counts = framescope_samples(tools.fs, out, kids) if r["status"] == 0 else {}
+        counts = framescope_samples(tools.fs, out, kids) if r.status == 0 else {}
     elif tool == "framescope":
         out = os.path.join(tools.workdir, name + ".fsr")
         argv = [tools.fs, "record", "--subprocesses", "--pid", str(pid), "--rate", str(RATE),
                 "--nonblocking", "--duration", str(duration), "-o", out]
         r = run_measured(argv, tools.workdir, name, duration, duration + 60)
-        counts = framescope_samples(tools.fs, out, kids) if r["status"] == 0 else {}
+        counts = framescope_samples(tools.fs, out, kids) if r.status == 0 else {}
     else:
         out = os.path.join(tools.workdir, name + ".txt")
         argv = [tools.pyspy, "record", "--subprocesses", "--pid", str(pid), "--rate", str(RATE),
@@ -137,46 +148,45 @@ def one_run(tools, tool, pid, kids, n, duration, run_measured, log):
         r = run_measured(argv, tools.workdir, name, duration, duration + 60,
                          started=r"Sampling process")
         counts = pyspy_samples(out, kids)
-    row = {"tool": tool, "children": n, "argv": argv, "status": r["status"],
-           "cpu_s": r["cpu_s"], "wall_s": r["wall_s"], "per_child": counts,
-           "stderr": r["stderr"][-1500:]}
+    row = TreeRow(tool=tool, children=n, argv=argv, status=r.status, cpu_s=r.cpu_s,
+                  wall_s=r.wall_s, per_child=counts, stderr=r.stderr[-1500:])
     samples = sum(counts.values())
     requested = RATE * duration * len(kids)
-    row["samples"] = samples
-    row["delivered_pct"] = 100.0 * samples / requested
-    row["worst_child_pct"] = (100.0 * min(counts.values()) / (RATE * duration)
-                              if counts else 0.0)
-    row["us_per_sample"] = 1e6 * r["cpu_s"] / samples if samples else None
-    row["us_per_tick"] = 1e6 * r["cpu_s"] / (samples / len(kids)) if samples else None
-    row["core_pct"] = (100.0 * r["steady_cpu_s"] / r["steady_window_s"]
-                       if r.get("steady_cpu_s") is not None else None)
-    if r["status"] != 0 or not samples:
-        lines = [l for l in r["stderr"].splitlines() if l.strip()]
-        row["failed"] = lines[-1] if lines else "exit %d" % r["status"]
+    row.samples = samples
+    row.delivered_pct = 100.0 * samples / requested
+    row.worst_child_pct = (100.0 * min(counts.values()) / (RATE * duration)
+                           if counts else 0.0)
+    row.us_per_sample = 1e6 * r.cpu_s / samples if samples else None
+    row.us_per_tick = 1e6 * r.cpu_s / (samples / len(kids)) if samples else None
+    row.core_pct = (100.0 * r.steady_cpu_s / r.steady_window_s
+                    if r.steady_cpu_s is not None else None)
+    if r.status != 0 or not samples:
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        row.failed = lines[-1] if lines else "exit %d" % r.status
     log("   %2d children  %-10s %s" % (n, tool, brief(row)))
     return row
 
 
-def add_syscalls(row, tools, pid, kids, run_measured, log):
+def add_syscalls(row, tools, pid, kids):
     """framescope's syscalls per sample, from a second run under strace -f -c."""
-    name = tools.name("strace-tree%d" % row["children"])
+    name = tools.name("strace-tree%d" % row.children)
     out = os.path.join(tools.workdir, name + ".fsr")
     summary = os.path.join(tools.workdir, name + ".txt")
     argv = ["strace", "-f", "-c", "-o", summary, tools.fs, "record", "--subprocesses", "--pid",
             str(pid), "--rate", str(RATE), "--nonblocking", "--duration", "2", "-o", out]
     r = run_measured(argv, tools.workdir, name, None, 120)
-    if r["status"] != 0 or not os.path.exists(summary):
-        log("   strace run failed: %s" % (r["stderr"].strip().splitlines() or ["?"])[-1])
+    if r.status != 0 or not os.path.exists(summary):
+        log("   strace run failed: %s" % (r.stderr.strip().splitlines() or ["?"])[-1])
         return
     samples = sum(framescope_samples(tools.fs, out, kids).values())
     calls = strace_calls(summary)
     if samples:
-        row["syscalls_per_sample"] = sum(calls.values()) / samples
-        row["syscalls_per_tick"] = sum(calls.values()) / (samples / len(kids))
-        row["strace_top"] = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
+        row.syscalls_per_sample = sum(calls.values()) / samples
+        row.syscalls_per_tick = sum(calls.values()) / (samples / len(kids))
+        row.strace_top = sorted(calls.items(), key=lambda kv: -kv[1])[:6]
         log("   %2d children  strace: %.1f syscalls/sample (%s)"
-            % (row["children"], row["syscalls_per_sample"],
-               ", ".join("%s %d" % kv for kv in row["strace_top"])))
+            % (row.children, row.syscalls_per_sample,
+               ", ".join("%s %d" % kv for kv in row.strace_top)))
 
 
 def fmt(v, digits=1):
@@ -184,17 +194,16 @@ def fmt(v, digits=1):
 
 
 def brief(row):
-    if "failed" in row:
-        return "FAILED: " + row["failed"]
+    if row.failed is not None:
+        return "FAILED: " + row.failed
     return ("%.1f%% delivered (worst child %.1f%%), %s us/sample, %s us/tick, core %s%%"
-            % (row["delivered_pct"], row["worst_child_pct"], fmt(row["us_per_sample"]),
-               fmt(row["us_per_tick"]), fmt(row["core_pct"], 0)))
+            % (row.delivered_pct, row.worst_child_pct, fmt(row.us_per_sample),
+               fmt(row.us_per_tick), fmt(row.core_pct, 0)))
 
 
-def print_table(rows, version, duration):
-    print("\n## Process trees: --subprocesses at %d Hz, nonblocking (%s, %d s per run)\n"
-          % (RATE, version, duration))
-    print(markdown(rows))
+def heading(version, duration):
+    return ("\n## Process trees: --subprocesses at %d Hz, nonblocking (%s, %d s per run)\n"
+            % (RATE, version, duration))
 
 
 def markdown(rows):
@@ -202,12 +211,12 @@ def markdown(rows):
              "| CPU µs per tick | syscalls per sample | profiler's core |",
              "|---:|---|---:|---:|---:|---:|---:|"]
     for row in rows:
-        if "failed" in row:
-            lines.append("| %d | %s | failed: %s | | | | |" % (row["children"], row["tool"],
-                                                          row["failed"][:60]))
+        if row.failed is not None:
+            lines.append("| %d | %s | failed: %s | | | | |" % (row.children, row.tool,
+                                                          row.failed[:60]))
             continue
         lines.append("| %d | %s | %.1f%% (%.1f%%) | %s | %s | %s | %s%% |" % (
-            row["children"], row["tool"], row["delivered_pct"], row["worst_child_pct"],
-            fmt(row["us_per_sample"]), fmt(row["us_per_tick"]),
-            fmt(row.get("syscalls_per_sample")), fmt(row["core_pct"], 0)))
+            row.children, row.tool, row.delivered_pct, row.worst_child_pct,
+            fmt(row.us_per_sample), fmt(row.us_per_tick),
+            fmt(row.syscalls_per_sample), fmt(row.core_pct, 0)))
     return "\n".join(lines)

@@ -7,7 +7,6 @@
 //! entry point tells which mapped file is the executable. Only 64-bit little-endian cores
 //! are read. Knows nothing about Python.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -17,8 +16,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use super::elf::{elf_notes, gnu_build_id, hex};
 use super::image::{ProcessImage, Source};
 use super::maps::{group_by_file, FileMap, MappedFile};
-use super::memory::readv_saved;
-use super::{Memory, ReadError};
+use super::memory::{Replay, SavedBytes};
+use super::Memory;
 use crate::error::{Error, Result};
 
 const ET_CORE: u16 = 4;
@@ -461,11 +460,10 @@ impl ProcessImage for CoreImage {
                 .entry(m.path.clone())
                 .or_insert_with(|| (disk, OnceLock::new()));
         }
-        Ok(Box::new(CoreMemory {
+        Ok(Box::new(Replay::of(CoreBytes {
             core: Arc::clone(&self.core),
             files,
-            reads: Cell::new(0),
-        }))
+        })))
     }
 
     fn source(&self) -> Source {
@@ -486,16 +484,22 @@ impl ProcessImage for CoreImage {
     }
 }
 
-/// A core file's memory: its segments, and the mapped files on disk for what it left
-/// out. Each file is opened the first time it is needed.
-pub struct CoreMemory {
+/// A core file's memory.
+pub type CoreMemory = Replay<CoreBytes>;
+
+/// What a core file's memory is read from: its segments, and the mapped files on disk for
+/// what it left out. Each file is opened the first time it is needed.
+pub struct CoreBytes {
     core: Arc<CoreFile>,
     /// Mapped path → the file read for it, opened on first use (`None`: cannot be).
     files: HashMap<String, (PathBuf, OnceLock<Option<File>>)>,
-    reads: Cell<u64>,
 }
 
-impl CoreMemory {
+impl SavedBytes for CoreBytes {
+    fn saved_pid(&self) -> u32 {
+        self.core.pid
+    }
+
     /// Reads what the core and the mapped files have at `addr`; returns the byte count.
     fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize {
         let mut done = 0;
@@ -512,7 +516,9 @@ impl CoreMemory {
         }
         done
     }
+}
 
+impl CoreBytes {
     /// Reads bytes the core left out from the file mapped at `addr`, up to the end of
     /// the mapping or the next saved segment.
     fn read_from_file(&self, addr: u64, buf: &mut [u8]) -> usize {
@@ -528,26 +534,6 @@ impl CoreMemory {
         let limit = m.end.min(self.core.next_segment_after(addr)) - addr;
         let n = buf.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
         read_at(file, m.offset.saturating_add(addr - m.start), &mut buf[..n])
-    }
-}
-
-impl Memory for CoreMemory {
-    fn pid(&self) -> u32 {
-        self.core.pid
-    }
-
-    fn syscalls(&self) -> u64 {
-        self.reads.get()
-    }
-
-    unsafe fn readv(
-        &self,
-        locals: &[libc::iovec],
-        remotes: &[libc::iovec],
-    ) -> Result<Option<usize>, ReadError> {
-        self.reads.set(self.reads.get() + 1);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { readv_saved(locals, remotes, |addr, buf| self.read_contiguous(addr, buf)) }
     }
 }
 

@@ -176,6 +176,59 @@ impl Memory for RemoteMemory {
     }
 }
 
+/// Bytes saved at their addresses (a memory snapshot, a core file), served by [`Replay`].
+pub trait SavedBytes {
+    /// The process the bytes were saved from.
+    fn saved_pid(&self) -> u32;
+    /// Copies what is saved from `addr` on into `buf`, up to the first byte not saved;
+    /// returns how many bytes that was.
+    fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize;
+}
+
+/// A [`Memory`] over saved bytes: reads them the way `process_vm_readv` reads a live
+/// process ([`readv_saved`]), and counts each read as the syscall it stands for.
+pub struct Replay<S> {
+    saved: S,
+    reads: Cell<u64>,
+}
+
+impl<S> Replay<S> {
+    pub fn of(saved: S) -> Replay<S> {
+        Replay {
+            saved,
+            reads: Cell::new(0),
+        }
+    }
+
+    pub fn saved(&self) -> &S {
+        &self.saved
+    }
+}
+
+impl<S: SavedBytes> Memory for Replay<S> {
+    fn pid(&self) -> u32 {
+        self.saved.saved_pid()
+    }
+
+    fn syscalls(&self) -> u64 {
+        self.reads.get()
+    }
+
+    unsafe fn readv(
+        &self,
+        locals: &[libc::iovec],
+        remotes: &[libc::iovec],
+    ) -> Result<Option<usize>, ReadError> {
+        self.reads.set(self.reads.get() + 1);
+        // SAFETY: the caller's contract, passed on.
+        unsafe {
+            readv_saved(locals, remotes, |addr, buf| {
+                self.saved.read_contiguous(addr, buf)
+            })
+        }
+    }
+}
+
 /// [`Memory::readv`] for memory held locally (a core file, a snapshot): `read_at(addr,
 /// buf)` fills as much of `buf` as is saved from `addr` on and says how much. Regions are
 /// transferred in order, like `process_vm_readv`, stopping at the first byte not saved.

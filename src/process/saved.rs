@@ -4,12 +4,11 @@
 //! they make memory snapshots: a look at a live process, replayed offline
 //! (`python/snapshot.rs`, tests/snapshots). Knows nothing about Python.
 
-use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use super::image::{ProcessImage, Source};
 use super::maps::{FileMap, MappedFile};
-use super::memory::readv_saved;
+use super::memory::{Replay, SavedBytes};
 use super::{Memory, ReadError};
 use crate::error::Result;
 
@@ -140,27 +139,33 @@ pub fn merge(mut regions: Regions) -> Regions {
 }
 
 /// Exactly the saved regions of a process's memory.
-pub struct SavedMemory {
+pub type SavedMemory = Replay<SavedRegions>;
+
+/// The regions a [`SavedMemory`] serves, and whose they are.
+pub struct SavedRegions {
     pid: u32,
     /// Sorted and merged (see [`merge`]).
     regions: Regions,
-    reads: Cell<u64>,
 }
 
 impl SavedMemory {
     pub fn new(pid: u32, regions: Regions) -> SavedMemory {
-        SavedMemory {
+        Replay::of(SavedRegions {
             pid,
             regions: merge(regions),
-            reads: Cell::new(0),
-        }
+        })
     }
 
     pub fn regions(&self) -> &Regions {
-        &self.regions
+        &self.saved().regions
+    }
+}
+
+impl SavedBytes for SavedRegions {
+    fn saved_pid(&self) -> u32 {
+        self.pid
     }
 
-    /// The saved bytes from `addr` into `buf`; returns how many there were.
     fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize {
         let i = self.regions.partition_point(|(a, _)| *a <= addr);
         let Some((start, bytes)) = i.checked_sub(1).and_then(|i| self.regions.get(i)) else {
@@ -175,26 +180,6 @@ impl SavedMemory {
         let n = buf.len().min(bytes.len() - from);
         buf[..n].copy_from_slice(&bytes[from..from + n]);
         n
-    }
-}
-
-impl Memory for SavedMemory {
-    fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    fn syscalls(&self) -> u64 {
-        self.reads.get()
-    }
-
-    unsafe fn readv(
-        &self,
-        locals: &[libc::iovec],
-        remotes: &[libc::iovec],
-    ) -> Result<Option<usize>, ReadError> {
-        self.reads.set(self.reads.get() + 1);
-        // SAFETY: the caller's contract, passed on.
-        unsafe { readv_saved(locals, remotes, |addr, buf| self.read_contiguous(addr, buf)) }
     }
 }
 

@@ -272,23 +272,32 @@ pub fn framescope(args: &[&str]) -> Output {
         .expect("framescope runs")
 }
 
+/// Runs the framescope binary with `args`; fails the test, with its stderr, unless it
+/// exits 0.
+pub fn framescope_ok(args: &[&str]) -> Output {
+    let out = framescope(args);
+    assert!(
+        out.status.success(),
+        "framescope {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `check` for every interpreter, collecting failures (a panic message each), and
 /// fails once at the end listing all of them.
 pub fn for_each_python(check: impl Fn(&Python) + std::panic::RefUnwindSafe) {
+    for_each_of(&matrix(), check);
+}
+
+/// Runs `check` on each of `pythons`, collecting failures ("NAME: panic message"), and
+/// fails once at the end listing all of them.
+pub fn for_each_of(pythons: &[Python], check: impl Fn(&Python) + std::panic::RefUnwindSafe) {
     let mut failures = Vec::new();
-    let pythons = matrix();
-    for py in &pythons {
-        let result = std::panic::catch_unwind(|| check(py));
-        match result {
+    for py in pythons {
+        match std::panic::catch_unwind(|| check(py)) {
             Ok(()) => eprintln!("ok: {}", py.name),
-            Err(e) => {
-                let msg = e
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                failures.push(format!("{}: {msg}", py.name));
-            }
+            Err(e) => failures.push(format!("{}: {}", py.name, panic_message(e.as_ref()))),
         }
     }
     assert!(
@@ -298,6 +307,30 @@ pub fn for_each_python(check: impl Fn(&Python) + std::panic::RefUnwindSafe) {
         pythons.len(),
         failures.join("\n\n")
     );
+}
+
+/// The text a panic carried (a `String` or `&str` payload; empty for any other).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// The interpreters of the matrix called `names`, in that order; panics naming the first
+/// one that is not provisioned.
+pub fn pythons_named(names: &[&str]) -> Vec<Python> {
+    let all = matrix();
+    names
+        .iter()
+        .map(|name| {
+            all.iter()
+                .find(|p| p.name == *name)
+                .unwrap_or_else(|| panic!("{name} is not installed; run scripts/provision"))
+                .clone()
+        })
+        .collect()
 }
 
 /// A fresh path `name` in the test binary's scratch directory `area` (under cargo's

@@ -9,6 +9,22 @@ use serde_json::Value;
 /// (function, file, line) innermost first, as both sides report them.
 pub type Stack = Vec<(String, String, u64)>;
 
+/// `[{function, file, line}, ...]` as (function, file, line) triples.
+fn frames_of(frames: &Value) -> Stack {
+    frames
+        .as_array()
+        .expect("frames")
+        .iter()
+        .map(|f| {
+            (
+                f["function"].as_str().expect("function").to_string(),
+                f["file"].as_str().expect("file").to_string(),
+                f["line"].as_u64().expect("line"),
+            )
+        })
+        .collect()
+}
+
 pub fn stacks_from_truth(truth: &Value) -> BTreeMap<u64, (Option<String>, Stack)> {
     let reporter = truth["reporter"].as_u64();
     truth["threads"]
@@ -17,18 +33,7 @@ pub fn stacks_from_truth(truth: &Value) -> BTreeMap<u64, (Option<String>, Stack)
         .iter()
         .filter(|t| t["ident"].as_u64() != reporter)
         .map(|t| {
-            let frames = t["frames"]
-                .as_array()
-                .expect("frames")
-                .iter()
-                .map(|f| {
-                    (
-                        f["function"].as_str().unwrap().to_string(),
-                        f["file"].as_str().unwrap().to_string(),
-                        f["line"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
+            let frames = frames_of(&t["frames"]);
             (
                 t["native_id"].as_u64().expect("native id"),
                 (t["name"].as_str().map(String::from), frames),
@@ -53,18 +58,7 @@ pub fn stacks_from_dump(
                 t["os_tid"],
                 t["error"]
             );
-            let frames = t["frames"]
-                .as_array()
-                .expect("frames")
-                .iter()
-                .map(|f| {
-                    (
-                        f["function"].as_str().unwrap().to_string(),
-                        f["file"].as_str().unwrap().to_string(),
-                        f["line"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
+            let frames = frames_of(&t["frames"]);
             (
                 t["os_tid"].as_u64().expect("os tid"),
                 (t["name"].as_str().map(String::from), frames),
