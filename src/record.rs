@@ -230,22 +230,13 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             .view
             .tasks
             .is_some()
-            .then(|| SampleTasks::new(&interp, req.quiet));
-        sampler::run(
-            &interp,
-            &req.sampler,
-            stop,
-            watch,
-            |t, threads, codes| match tasks.as_mut() {
-                Some(tasks) => {
-                    tasks.look(&interp);
-                    let mut tick_tasks = Vec::with_capacity(threads.len());
-                    tasks.of(threads, &mut tick_tasks);
-                    writer.write_tick_with_tasks(t, threads, codes, &tick_tasks)
-                }
-                None => writer.write_tick(t, threads, codes),
-            },
-        )
+            .then(|| SampleTasks::new(&interp, req.quiet, req.view.idle));
+        sampler::run_with_reader(&interp, &req.sampler, stop, watch, |t, threads, reader| {
+            match tasks.as_mut() {
+                Some(tasks) => tasks.write_tick(&interp, reader, t, threads, &mut writer),
+                None => writer.write_tick(t, threads, &reader.codes.table),
+            }
+        })
     };
     let tree = discovery.finish();
     let stats = match sampled {

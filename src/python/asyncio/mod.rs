@@ -4,7 +4,9 @@
 //! (`published.rs`, read from the `.AsyncioDebug` section of `_asyncio`)
 //! (`_AsyncioDebug`) and have no table.
 
+pub mod all_tasks;
 pub mod layout;
 pub mod per_sample;
 pub mod published;
 pub mod running;
+pub mod tree;
