@@ -215,6 +215,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         None => &mut proc_watch,
     };
     let mut tree_stats = None;
+    let mut waiting_ticks = 0;
     let sampled = if req.subprocesses {
         let first = std::mem::take(&mut first);
         crate::tree_sampler::run(first, &discovery, &req.sampler, stop, watch, &mut writer).map(
@@ -231,12 +232,15 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             .tasks
             .is_some()
             .then(|| SampleTasks::new(&interp, req.quiet, req.view.idle));
-        sampler::run_with_reader(&interp, &req.sampler, stop, watch, |t, threads, reader| {
-            match tasks.as_mut() {
-                Some(tasks) => tasks.write_tick(&interp, reader, t, threads, &mut writer),
-                None => writer.write_tick(t, threads, &reader.codes.table),
-            }
-        })
+        let sampled =
+            sampler::run_with_reader(&interp, &req.sampler, stop, watch, |t, threads, reader| {
+                match tasks.as_mut() {
+                    Some(tasks) => tasks.write_tick(&interp, reader, t, threads, &mut writer),
+                    None => writer.write_tick(t, threads, &reader.codes.table),
+                }
+            });
+        waiting_ticks = tasks.as_ref().map_or(0, |t| t.waiting_ticks);
+        sampled
     };
     let tree = discovery.finish();
     let stats = match sampled {
@@ -264,7 +268,8 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     }
     let finished = writer
         .write_summary(&RecordingSummary {
-            samples: stats.samples,
+            // `record --async --idle` writes the waiting tasks as ticks of their own.
+            samples: stats.samples + waiting_ticks,
             missed: stats.missed,
             errors: stats.errors,
             duration_ns: stats.elapsed.as_nanos() as u64,

@@ -4,9 +4,11 @@
 //! once; a program that has not imported asyncio yet is asked again every
 //! [`RETRY_SAMPLES`] samples, not at every one.
 //!
-//! With `--idle` as well, every waiting task is read at each sample too
-//! ([`AllTasksReader`]) and recorded as one more idle stack, its coroutine chain under its
-//! task, on a pseudo-thread named [`WAITING_THREAD`]: a wall-time sample of where it waits.
+//! With `--idle` as well, every waiting task is read too ([`AllTasksReader`]) and recorded
+//! as one more idle stack, its coroutine chain under its task, on a pseudo-thread named
+//! [`WAITING_THREAD`]: a wall-time sample of where it waits. That read is written as a
+//! tick of its own standing for the wall time since the previous one, and is repeated at
+//! every sample only while it is cheap (see [`FULL_READ_SHARE`]).
 
 use std::sync::Arc;
 
@@ -40,7 +42,18 @@ pub struct SampleTasks {
     /// Reused for each sample's task list (kept empty between samples).
     slots: Vec<Option<TickTask<'static>>>,
     waiting_slots: Vec<Option<TickTask<'static>>>,
+    /// When (since the recording's start) the waiting tasks were last read, and when
+    /// they are read next.
+    last_full_ns: Option<u64>,
+    next_full_ns: u64,
+    /// Ticks of waiting tasks written (the recording's summary counts them as samples).
+    pub waiting_ticks: u64,
 }
+
+/// The waiting tasks are read again once this many times as long as their last read took
+/// has passed (at every sample while that is shorter than the interval): reading every
+/// task costs at most about a tenth of the wall time, however many tasks there are.
+const FULL_READ_SHARE: u64 = 10;
 
 impl SampleTasks {
     /// Lookups for `interp`; `quiet` keeps the one-time note off standard error.
@@ -57,6 +70,9 @@ impl SampleTasks {
             thread_name: Arc::from(WAITING_THREAD),
             slots: Vec::new(),
             waiting_slots: Vec::new(),
+            last_full_ns: None,
+            next_full_ns: 0,
+            waiting_ticks: 0,
         };
         if waiting {
             tasks.all = AllTasksReader::new(interp).ok();
@@ -106,10 +122,30 @@ impl SampleTasks {
         writer: &mut RecordingWriter,
     ) -> Result<()> {
         self.look(interp);
-        self.look_waiting(interp, reader);
         let mut slots = reuse(std::mem::take(&mut self.slots));
-        let mut waiting_slots = reuse(std::mem::take(&mut self.waiting_slots));
         self.of(threads, &mut slots);
+        let written = writer.write_tick_with_tasks(time, threads, &reader.codes.table, &slots);
+        self.slots = reuse(slots);
+        written?;
+        if self.all.is_none() || time.elapsed_ns < self.next_full_ns {
+            return Ok(());
+        }
+        // Every waiting task, as a tick of its own standing for the wall time since the
+        // previous such read.
+        let started = std::time::Instant::now();
+        self.look_waiting(interp, reader);
+        let cost = started.elapsed().as_nanos() as u64;
+        let stands_for = match self.last_full_ns {
+            Some(last) => time.elapsed_ns.saturating_sub(last),
+            // The first read stands for the time since the recording started.
+            None => time.elapsed_ns.max(time.interval_ns),
+        };
+        self.last_full_ns = Some(time.elapsed_ns);
+        self.next_full_ns = time.elapsed_ns + cost.saturating_mul(FULL_READ_SHARE);
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        let mut waiting_slots = reuse(std::mem::take(&mut self.waiting_slots));
         waiting_slots.extend(self.waiting.iter().map(|t| {
             Some(TickTask {
                 address: t.id,
@@ -117,23 +153,19 @@ impl SampleTasks {
                 coroutine: &t.coroutine,
             })
         }));
-        let parts = [
-            ProcessTick {
-                process: None,
-                threads,
-                codes: &reader.codes.table,
-                tasks: &slots,
-            },
-            ProcessTick {
-                process: None,
-                threads: &self.stacks[..self.waiting.len()],
-                codes: &reader.codes.table,
-                tasks: &waiting_slots,
-            },
-        ];
-        let written = writer.write_processes_tick(time, &parts);
-        self.slots = reuse(slots);
+        let part = ProcessTick {
+            process: None,
+            threads: &self.stacks[..self.waiting.len()],
+            codes: &reader.codes.table,
+            tasks: &waiting_slots,
+        };
+        let tick = TickTime {
+            elapsed_ns: time.elapsed_ns,
+            interval_ns: stands_for,
+        };
+        let written = writer.write_processes_tick(tick, &[part]);
         self.waiting_slots = reuse(waiting_slots);
+        self.waiting_ticks += 1;
         written
     }
 
