@@ -238,10 +238,9 @@ fn record_async_splits_a_service_per_task_like_its_own_clock() {
     });
 }
 
-/// Versions whose suspended coroutines framescope follows down their `await`s at the exact
-/// lines: not the 3.15 pre-release yet (its suspended frames read at their `def` line and
-/// the chain stops at the task's own coroutine: a known gap).
-fn lines_exact(py: &Python) -> bool {
+/// Versions whose waiting tasks framescope follows down their whole `await` chain: not
+/// the 3.15 pre-release yet (the chain stops at the task's own coroutine: a known gap).
+fn whole_chains(py: &Python) -> bool {
     py.minor() <= 14
 }
 
@@ -299,9 +298,7 @@ fn dump_async_shows_every_waiting_task_where_it_waits_and_who_awaits_it() {
                 .unwrap_or_else(|| panic!("{}: {name} has no frames: {got}", py.name));
             assert_eq!(outer["function"], want["coroutine"], "{}: {got}", py.name);
             assert_eq!(outer["file"], truth["file"], "{}: {got}", py.name);
-            if lines_exact(py) {
-                assert_eq!(outer["line"], want["line"], "{}: {name}: {got}", py.name);
-            }
+            assert_eq!(outer["line"], want["line"], "{}: {name}: {got}", py.name);
             // Which task it awaits, exactly, and the other way round.
             let awaits: Vec<u64> = {
                 let mut v: Vec<u64> = want["awaits"]
@@ -331,7 +328,7 @@ fn dump_async_shows_every_waiting_task_where_it_waits_and_who_awaits_it() {
             );
         }
         // Parked in the library's coroutine under the user's await.
-        for (name, inner) in if !lines_exact(py) {
+        for (name, inner) in if !whole_chains(py) {
             vec![]
         } else {
             vec![
@@ -442,10 +439,7 @@ fn ten_thousand_tasks_are_read_in_bounded_time_and_memory() {
         let table = String::from_utf8_lossy(&report.stdout);
         // The 10,000 unnamed sleepers and the named one, each counted where it sleeps.
         let file = truth["file"].as_str().expect("file");
-        let at = match lines_exact(py) {
-            true => format!("nap ({file}:{})", truth["tasks"]["sleeper"]["line"]),
-            false => format!("nap ({file}:"),
-        };
+        let at = format!("nap ({file}:{})", truth["tasks"]["sleeper"]["line"]);
         let row = table_row(&table, &at)
             .unwrap_or_else(|| panic!("{}: no row {at} in\n{table}", py.name));
         assert!(row.0 > 10000, "{}: {at}: {row:?}", py.name);
@@ -475,9 +469,6 @@ fn record_async_idle_gives_each_waiting_task_wall_time_at_its_await() {
             "report", &rec_arg, "--async", "--idle", "--clock", "wall", "--lines", "--limit", "0",
         ]);
         let table = String::from_utf8_lossy(&report.stdout);
-        if !lines_exact(py) {
-            return;
-        }
         let seconds = |at: &str| {
             table_row(&table, at)
                 .unwrap_or_else(|| panic!("{}: no row {at} in\n{table}", py.name))

@@ -88,9 +88,10 @@ struct CoroFields {
     frame_state: u64,
     iframe: u64,
     top: StackTop,
-    /// `gi_frame_state` of a coroutine suspended in an `await` (3.13+; 3.11-3.12: any
-    /// suspended one, the next instruction telling).
-    suspended_yield_from: i8,
+    /// The `gi_frame_state`s of a suspended coroutine, and of one suspended in an `await`
+    /// (3.13+; 3.11-3.12 tell the latter by the next instruction).
+    suspended: (i8, i8),
+    yield_from: (i8, i8),
 }
 
 /// Where the tasks are.
@@ -128,6 +129,12 @@ impl AllTasksReader {
     pub fn new(interp: &Interpreter) -> Result<AllTasksReader, NoTasks> {
         let minor = interp.version.minor;
         let no = || NoTasks::Version(format!("3.{minor}"));
+        // 3.15 renumbered the frame states (created 0, suspended 1-3, executing 4).
+        let (suspended, yield_from) = match minor {
+            11 | 12 => ((-1, -1), (-1, -1)),
+            13 | 14 => ((-2, -1), (-1, -1)),
+            _ => ((1, 3), (2, 3)),
+        };
         if minor >= 14 {
             let debug = DebugOffsets::read(&*interp.mem, interp.runtime)
                 .ok()
@@ -142,7 +149,8 @@ impl AllTasksReader {
                     top: StackTop::Pointer {
                         stackpointer: get("interpreter_frame.stackpointer")?,
                     },
-                    suspended_yield_from: -1,
+                    suspended,
+                    yield_from,
                 },
                 name_at: 0,
                 coro_at: 0,
@@ -167,7 +175,8 @@ impl AllTasksReader {
                     localsplus: alayout.frame.localsplus,
                     check_resume: minor < 13,
                 },
-                suspended_yield_from: -1,
+                suspended,
+                yield_from,
             },
             name_at: alayout.task.name,
             coro_at: alayout.task.coro,
@@ -532,10 +541,11 @@ impl AllTasksReader {
                 let code =
                     b.u64_at(f + layout.iframe_executable as usize) & !layout.executable_tag_mask;
                 let instr = b.u64_at(f + layout.iframe_instr_ptr as usize);
-                if code == 0 || state >= 0 && depth > 0 {
+                let suspended = (c.suspended.0..=c.suspended.1).contains(&state);
+                if code == 0 || !suspended && depth > 0 {
                     continue;
                 }
-                if state >= 0 {
+                if !suspended {
                     // Running (or finished): only its name is wanted.
                     chains[*t].push(PendingFrame {
                         frame: g + c.iframe,
@@ -554,7 +564,7 @@ impl AllTasksReader {
                     may_be_unstarted: false,
                     called_from_c: true,
                 });
-                if state != c.suspended_yield_from {
+                if !(c.yield_from.0..=c.yield_from.1).contains(&state) {
                     continue;
                 }
                 let slot_addr = match c.top {
