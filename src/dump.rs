@@ -31,6 +31,12 @@ pub struct DumpReport {
     /// `--async`: why no asyncio task could be read, when none could.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub asyncio_note: Option<String>,
+    /// `--async`: every asyncio task, running or waiting (README "dump --async").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<crate::python::asyncio::tree::DumpAsyncTask>>,
+    /// `--async`: the process had more tasks than framescope reads.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tasks_capped: bool,
     pub threads: Vec<DumpThread>,
 }
 
@@ -190,6 +196,7 @@ fn take_attached(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpRep
     };
     let mut variables = Vec::new();
     let mut running = None;
+    let mut all = None;
     {
         // Paused (when blocking) for the stacks and everything read with them.
         let _pause = if blocking {
@@ -203,7 +210,11 @@ fn take_attached(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpRep
             variables = read_locals(&interp, &threads, &reader.frame_addresses);
         }
         if extras.tasks {
-            running = Some(crate::python::asyncio::running::running_tasks(&interp));
+            let found = crate::python::asyncio::running::running_tasks(&interp);
+            if let Ok(Ok(r)) = &found {
+                all = Some(read_all_tasks(&interp, &mut reader, r));
+            }
+            running = Some(found);
         }
     }
     let mut dump = report(&interp, &reader, &threads, blocking, None, variables);
@@ -214,6 +225,17 @@ fn take_attached(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpRep
         Some(Err(e)) => (Vec::new(), Some(format!("asyncio tasks unreadable: {e}"))),
     };
     dump.asyncio_note = asyncio_note;
+    match all {
+        Some(Ok(set)) => {
+            dump.tasks = Some(crate::python::asyncio::tree::dump_tasks(
+                &set,
+                &reader.codes.table,
+            ));
+            dump.tasks_capped = set.capped;
+        }
+        Some(Err(why)) => dump.asyncio_note = Some(why),
+        None => {}
+    }
     for (thread, stack) in dump.threads.iter_mut().zip(&threads) {
         thread.task = running
             .iter()
@@ -225,6 +247,21 @@ fn take_attached(pid: u32, blocking: bool, extras: DumpExtras) -> Result<DumpRep
             });
     }
     Ok(dump)
+}
+
+/// `--async`: every task of the process (what each awaits, where each waits).
+fn read_all_tasks(
+    interp: &Interpreter,
+    reader: &mut StackReader,
+    running: &[crate::python::asyncio::running::RunningTask],
+) -> std::result::Result<crate::python::asyncio::all_tasks::TaskSet, String> {
+    use crate::python::asyncio::all_tasks::AllTasksReader;
+    let mut all = AllTasksReader::new(interp).map_err(|why| why.to_string())?;
+    match all.read(interp, &mut reader.codes, running, true) {
+        Ok(Ok(set)) => Ok(set),
+        Ok(Err(why)) => Err(why.to_string()),
+        Err(e) => Err(format!("asyncio tasks unreadable: {e}")),
+    }
 }
 
 /// Reads all threads saved in the core file `path` once. `python_binary` stands in for
@@ -272,6 +309,8 @@ fn report(
         blocking,
         core,
         asyncio_note: None,
+        tasks: None,
+        tasks_capped: false,
         threads: threads
             .iter()
             .enumerate()
@@ -396,6 +435,9 @@ pub fn render_text(report: &DumpReport) -> String {
         visible(&report.binary)
     );
     render_threads(&mut s, &report.threads);
+    if let Some(tasks) = &report.tasks {
+        crate::python::asyncio::tree::render_tree(&mut s, tasks, report.tasks_capped);
+    }
     s
 }
 

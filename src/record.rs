@@ -217,6 +217,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
         None => &mut proc_watch,
     };
     let mut tree_stats = None;
+    let mut waiting_ticks = 0;
     let sampled = if req.subprocesses {
         let first = std::mem::take(&mut first);
         crate::tree_sampler::run(first, &discovery, &req.sampler, stop, watch, &mut writer).map(
@@ -232,22 +233,16 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
             .view
             .tasks
             .is_some()
-            .then(|| SampleTasks::new(&interp, req.quiet));
-        sampler::run(
-            &interp,
-            &req.sampler,
-            stop,
-            watch,
-            |t, threads, codes| match tasks.as_mut() {
-                Some(tasks) => {
-                    tasks.look(&interp);
-                    let mut tick_tasks = Vec::with_capacity(threads.len());
-                    tasks.of(threads, &mut tick_tasks);
-                    writer.write_tick_with_tasks(t, threads, codes, &tick_tasks)
+            .then(|| SampleTasks::new(&interp, req.quiet, req.view.idle));
+        let sampled =
+            sampler::run_with_reader(&interp, &req.sampler, stop, watch, |t, threads, reader| {
+                match tasks.as_mut() {
+                    Some(tasks) => tasks.write_tick(&interp, reader, t, threads, &mut writer),
+                    None => writer.write_tick(t, threads, &reader.codes.table),
                 }
-                None => writer.write_tick(t, threads, codes),
-            },
-        )
+            });
+        waiting_ticks = tasks.as_ref().map_or(0, |t| t.waiting_ticks);
+        sampled
     };
     let tree = discovery.finish();
     let stats = match sampled {
@@ -275,7 +270,8 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     }
     let finished = writer
         .write_summary(&RecordingSummary {
-            samples: stats.samples,
+            // `record --async --idle` writes the waiting tasks as ticks of their own.
+            samples: stats.samples + waiting_ticks,
             missed: stats.missed,
             errors: stats.errors,
             duration_ns: stats.elapsed.as_nanos() as u64,

@@ -155,6 +155,20 @@ pub fn run(
     watch: &mut dyn TargetWatch,
     mut on_sample: impl FnMut(TickTime, &[ThreadStack], &CodeTable) -> Result<()>,
 ) -> Result<SamplerStats> {
+    run_with_reader(interp, config, stop, watch, |t, threads, reader| {
+        on_sample(t, threads, &reader.codes.table)
+    })
+}
+
+/// [`run`], handing `on_sample` the stack reader itself (whose code cache it may grow,
+/// as `record --async --idle` does with the frames of waiting tasks).
+pub fn run_with_reader(
+    interp: &Interpreter,
+    config: &SamplerConfig,
+    stop: &AtomicBool,
+    watch: &mut dyn TargetWatch,
+    mut on_sample: impl FnMut(TickTime, &[ThreadStack], &mut StackReader) -> Result<()>,
+) -> Result<SamplerStats> {
     precise_timers();
     if config.boost {
         raise_priority();
@@ -209,7 +223,7 @@ pub fn run(
                 stats.samples += 1;
                 stats.errors += threads.iter().filter(|t| t.error.is_some()).count() as u64;
                 stats.truncated += threads.iter().filter(|t| t.truncated).count() as u64;
-                on_sample(time, &threads, &reader.codes.table)?;
+                on_sample(time, &threads, &mut reader)?;
             }
             Err(Error::ProcessExited { .. }) | Err(Error::NoSuchProcess { .. }) => {
                 stats.stopped_by = StopReason::TargetExited;

@@ -58,6 +58,16 @@ pub struct CoroutineLayout {
     pub iframe: u64,
 }
 
+/// `_PyInterpreterFrame`: where a suspended coroutine's value stack ends, whose top is
+/// what it awaits.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FrameLayout {
+    /// `stacktop` (an int): the value stack's depth, in slots after `localsplus`.
+    pub stacktop: u64,
+    pub localsplus: u64,
+}
+
 /// 3.12+: the `_asyncio` module's state (`asyncio_state`, behind `md_state`).
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +91,7 @@ pub struct AsyncioLayout {
     pub task: TaskLayout,
     pub future: FutureLayout,
     pub coroutine: CoroutineLayout,
+    pub frame: FrameLayout,
     /// 3.12+ (3.11 keeps its current tasks in a static variable).
     pub module_state: Option<ModuleStateLayout>,
 }
@@ -121,6 +132,7 @@ mod tests {
         let l11 = AsyncioLayout::for_minor(11).unwrap();
         assert_eq!((l11.task.coro, l11.task.name), (136, 144));
         assert_eq!(l11.coroutine.iframe, 80);
+        assert_eq!((l11.frame.stacktop, l11.frame.localsplus), (64, 72));
         let l13 = AsyncioLayout::for_minor(13).unwrap();
         assert_eq!(
             (l13.task.fut_waiter, l13.task.coro, l13.task.name),

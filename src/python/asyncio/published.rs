@@ -15,10 +15,22 @@ pub struct PublishedOffsets {
     pub task_size: u64,
     pub task_name: u64,
     pub task_coro: u64,
+    /// `fut_awaited_by`: the task awaiting this one, or a set of them (below).
+    pub task_awaited_by: u64,
+    /// `fut_awaited_by_is_set` (one byte).
+    pub task_awaited_by_is_set: u64,
+    /// `task_node`: the task's links in its thread's list of tasks.
+    pub task_node: u64,
+    /// `sizeof(PyInterpreterState)`.
+    pub interp_size: u64,
+    /// `PyInterpreterState.asyncio_tasks_head`: the tasks of threads that have ended.
+    pub interp_tasks_head: u64,
     /// `sizeof(_PyThreadStateImpl)`.
     pub thread_state_size: u64,
     /// `_PyThreadStateImpl.asyncio_running_task`.
     pub running_task: u64,
+    /// `_PyThreadStateImpl.asyncio_tasks_head`: the thread's tasks, a ring of `task_node`s.
+    pub thread_tasks_head: u64,
 }
 
 /// Largest structure size believed.
@@ -35,12 +47,23 @@ impl PublishedOffsets {
             task_size: field(0)?,
             task_name: field(1)?,
             task_coro: field(5)?,
+            task_awaited_by: field(2)?,
+            task_awaited_by_is_set: field(4)?,
+            task_node: field(6)?,
+            interp_size: field(7)?,
+            interp_tasks_head: field(8)?,
             thread_state_size: field(9)?,
             running_task: field(11)?,
+            thread_tasks_head: field(12)?,
         };
         let inside = |off: u64, size: u64| size <= MAX_STRUCT && off + 8 <= size;
         (inside(offsets.task_name, offsets.task_size)
             && inside(offsets.task_coro, offsets.task_size)
+            && inside(offsets.task_awaited_by, offsets.task_size)
+            && inside(offsets.task_awaited_by_is_set, offsets.task_size)
+            && inside(offsets.task_node, offsets.task_size)
+            && inside(offsets.interp_tasks_head, offsets.interp_size)
+            && inside(offsets.thread_tasks_head, offsets.thread_state_size)
             && inside(offsets.running_task, offsets.thread_state_size))
         .then_some(offsets)
     }
@@ -97,8 +120,14 @@ mod tests {
                 task_size: 168,
                 task_name: 136,
                 task_coro: 128,
+                task_awaited_by: 96,
+                task_awaited_by_is_set: 109,
+                task_node: 152,
+                interp_size: 225_864,
+                interp_tasks_head: 10_880,
                 thread_state_size: 936,
                 running_task: 872,
+                thread_tasks_head: 880,
             })
         );
         let mut bad = values;
