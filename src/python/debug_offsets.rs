@@ -159,10 +159,10 @@ impl DebugOffsets {
     pub fn apply(&self, layout: &mut Layout) -> Vec<String> {
         let mut differences = layout.apply_debug_offsets(|name| self.get(name));
         if let (Some(pointer), Some(base), Some(holder), Some(locked)) = (
-            self.get("interpreter_state.ceval_gil"),
-            self.get("interpreter_state.gil_runtime_state"),
-            self.get("interpreter_state.gil_runtime_state_holder"),
-            self.get("interpreter_state.gil_runtime_state_locked"),
+            self.get(GIL_FIELDS[0]),
+            self.get(GIL_FIELDS[1]),
+            self.get(GIL_FIELDS[2]),
+            self.get(GIL_FIELDS[3]),
         ) {
             let gil = GilLocation::Interpreter {
                 pointer,
@@ -183,5 +183,88 @@ impl DebugOffsets {
             layout.thread_datastack_top = None;
         }
         differences
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::layout::{table_for, NEWEST_TABLE_MINOR};
+    use crate::python::locals::layout::LocalsLayout;
+
+    /// Debug offsets of the shape of 3.`minor`: every structure 4 KiB, every offset 8, and
+    /// `poison` (if any) far outside its structure.
+    fn offsets(minor: u32, poison: Option<&str>) -> DebugOffsets {
+        let fields = debug_offsets_shape(minor)
+            .expect("shape")
+            .into_iter()
+            .map(|name| {
+                let value = if Some(name.as_str()) == poison {
+                    1 << 30
+                } else if name.ends_with(".size") {
+                    4096
+                } else {
+                    8
+                };
+                (name, value)
+            })
+            .collect();
+        DebugOffsets {
+            version: Version::new(3, minor, 0),
+            free_threaded: false,
+            fields,
+        }
+    }
+
+    /// Poisons each field in turn: whatever reaches the walker's or `dump --locals`'
+    /// layout must have been refused by `check`, so nothing is applied unchecked.
+    #[test]
+    fn every_field_that_is_applied_is_bounds_checked() {
+        for minor in 13..=NEWEST_TABLE_MINOR {
+            let version = Version::new(3, minor, 0);
+            let table = table_for(&version).expect("table").expect("parses");
+            let layout = Layout::from_table(&version, &table).expect("layout");
+            let applied = |d: &DebugOffsets| {
+                let mut l = layout.clone();
+                d.apply(&mut l);
+                (l, LocalsLayout::for_version(&version, Some(d)))
+            };
+            let clean = offsets(minor, None);
+            clean.check().expect("clean offsets pass");
+            let baseline = applied(&clean);
+            let mut refused = 0;
+            for name in debug_offsets_shape(minor).expect("shape") {
+                if name == "version" || name == "free_threaded" {
+                    continue;
+                }
+                let poisoned = offsets(minor, Some(&name));
+                if poisoned.check().is_err() {
+                    refused += 1;
+                    continue;
+                }
+                assert_eq!(
+                    applied(&poisoned),
+                    baseline,
+                    "3.{minor}: {name} is applied but not checked"
+                );
+            }
+            let expected = used_fields()
+                .filter(|(n, _)| clean.raw(n).is_some())
+                .count();
+            assert!(refused >= expected, "3.{minor}: {refused} < {expected}");
+        }
+    }
+
+    /// A name in the lists that no shape has would be silently skipped.
+    #[test]
+    fn every_used_name_is_in_the_shapes() {
+        for minor in 13..=NEWEST_TABLE_MINOR {
+            let shape = debug_offsets_shape(minor).expect("shape");
+            for (name, need) in used_fields() {
+                let present = shape.iter().any(|n| n == name);
+                assert!(present || need == Need::IfPresent, "3.{minor} lacks {name}");
+                assert!(present || minor < NEWEST_TABLE_MINOR, "no shape has {name}");
+            }
+        }
     }
 }

@@ -679,4 +679,34 @@ mod tests {
             }
         }
     }
+
+    /// A misspelt or stray key, or a section nobody reads, is an error naming it.
+    #[test]
+    fn a_table_with_an_unknown_key_is_refused_naming_it() {
+        let (_, text) = TABLES.iter().find(|(m, _)| *m == 13).expect("3.13");
+        let refused = |bad: String, name: &str| {
+            let err = toml::from_str::<OffsetsTable>(&bad)
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(&format!("unknown field `{name}`")), "{err}");
+        };
+        refused(
+            text.replacen("interpreters_head =", "interpreter_head =", 1),
+            "interpreter_head",
+        );
+        refused(
+            text.replacen("[stack_chunk]\n", "[stack_chunk]\ndata = 24\n", 1),
+            "data",
+        );
+        refused(format!("[frames]\nback = 24\n{text}"), "frames");
+        refused(
+            text.replacen("[debug_offsets]\n", "[debug_offsets]\nsize = 8\n", 1),
+            "size",
+        );
+        refused(
+            text.replacen("[bytecode]\n", "[bytecode]\nopcodes = 1\n", 1),
+            "opcodes",
+        );
+        toml::from_str::<OffsetsTable>(text).expect("the table itself parses");
+    }
 }
