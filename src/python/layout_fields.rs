@@ -15,8 +15,6 @@ pub enum Need {
 /// One `Layout` field that the target's `_Py_DebugOffsets` overrides.
 #[derive(Debug, Clone, Copy)]
 pub struct FromDebugOffsets {
-    /// The layout field's name (for tests and messages).
-    pub field: &'static str,
     /// Its name in `_Py_DebugOffsets`: `section.member`.
     pub name: &'static str,
     pub need: Need,
@@ -177,14 +175,12 @@ macro_rules! layout_fields {
         pub const FROM_DEBUG_OFFSETS: &[$crate::python::layout_fields::FromDebugOffsets] = &[
             $( $( $(
                 $crate::python::layout_fields::FromDebugOffsets {
-                    field: stringify!($field),
                     name: $debug,
                     need: $crate::python::layout_fields::Need::$need,
                 },
             )? )* )*
             $( $(
                 $crate::python::layout_fields::FromDebugOffsets {
-                    field: stringify!($dfield),
                     name: $ddebug,
                     need: $crate::python::layout_fields::Need::$dneed,
                 },
