@@ -3,6 +3,10 @@
 //! version (built into the binary), and on 3.13+ from the `_Py_DebugOffsets` the target
 //! carries, which wins (see `debug_offsets.rs`). Version differences live here as data;
 //! the walker has one code path per frame era, not per version.
+//!
+//! Each field is declared once, in the `layout_fields!` table below: its table section
+//! and key, its `Layout` field, and its `_Py_DebugOffsets` name. The struct, the table's
+//! serde shape, the copy and the debug-offset list all come from it (`layout_fields.rs`).
 
 use serde::Deserialize;
 
