@@ -190,10 +190,6 @@ static void locals_section(void)
     FIELD("code_localspluskinds", PyCodeObject, co_localspluskinds);
     printf("kind_cell = %d\n", (int)CO_FAST_CELL);
     printf("kind_free = %d\n", (int)CO_FAST_FREE);
-#ifdef CO_FAST_HIDDEN
-    /* 3.12+: an inlined comprehension's variables (f_locals shows them only while bound). */
-    printf("kind_hidden = %d\n", (int)CO_FAST_HIDDEN);
-#endif
 #else
     FIELD("frame_localsplus", PyFrameObject, f_localsplus);
     FIELD("code_nlocals", PyCodeObject, co_nlocals);
@@ -223,6 +219,36 @@ static void locals_section(void)
     FIELD("dict_used", PyDictObject, ma_used);
     printf("heaptype_flag = %lu\n", (unsigned long)Py_TPFLAGS_HEAPTYPE);
 }
+
+#ifdef FRAMESCOPE_DEBUG_OFFSETS
+/* The shape of _Py_DebugOffsets (3.13+): its field names in order after the cookie, as
+ * generate/debug_offsets.py read them from this version's preprocessed headers. The
+ * compiler confirms the list: each field is a uint64_t at 8 + 8 * its index, and the
+ * struct ends after the last one, so no field was missed or misread. */
+static void debug_offsets_section(void)
+{
+    static const struct {
+        const char *name;
+        size_t offset, size;
+    } fields[] = {
+#define DEBUG_OFFSETS_FIELD(name, member) \
+    {name, offsetof(_Py_DebugOffsets, member), sizeof(((_Py_DebugOffsets *)0)->member)},
+#include FRAMESCOPE_DEBUG_OFFSETS
+    };
+    size_t count = sizeof fields / sizeof fields[0];
+
+    SECTION("debug_offsets");
+    printf("# The fields of _Py_DebugOffsets in order after its cookie.\n");
+    printf("fields = [\n");
+    for (size_t i = 0; i < count; i++) {
+        require(fields[i].offset == 8 + 8 * i && fields[i].size == 8,
+                "a _Py_DebugOffsets field is not the uint64_t its place says");
+        printf("    \"%s\",\n", fields[i].name);
+    }
+    printf("]\n");
+    require(sizeof(_Py_DebugOffsets) == 8 + 8 * count, "_Py_DebugOffsets has fields the list lacks");
+}
+#endif
 
 int main(void)
 {
@@ -319,7 +345,6 @@ int main(void)
     SECTION("stack_chunk");
     FIELD("previous", _PyStackChunk, previous);
     FIELD("size", _PyStackChunk, size);
-    FIELD("data", _PyStackChunk, data);
 #else
     SECTION("frame_object");
     FIELD("back", PyFrameObject, f_back);
@@ -337,8 +362,6 @@ int main(void)
      * not started running its function yet: CPython leaves it out of tracebacks and
      * f_back chains (the 3.13+ shim under a specialized __init__ call is one). */
     FIELD("first_traceable", PyCodeObject, _co_firsttraceable);
-#else
-    FIELD("code", PyCodeObject, co_code);
 #endif
     FIELD("firstlineno", PyCodeObject, co_firstlineno);
 #if PY_VERSION_HEX >= 0x030A0000
@@ -352,6 +375,7 @@ int main(void)
     FIELD("var_size", PyVarObject, ob_size);
 
     SECTION("type");
+    /* tp_name: read by dump --locals. */
     FIELD("name", PyTypeObject, tp_name);
     FIELD("flags", PyTypeObject, tp_flags);
     FIELD("dictoffset", PyTypeObject, tp_dictoffset);
@@ -443,5 +467,8 @@ int main(void)
     instance_attributes();
 #endif
     locals_section();
+#ifdef FRAMESCOPE_DEBUG_OFFSETS
+    debug_offsets_section();
+#endif
     return 0;
 }

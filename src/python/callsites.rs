@@ -35,6 +35,7 @@ pub struct BytecodeFacts {
 
 /// The `[bytecode]` section of a `python-offsets/3.X.toml`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BytecodeSection {
     caches: Vec<u8>,
     kinds: Vec<u8>,

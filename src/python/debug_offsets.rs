@@ -4,343 +4,51 @@
 //! works as long as its debug offsets keep a shape we know.
 //!
 //! The struct is a sequence of `uint64_t` after an 8-byte cookie. Its shape (the order of
-//! the fields) differs between versions; each known shape is listed below as data, and the
-//! newest one is assumed for versions newer than it.
+//! the fields) differs between versions; the probe reads each version's shape from its
+//! headers into the `[debug_offsets]` section of `python-offsets/3.X.toml`, and the newest
+//! one is assumed for versions newer than it. The fields used are those the layout table
+//! (`layout.rs`) names, the GIL's, and the few other modules read.
 
 use std::collections::HashMap;
 
-use super::layout::{GilLocation, Layout};
+use super::layout::{debug_offsets_shape, GilLocation, Layout, FROM_DEBUG_OFFSETS};
+use super::layout_fields::Need;
 use super::version::Version;
 use crate::process::Memory;
 
 pub const COOKIE: &[u8; 8] = b"xdebugpy";
 
-/// Field names in order after `cookie`, for 3.13. A name `section.size` is the size of
-/// that structure; the others are offsets within it.
-const SHAPE_3_13: &[&str] = &[
-    "version",
-    "free_threaded",
-    "runtime_state.size",
-    "runtime_state.finalizing",
-    "runtime_state.interpreters_head",
-    "interpreter_state.size",
-    "interpreter_state.id",
-    "interpreter_state.next",
-    "interpreter_state.threads_head",
-    "interpreter_state.gc",
-    "interpreter_state.imports_modules",
-    "interpreter_state.sysdict",
-    "interpreter_state.builtins",
+/// Where the GIL is (3.12+ layout): the pointer to it in the interpreter, the start of the
+/// interpreter's own GIL struct, and its holder and lock flag inside the interpreter.
+const GIL_FIELDS: [&str; 4] = [
     "interpreter_state.ceval_gil",
     "interpreter_state.gil_runtime_state",
-    "interpreter_state.gil_runtime_state_enabled",
-    "interpreter_state.gil_runtime_state_locked",
     "interpreter_state.gil_runtime_state_holder",
-    "thread_state.size",
-    "thread_state.prev",
-    "thread_state.next",
-    "thread_state.interp",
-    "thread_state.current_frame",
-    "thread_state.thread_id",
-    "thread_state.native_thread_id",
-    "thread_state.datastack_chunk",
-    "thread_state.status",
-    "interpreter_frame.size",
-    "interpreter_frame.previous",
-    "interpreter_frame.executable",
-    "interpreter_frame.instr_ptr",
-    "interpreter_frame.localsplus",
-    "interpreter_frame.owner",
-    "code_object.size",
-    "code_object.filename",
-    "code_object.name",
-    "code_object.qualname",
-    "code_object.linetable",
-    "code_object.firstlineno",
-    "code_object.argcount",
-    "code_object.localsplusnames",
-    "code_object.localspluskinds",
-    "code_object.co_code_adaptive",
-    "pyobject.size",
-    "pyobject.ob_type",
-    "type_object.size",
-    "type_object.tp_name",
-    "type_object.tp_repr",
-    "type_object.tp_flags",
-    "tuple_object.size",
-    "tuple_object.ob_item",
-    "tuple_object.ob_size",
-    "list_object.size",
-    "list_object.ob_item",
-    "list_object.ob_size",
-    "dict_object.size",
-    "dict_object.ma_keys",
-    "dict_object.ma_values",
-    "float_object.size",
-    "float_object.ob_fval",
-    "long_object.size",
-    "long_object.lv_tag",
-    "long_object.ob_digit",
-    "bytes_object.size",
-    "bytes_object.ob_size",
-    "bytes_object.ob_sval",
-    "unicode_object.size",
-    "unicode_object.state",
-    "unicode_object.length",
-    "unicode_object.asciiobject_size",
-    "gc.size",
-    "gc.collecting",
+    "interpreter_state.gil_runtime_state_locked",
 ];
 
-/// 3.14: adds the main thread, code generations, frame stack pointer and TLBC fields,
-/// sets, generators, and the remote-debugging support block.
-const SHAPE_3_14: &[&str] = &[
-    "version",
-    "free_threaded",
-    "runtime_state.size",
-    "runtime_state.finalizing",
-    "runtime_state.interpreters_head",
-    "interpreter_state.size",
-    "interpreter_state.id",
-    "interpreter_state.next",
-    "interpreter_state.threads_head",
-    "interpreter_state.threads_main",
-    "interpreter_state.gc",
-    "interpreter_state.imports_modules",
-    "interpreter_state.sysdict",
-    "interpreter_state.builtins",
-    "interpreter_state.ceval_gil",
-    "interpreter_state.gil_runtime_state",
-    "interpreter_state.gil_runtime_state_enabled",
-    "interpreter_state.gil_runtime_state_locked",
-    "interpreter_state.gil_runtime_state_holder",
-    "interpreter_state.code_object_generation",
-    "interpreter_state.tlbc_generation",
-    "thread_state.size",
-    "thread_state.prev",
-    "thread_state.next",
-    "thread_state.interp",
-    "thread_state.current_frame",
-    "thread_state.thread_id",
-    "thread_state.native_thread_id",
-    "thread_state.datastack_chunk",
-    "thread_state.status",
-    "interpreter_frame.size",
-    "interpreter_frame.previous",
-    "interpreter_frame.executable",
-    "interpreter_frame.instr_ptr",
+/// Fields read by other modules with [`DebugOffsets::get`]: `dump --locals`
+/// (`locals/layout.rs`) and the asyncio reader.
+const READ_ELSEWHERE: &[&str] = &[
     "interpreter_frame.localsplus",
-    "interpreter_frame.owner",
-    "interpreter_frame.stackpointer",
-    "interpreter_frame.tlbc_index",
-    "code_object.size",
-    "code_object.filename",
-    "code_object.name",
-    "code_object.qualname",
-    "code_object.linetable",
-    "code_object.firstlineno",
     "code_object.argcount",
     "code_object.localsplusnames",
     "code_object.localspluskinds",
-    "code_object.co_code_adaptive",
-    "code_object.co_tlbc",
-    "pyobject.size",
-    "pyobject.ob_type",
-    "type_object.size",
-    "type_object.tp_name",
-    "type_object.tp_repr",
-    "type_object.tp_flags",
-    "tuple_object.size",
-    "tuple_object.ob_item",
-    "tuple_object.ob_size",
-    "list_object.size",
     "list_object.ob_item",
     "list_object.ob_size",
-    "set_object.size",
-    "set_object.used",
-    "set_object.table",
-    "set_object.mask",
-    "dict_object.size",
-    "dict_object.ma_keys",
-    "dict_object.ma_values",
-    "float_object.size",
+    "type_object.tp_name",
     "float_object.ob_fval",
-    "long_object.size",
-    "long_object.lv_tag",
-    "long_object.ob_digit",
-    "bytes_object.size",
-    "bytes_object.ob_size",
-    "bytes_object.ob_sval",
-    "unicode_object.size",
-    "unicode_object.state",
-    "unicode_object.length",
-    "unicode_object.asciiobject_size",
-    "gc.size",
-    "gc.collecting",
-    "gen_object.size",
-    "gen_object.gi_name",
     "gen_object.gi_iframe",
-    "gen_object.gi_frame_state",
-    "llist_node.next",
-    "llist_node.prev",
-    "debugger_support.eval_breaker",
-    "debugger_support.remote_debugger_support",
-    "debugger_support.remote_debugging_enabled",
-    "debugger_support.debugger_pending_call",
-    "debugger_support.debugger_script_path",
-    "debugger_support.debugger_script_path_size",
 ];
 
-/// 3.15: the thread state grows profiling and exception fields, types and unicode gain
-/// sizes, heap types and GC statistics appear.
-const SHAPE_3_15: &[&str] = &[
-    "version",
-    "free_threaded",
-    "runtime_state.size",
-    "runtime_state.finalizing",
-    "runtime_state.interpreters_head",
-    "interpreter_state.size",
-    "interpreter_state.id",
-    "interpreter_state.next",
-    "interpreter_state.threads_head",
-    "interpreter_state.threads_main",
-    "interpreter_state.gc",
-    "interpreter_state.imports_modules",
-    "interpreter_state.sysdict",
-    "interpreter_state.builtins",
-    "interpreter_state.ceval_gil",
-    "interpreter_state.gil_runtime_state",
-    "interpreter_state.gil_runtime_state_enabled",
-    "interpreter_state.gil_runtime_state_locked",
-    "interpreter_state.gil_runtime_state_holder",
-    "interpreter_state.code_object_generation",
-    "interpreter_state.tlbc_generation",
-    "thread_state.size",
-    "thread_state.prev",
-    "thread_state.next",
-    "thread_state.interp",
-    "thread_state.current_frame",
-    "thread_state.base_frame",
-    "thread_state.last_profiled_frame",
-    "thread_state.last_profiled_frame_seq",
-    "thread_state.thread_id",
-    "thread_state.native_thread_id",
-    "thread_state.datastack_chunk",
-    "thread_state.status",
-    "thread_state.holds_gil",
-    "thread_state.gil_requested",
-    "thread_state.current_exception",
-    "thread_state.exc_state",
-    "err_stackitem.exc_value",
-    "interpreter_frame.size",
-    "interpreter_frame.previous",
-    "interpreter_frame.executable",
-    "interpreter_frame.instr_ptr",
-    "interpreter_frame.localsplus",
-    "interpreter_frame.owner",
-    "interpreter_frame.stackpointer",
-    "interpreter_frame.tlbc_index",
-    "code_object.size",
-    "code_object.filename",
-    "code_object.name",
-    "code_object.qualname",
-    "code_object.linetable",
-    "code_object.firstlineno",
-    "code_object.argcount",
-    "code_object.localsplusnames",
-    "code_object.localspluskinds",
-    "code_object.co_code_adaptive",
-    "code_object.co_tlbc",
-    "pyobject.size",
-    "pyobject.ob_type",
-    "type_object.size",
-    "type_object.tp_name",
-    "type_object.tp_repr",
-    "type_object.tp_flags",
-    "type_object.tp_basicsize",
-    "type_object.tp_dictoffset",
-    "heap_type_object.size",
-    "heap_type_object.ht_cached_keys",
-    "tuple_object.size",
-    "tuple_object.ob_item",
-    "tuple_object.ob_size",
-    "list_object.size",
-    "list_object.ob_item",
-    "list_object.ob_size",
-    "set_object.size",
-    "set_object.used",
-    "set_object.table",
-    "set_object.mask",
-    "dict_object.size",
-    "dict_object.ma_keys",
-    "dict_object.ma_values",
-    "float_object.size",
-    "float_object.ob_fval",
-    "long_object.size",
-    "long_object.lv_tag",
-    "long_object.ob_digit",
-    "bytes_object.size",
-    "bytes_object.ob_size",
-    "bytes_object.ob_sval",
-    "unicode_object.size",
-    "unicode_object.state",
-    "unicode_object.length",
-    "unicode_object.asciiobject_size",
-    "unicode_object.compactunicodeobject_size",
-    "gc.size",
-    "gc.collecting",
-    "gc.frame",
-    "gc.generation_stats_size",
-    "gc.generation_stats",
-    "gen_object.size",
-    "gen_object.gi_name",
-    "gen_object.gi_iframe",
-    "gen_object.gi_frame_state",
-    "llist_node.next",
-    "llist_node.prev",
-    "debugger_support.eval_breaker",
-    "debugger_support.remote_debugger_support",
-    "debugger_support.remote_debugging_enabled",
-    "debugger_support.debugger_pending_call",
-    "debugger_support.debugger_script_path",
-    "debugger_support.debugger_script_path_size",
-];
-
-/// The offsets [`DebugOffsets::apply`] takes; each must lie inside its structure.
-const USED_FIELDS: &[&str] = &[
-    "runtime_state.interpreters_head",
-    "interpreter_state.next",
-    "interpreter_state.threads_head",
-    "thread_state.next",
-    "thread_state.interp",
-    "thread_state.current_frame",
-    "thread_state.thread_id",
-    "thread_state.native_thread_id",
-    "thread_state.datastack_chunk",
-    "interpreter_frame.previous",
-    "interpreter_frame.executable",
-    "interpreter_frame.instr_ptr",
-    "interpreter_frame.owner",
-    "code_object.filename",
-    "code_object.name",
-    "code_object.qualname",
-    "code_object.linetable",
-    "code_object.firstlineno",
-    "code_object.co_code_adaptive",
-    "pyobject.ob_type",
-    "bytes_object.ob_size",
-    "bytes_object.ob_sval",
-    "unicode_object.state",
-    "unicode_object.length",
-];
-
-/// The shape to use for a minor version (the newest known for anything newer).
-fn shape_for(minor: u32) -> &'static [&'static str] {
-    match minor {
-        13 => SHAPE_3_13,
-        14 => SHAPE_3_14,
-        _ => SHAPE_3_15,
-    }
+/// Every field framescope takes from `_Py_DebugOffsets`, and whether each version's shape
+/// must have it: what `check` bounds-checks, and all that `get` hands out.
+fn used_fields() -> impl Iterator<Item = (&'static str, Need)> {
+    FROM_DEBUG_OFFSETS
+        .iter()
+        .map(|f| (f.name, f.need))
+        .chain(GIL_FIELDS.iter().map(|n| (*n, Need::Always)))
+        .chain(READ_ELSEWHERE.iter().map(|n| (*n, Need::IfPresent)))
 }
 
 /// The debug offsets read from one target.
@@ -348,7 +56,7 @@ fn shape_for(minor: u32) -> &'static [&'static str] {
 pub struct DebugOffsets {
     pub version: Version,
     pub free_threaded: bool,
-    fields: HashMap<&'static str, u64>,
+    fields: HashMap<String, u64>,
 }
 
 impl DebugOffsets {
@@ -380,7 +88,8 @@ impl DebugOffsets {
                 format!("_Py_DebugOffsets carries an unknown version number {hex:#x}"),
             )
         })?;
-        let shape = shape_for(version.minor);
+        let shape =
+            debug_offsets_shape(version.minor).map_err(|why| (Some(version.clone()), why))?;
         let mut raw = vec![0u8; shape.len() * 8];
         mem.read(runtime + 8, &mut raw).map_err(|e| {
             (
@@ -388,10 +97,10 @@ impl DebugOffsets {
                 format!("cannot read _Py_DebugOffsets: {e}"),
             )
         })?;
-        let fields: HashMap<&'static str, u64> = shape
-            .iter()
+        let fields: HashMap<String, u64> = shape
+            .into_iter()
             .zip(raw.chunks_exact(8))
-            .map(|(name, b)| (*name, u64::from_le_bytes(b.try_into().unwrap_or_default())))
+            .map(|(name, b)| (name, u64::from_le_bytes(b.try_into().unwrap_or_default())))
             .collect();
         let offsets = DebugOffsets {
             free_threaded: fields.get("free_threaded").is_some_and(|v| *v != 0),
@@ -404,7 +113,16 @@ impl DebugOffsets {
         Ok(Some(offsets))
     }
 
+    /// The value of a field framescope uses (and `check` therefore checked); `None` for a
+    /// field this version lacks, or one no list in this module names.
     pub fn get(&self, name: &str) -> Option<u64> {
+        if !used_fields().any(|(used, _)| used == name) {
+            return None;
+        }
+        self.raw(name)
+    }
+
+    fn raw(&self, name: &str) -> Option<u64> {
         self.fields.get(name).copied()
     }
 
@@ -412,8 +130,11 @@ impl DebugOffsets {
     /// of sane size; otherwise the shape we assumed is not the shape the target has.
     fn check(&self) -> Result<(), String> {
         const MAX_STRUCT: u64 = 16 << 20;
-        for name in USED_FIELDS {
-            let Some(value) = self.get(name) else {
+        for (name, need) in used_fields() {
+            let Some(value) = self.raw(name) else {
+                if need == Need::IfPresent {
+                    continue;
+                }
                 return Err(format!(
                     "_Py_DebugOffsets of CPython {} lacks {name}",
                     self.version
@@ -422,7 +143,7 @@ impl DebugOffsets {
             let Some((section, _)) = name.split_once('.') else {
                 continue;
             };
-            let size = self.get(&format!("{section}.size")).unwrap_or(0);
+            let size = self.raw(&format!("{section}.size")).unwrap_or(0);
             if size == 0 || size > MAX_STRUCT || value >= size {
                 return Err(format!(
                     "_Py_DebugOffsets of CPython {} does not have the expected shape ({name} = {value}, {section}.size = {size})",
@@ -436,87 +157,12 @@ impl DebugOffsets {
     /// Writes every offset the debug offsets know into `layout`, returning the names of
     /// fields whose value differed from what the layout had (the built-in table).
     pub fn apply(&self, layout: &mut Layout) -> Vec<String> {
-        let mut differences = Vec::new();
-        let mut set = |target: &mut u64, name: &str| {
-            if let Some(v) = self.get(name) {
-                if *target != v {
-                    differences.push(format!("{name}: table {} / target {v}", *target));
-                    *target = v;
-                }
-            }
-        };
-        set(
-            &mut layout.runtime_interpreters_head,
-            "runtime_state.interpreters_head",
-        );
-        set(&mut layout.interp_next, "interpreter_state.next");
-        set(
-            &mut layout.interp_threads_head,
-            "interpreter_state.threads_head",
-        );
-        set(
-            &mut layout.interp_modules,
-            "interpreter_state.imports_modules",
-        );
-        set(&mut layout.thread_next, "thread_state.next");
-        set(&mut layout.thread_interp, "thread_state.interp");
-        set(&mut layout.thread_frame, "thread_state.current_frame");
-        set(&mut layout.thread_id, "thread_state.thread_id");
-        set(&mut layout.iframe_previous, "interpreter_frame.previous");
-        set(
-            &mut layout.iframe_executable,
-            "interpreter_frame.executable",
-        );
-        set(&mut layout.iframe_instr_ptr, "interpreter_frame.instr_ptr");
-        set(&mut layout.iframe_owner, "interpreter_frame.owner");
-        set(&mut layout.code_filename, "code_object.filename");
-        set(&mut layout.code_name, "code_object.name");
-        set(&mut layout.code_linetable, "code_object.linetable");
-        set(&mut layout.code_firstlineno, "code_object.firstlineno");
-        set(&mut layout.ob_type, "pyobject.ob_type");
-        set(&mut layout.type_flags, "type_object.tp_flags");
-        set(&mut layout.type_dictoffset, "type_object.tp_dictoffset");
-        set(&mut layout.tuple_items, "tuple_object.ob_item");
-        set(&mut layout.tuple_size, "tuple_object.ob_size");
-        set(&mut layout.dict_keys, "dict_object.ma_keys");
-        set(&mut layout.dict_values, "dict_object.ma_values");
-        set(&mut layout.long_size_or_tag, "long_object.lv_tag");
-        set(&mut layout.long_digits, "long_object.ob_digit");
-        set(&mut layout.bytes_size, "bytes_object.ob_size");
-        set(&mut layout.bytes_data, "bytes_object.ob_sval");
-        set(&mut layout.unicode_state, "unicode_object.state");
-        set(&mut layout.unicode_length, "unicode_object.length");
-        set(
-            &mut layout.unicode_ascii_size,
-            "unicode_object.asciiobject_size",
-        );
-        set(
-            &mut layout.unicode_compact_size,
-            "unicode_object.compactunicodeobject_size",
-        );
-        let mut set_opt = |target: &mut Option<u64>, name: &str| {
-            if let Some(v) = self.get(name) {
-                if *target != Some(v) {
-                    differences.push(format!("{name}: table {target:?} / target {v}"));
-                    *target = Some(v);
-                }
-            }
-        };
-        set_opt(
-            &mut layout.thread_native_id,
-            "thread_state.native_thread_id",
-        );
-        set_opt(
-            &mut layout.thread_datastack_chunk,
-            "thread_state.datastack_chunk",
-        );
-        set_opt(&mut layout.code_qualname, "code_object.qualname");
-        set_opt(&mut layout.code_adaptive, "code_object.co_code_adaptive");
+        let mut differences = layout.apply_debug_offsets(|name| self.get(name));
         if let (Some(pointer), Some(base), Some(holder), Some(locked)) = (
-            self.get("interpreter_state.ceval_gil"),
-            self.get("interpreter_state.gil_runtime_state"),
-            self.get("interpreter_state.gil_runtime_state_holder"),
-            self.get("interpreter_state.gil_runtime_state_locked"),
+            self.get(GIL_FIELDS[0]),
+            self.get(GIL_FIELDS[1]),
+            self.get(GIL_FIELDS[2]),
+            self.get(GIL_FIELDS[3]),
         ) {
             let gil = GilLocation::Interpreter {
                 pointer,
@@ -537,5 +183,88 @@ impl DebugOffsets {
             layout.thread_datastack_top = None;
         }
         differences
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::python::layout::{table_for, NEWEST_TABLE_MINOR};
+    use crate::python::locals::layout::LocalsLayout;
+
+    /// Debug offsets of the shape of 3.`minor`: every structure 4 KiB, every offset 8, and
+    /// `poison` (if any) far outside its structure.
+    fn offsets(minor: u32, poison: Option<&str>) -> DebugOffsets {
+        let fields = debug_offsets_shape(minor)
+            .expect("shape")
+            .into_iter()
+            .map(|name| {
+                let value = if Some(name.as_str()) == poison {
+                    1 << 30
+                } else if name.ends_with(".size") {
+                    4096
+                } else {
+                    8
+                };
+                (name, value)
+            })
+            .collect();
+        DebugOffsets {
+            version: Version::new(3, minor, 0),
+            free_threaded: false,
+            fields,
+        }
+    }
+
+    /// Poisons each field in turn: whatever reaches the walker's or `dump --locals`'
+    /// layout must have been refused by `check`, so nothing is applied unchecked.
+    #[test]
+    fn every_field_that_is_applied_is_bounds_checked() {
+        for minor in 13..=NEWEST_TABLE_MINOR {
+            let version = Version::new(3, minor, 0);
+            let table = table_for(&version).expect("table").expect("parses");
+            let layout = Layout::from_table(&version, &table).expect("layout");
+            let applied = |d: &DebugOffsets| {
+                let mut l = layout.clone();
+                d.apply(&mut l);
+                (l, LocalsLayout::for_version(&version, Some(d)))
+            };
+            let clean = offsets(minor, None);
+            clean.check().expect("clean offsets pass");
+            let baseline = applied(&clean);
+            let mut refused = 0;
+            for name in debug_offsets_shape(minor).expect("shape") {
+                if name == "version" || name == "free_threaded" {
+                    continue;
+                }
+                let poisoned = offsets(minor, Some(&name));
+                if poisoned.check().is_err() {
+                    refused += 1;
+                    continue;
+                }
+                assert_eq!(
+                    applied(&poisoned),
+                    baseline,
+                    "3.{minor}: {name} is applied but not checked"
+                );
+            }
+            let expected = used_fields()
+                .filter(|(n, _)| clean.raw(n).is_some())
+                .count();
+            assert!(refused >= expected, "3.{minor}: {refused} < {expected}");
+        }
+    }
+
+    /// A name in the lists that no shape has would be silently skipped.
+    #[test]
+    fn every_used_name_is_in_the_shapes() {
+        for minor in 13..=NEWEST_TABLE_MINOR {
+            let shape = debug_offsets_shape(minor).expect("shape");
+            for (name, need) in used_fields() {
+                let present = shape.iter().any(|n| n == name);
+                assert!(present || need == Need::IfPresent, "3.{minor} lacks {name}");
+                assert!(present || minor < NEWEST_TABLE_MINOR, "no shape has {name}");
+            }
+        }
     }
 }

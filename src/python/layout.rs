@@ -3,10 +3,15 @@
 //! version (built into the binary), and on 3.13+ from the `_Py_DebugOffsets` the target
 //! carries, which wins (see `debug_offsets.rs`). Version differences live here as data;
 //! the walker has one code path per frame era, not per version.
+//!
+//! Each field is declared once, in the `layout_fields!` table below: its table section
+//! and key, its `Layout` field, and its `_Py_DebugOffsets` name. The struct, the table's
+//! serde shape, the copy and the debug-offset list all come from it (`layout_fields.rs`).
 
 use serde::Deserialize;
 
 use super::callsites::{BytecodeFacts, BytecodeSection};
+use super::layout_fields::layout_fields;
 use super::version::Version;
 
 /// How a version links its frames, which decides the walk.
@@ -134,276 +139,270 @@ pub struct LongTag {
     pub zero: u64,
 }
 
-/// Byte offsets into the interpreter's structures, for one version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    pub era: Era,
-    pub line_table: LineTableFormat,
-    pub runtime_interpreters_head: u64,
-    pub gil: GilLocation,
-    pub interp_next: u64,
-    pub interp_threads_head: u64,
-    pub interp_modules: u64,
-    pub thread_next: u64,
-    pub thread_interp: u64,
-    /// `frame` (≤3.10), `cframe` (3.11/3.12) or `current_frame` (3.13+).
-    pub thread_frame: u64,
-    pub thread_id: u64,
-    pub thread_native_id: Option<u64>,
-    pub thread_datastack_chunk: Option<u64>,
-    pub thread_datastack_top: Option<u64>,
-    pub cframe_current_frame: u64,
-    /// ≤3.10 frame objects.
-    pub frame_back: u64,
-    pub frame_code: u64,
-    pub frame_lasti: u64,
-    /// 3.11+ interpreter frames.
-    pub iframe_previous: u64,
-    pub iframe_executable: u64,
-    pub iframe_instr_ptr: u64,
-    pub iframe_owner: u64,
-    /// Frames whose owner is at least this are interpreter or C-stack entries, not Python.
-    pub iframe_first_shim_owner: Option<u8>,
-    /// The owner value of a generator's (or coroutine's) frame (3.11+).
-    pub iframe_generator_owner: Option<u8>,
-    /// 3.11: the flag of a frame the interpreter was entered with from C.
-    pub iframe_is_entry: Option<u64>,
-    /// Low bits of `f_executable` that are tags, not pointer (3.14+).
-    pub executable_tag_mask: u64,
-    pub chunk_previous: u64,
-    pub chunk_size: u64,
-    pub code_filename: u64,
-    pub code_name: u64,
-    pub code_qualname: Option<u64>,
-    pub code_firstlineno: u64,
-    pub code_linetable: u64,
-    /// Offset of the first instruction inside the code object (3.11+).
-    pub code_adaptive: Option<u64>,
-    /// Offset of `_co_firsttraceable` (3.11+): the code unit a frame must have reached to
-    /// count as started (CPython leaves frames before it out of every stack it shows).
-    pub code_first_traceable: Option<u64>,
-    pub ob_type: u64,
-    pub var_size: u64,
-    pub unicode_ascii_size: u64,
-    pub unicode_compact_size: u64,
-    pub unicode_length: u64,
-    pub unicode_state: u64,
-    pub unicode_kind_shift: u32,
-    pub unicode_compact_shift: u32,
-    pub unicode_ascii_shift: u32,
-    pub bytes_size: u64,
-    pub bytes_data: u64,
-    pub tuple_size: u64,
-    pub tuple_items: u64,
-    pub dict_keys: u64,
-    pub dict_values: u64,
-    pub type_flags: u64,
-    pub type_dictoffset: u64,
-    pub long_size_or_tag: u64,
-    pub long_digits: u64,
-    /// Bits used in each digit of an int (`PyLong_SHIFT`), and the bytes a digit takes.
-    pub long_digit_bits: u32,
-    pub long_digit_size: u64,
-    /// 3.12+: `long_size_or_tag` is an `lv_tag`; before, a signed digit count.
-    pub long_tag: Option<LongTag>,
-    /// Offset of `tp_basicsize` in a type.
-    pub type_basicsize: Option<u64>,
-    /// Offset of `ht_cached_keys` in a heap type: the keys shared by its instances.
-    pub heap_type_cached_keys: Option<u64>,
-    /// Offset of `md_dict` in a module object.
-    pub module_dict: Option<u64>,
-    pub dict_table: Option<DictKeysLayout>,
-    /// 3.11+.
-    pub managed_dict: Option<ManagedDictLayout>,
-    /// 3.11+: the version's instruction lengths and kinds, for checking where callers
-    /// stand (`None`: not checked).
-    pub bytecode: Option<BytecodeFacts>,
+layout_fields! {
+    /// Byte offsets into the interpreter's structures, for one version.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Layout;
+
+    /// One `python-offsets/X.Y.toml` as written by the generator. Every section refuses
+    /// keys it does not know, so a stray or misspelt key is an error naming it.
+    pub struct OffsetsTable {
+        version: String,
+        bytecode: Option<BytecodeSection>,
+        debug_offsets: Option<DebugOffsetsShape>,
+        locals: Option<toml::Table>,
+    }
+
+    [runtime] RuntimeSection required
+    fields {
+        interpreters_head: u64 => runtime_interpreters_head: u64,
+            Always "runtime_state.interpreters_head";
+    }
+    raw {
+        gil_last_holder: Option<u64>;
+        gil_locked: Option<u64>;
+    }
+
+    [interpreter] InterpreterSection required
+    fields {
+        next: u64 => interp_next: u64, Always "interpreter_state.next";
+        threads_head: u64 => interp_threads_head: u64, Always "interpreter_state.threads_head";
+        modules: u64 => interp_modules: u64, Always "interpreter_state.imports_modules";
+    }
+    raw {
+        gil_pointer: Option<u64>;
+    }
+
+    [gil] GilSection optional
+    fields {}
+    raw {
+        last_holder: u64;
+        locked: u64;
+    }
+
+    [thread] ThreadSection required
+    fields {
+        next: u64 => thread_next: u64, Always "thread_state.next";
+        interp: u64 => thread_interp: u64, Always "thread_state.interp";
+        thread_id: u64 => thread_id: u64, Always "thread_state.thread_id";
+        native_thread_id: Option<u64> => thread_native_id: Option<u64>,
+            Always "thread_state.native_thread_id";
+        datastack_chunk: Option<u64> => thread_datastack_chunk: Option<u64>,
+            Always "thread_state.datastack_chunk";
+        // Not in the debug offsets: `apply` drops it when they moved the thread state.
+        datastack_top: Option<u64> => thread_datastack_top: Option<u64>;
+    }
+    raw {
+        frame: Option<u64>;
+        cframe: Option<u64>;
+        current_frame: Option<u64>;
+    }
+
+    [cframe] CFrameSection optional
+    fields {
+        current_frame: u64 => cframe_current_frame: u64;
+    }
+    raw {}
+
+    [frame_object] FrameObjectSection optional
+    fields {
+        /// ≤3.10 frame objects.
+        back: u64 => frame_back: u64;
+        code: u64 => frame_code: u64;
+        lasti: u64 => frame_lasti: u64;
+    }
+    raw {}
+
+    [interpreter_frame] InterpreterFrameSection optional
+    fields {
+        /// 3.11+ interpreter frames.
+        previous: u64 => iframe_previous: u64, Always "interpreter_frame.previous";
+        executable: u64 => iframe_executable: u64, Always "interpreter_frame.executable";
+        instr_ptr: u64 => iframe_instr_ptr: u64, Always "interpreter_frame.instr_ptr";
+        owner: u64 => iframe_owner: u64, Always "interpreter_frame.owner";
+        /// Frames whose owner is at least this are interpreter or C-stack entries, not Python.
+        first_shim_owner: Option<u8> => iframe_first_shim_owner: Option<u8>;
+        /// The owner value of a generator's (or coroutine's) frame (3.11+).
+        generator_owner: Option<u8> => iframe_generator_owner: Option<u8>;
+        /// 3.11: the flag of a frame the interpreter was entered with from C.
+        is_entry: Option<u64> => iframe_is_entry: Option<u64>;
+        /// Low bits of `f_executable` that are tags, not pointer (3.14+).
+        executable_tag_bits: Option<u64> => executable_tag_mask: u64;
+    }
+    raw {}
+
+    [stack_chunk] StackChunkSection optional
+    fields {
+        previous: u64 => chunk_previous: u64;
+        size: u64 => chunk_size: u64;
+    }
+    raw {}
+
+    [code] CodeSection required
+    fields {
+        filename: u64 => code_filename: u64, Always "code_object.filename";
+        name: u64 => code_name: u64, Always "code_object.name";
+        qualname: Option<u64> => code_qualname: Option<u64>, Always "code_object.qualname";
+        firstlineno: u64 => code_firstlineno: u64, Always "code_object.firstlineno";
+        linetable: u64 => code_linetable: u64, Always "code_object.linetable";
+        /// Offset of the first instruction inside the code object (3.11+).
+        code_adaptive: Option<u64> => code_adaptive: Option<u64>,
+            Always "code_object.co_code_adaptive";
+        /// Offset of `_co_firsttraceable` (3.11+): the code unit a frame must have reached to
+        /// count as started (CPython leaves frames before it out of every stack it shows).
+        first_traceable: Option<u64> => code_first_traceable: Option<u64>;
+    }
+    raw {}
+
+    [object] ObjectSection required
+    fields {
+        ob_type: u64 => ob_type: u64, Always "pyobject.ob_type";
+        var_size: u64 => var_size: u64;
+    }
+    raw {}
+
+    [type_ as "type"] TypeSection required
+    fields {
+        flags: u64 => type_flags: u64, Always "type_object.tp_flags";
+        dictoffset: u64 => type_dictoffset: u64, IfPresent "type_object.tp_dictoffset";
+        /// Offset of `tp_basicsize` in a type.
+        basicsize: Option<u64> => type_basicsize: Option<u64>,
+            IfPresent "type_object.tp_basicsize";
+    }
+    raw {
+        /// `tp_name`: read by `locals/layout.rs` from its own view of the table.
+        #[allow(dead_code)]
+        name: u64;
+    }
+
+    [unicode] UnicodeSection required
+    fields {
+        ascii_size: u64 => unicode_ascii_size: u64, Always "unicode_object.asciiobject_size";
+        compact_size: u64 => unicode_compact_size: u64,
+            IfPresent "unicode_object.compactunicodeobject_size";
+        length: u64 => unicode_length: u64, Always "unicode_object.length";
+        state: u64 => unicode_state: u64, Always "unicode_object.state";
+        state_kind_shift: u32 => unicode_kind_shift: u32;
+        state_compact_shift: u32 => unicode_compact_shift: u32;
+        state_ascii_shift: u32 => unicode_ascii_shift: u32;
+    }
+    raw {}
+
+    [bytes] BytesSection required
+    fields {
+        size: u64 => bytes_size: u64, Always "bytes_object.ob_size";
+        data: u64 => bytes_data: u64, Always "bytes_object.ob_sval";
+    }
+    raw {}
+
+    [tuple] TupleSection required
+    fields {
+        size: u64 => tuple_size: u64, Always "tuple_object.ob_size";
+        items: u64 => tuple_items: u64, Always "tuple_object.ob_item";
+    }
+    raw {}
+
+    [long] LongSection required
+    fields {
+        digits: u64 => long_digits: u64, Always "long_object.ob_digit";
+        /// Bits used in each digit of an int (`PyLong_SHIFT`), and the bytes a digit takes.
+        digit_bits: u32 => long_digit_bits: u32;
+        digit_size: u64 => long_digit_size: u64;
+    }
+    raw {
+        size: Option<u64>;
+        tag: Option<u64>;
+        tag_size_shift: Option<u32>;
+        tag_sign_mask: Option<u64>;
+        tag_negative: Option<u64>;
+        tag_zero: Option<u64>;
+    }
+
+    [dict] DictSection required
+    fields {
+        keys: u64 => dict_keys: u64, Always "dict_object.ma_keys";
+        values: u64 => dict_values: u64, Always "dict_object.ma_values";
+    }
+    raw {}
+
+    [dict_keys] DictKeysSection optional
+    fields {}
+    raw {
+        size: Option<u64>;
+        log2_size: Option<u64>;
+        log2_index_bytes: Option<u64>;
+        kind: Option<u64>;
+        kind_general: Option<u8>;
+        kind_unicode: Option<u8>;
+        kind_split: Option<u8>;
+        nentries: u64;
+        indices: u64;
+        entry_size: u64;
+        entry_key: u64;
+        entry_value: u64;
+        unicode_entry_size: Option<u64>;
+        unicode_entry_key: Option<u64>;
+        unicode_entry_value: Option<u64>;
+    }
+
+    [dict_values] DictValuesSection optional
+    fields {}
+    raw {
+        items: u64;
+        capacity: Option<u64>;
+        valid: Option<u64>;
+    }
+
+    [module] ModuleSection optional
+    fields {
+        /// Offset of `md_dict` in a module object.
+        dict: u64 => module_dict: Option<u64>;
+    }
+    raw {}
+
+    [heap_type] HeapTypeSection optional
+    fields {
+        /// Offset of `ht_cached_keys` in a heap type: the keys shared by its instances.
+        cached_keys: u64 => heap_type_cached_keys: Option<u64>,
+            IfPresent "heap_type_object.ht_cached_keys";
+    }
+    raw {}
+
+    [instance] InstanceSection optional
+    fields {}
+    raw {
+        managed_dict_flag: u64;
+        managed_dict_offset: i64;
+        managed_values_offset: Option<i64>;
+        dict_or_values_tag: Option<i64>;
+        inline_values_flag: Option<u64>;
+    }
+
+    derived {
+        era: Era;
+        line_table: LineTableFormat;
+        gil: GilLocation;
+        /// `frame` (≤3.10), `cframe` (3.11/3.12) or `current_frame` (3.13+).
+        thread_frame: u64, Always "thread_state.current_frame";
+        long_size_or_tag: u64, Always "long_object.lv_tag";
+        /// 3.12+: `long_size_or_tag` is an `lv_tag`; before, a signed digit count.
+        long_tag: Option<LongTag>;
+        dict_table: Option<DictKeysLayout>;
+        /// 3.11+.
+        managed_dict: Option<ManagedDictLayout>;
+        /// 3.11+: the version's instruction lengths and kinds, for checking where callers
+        /// stand (`None`: not checked).
+        bytecode: Option<BytecodeFacts>;
+    }
 }
 
-/// One `python-offsets/X.Y.toml` as written by the generator.
+/// The `[debug_offsets]` section (3.13+): the names of `_Py_DebugOffsets`' fields in order
+/// after its cookie, as the probe found them in the version's headers.
 #[derive(Debug, Deserialize)]
-pub struct OffsetsTable {
-    pub version: String,
-    runtime: RuntimeSection,
-    interpreter: InterpreterSection,
-    gil: Option<GilSection>,
-    thread: ThreadSection,
-    cframe: Option<CFrameSection>,
-    interpreter_frame: Option<InterpreterFrameSection>,
-    stack_chunk: Option<StackChunkSection>,
-    frame_object: Option<FrameObjectSection>,
-    code: CodeSection,
-    object: ObjectSection,
-    #[serde(rename = "type")]
-    type_: TypeSection,
-    unicode: UnicodeSection,
-    bytes: SizeData,
-    tuple: TupleSection,
-    long: LongSection,
-    dict: DictSection,
-    dict_keys: Option<DictKeysSection>,
-    dict_values: Option<DictValuesSection>,
-    module: Option<ModuleSection>,
-    heap_type: Option<HeapTypeSection>,
-    instance: Option<InstanceSection>,
-    bytecode: Option<BytecodeSection>,
+#[serde(deny_unknown_fields)]
+pub struct DebugOffsetsShape {
+    pub fields: Vec<String>,
 }
-
-#[derive(Debug, Deserialize)]
-struct RuntimeSection {
-    interpreters_head: u64,
-    gil_last_holder: Option<u64>,
-    gil_locked: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct InterpreterSection {
-    next: u64,
-    threads_head: u64,
-    modules: u64,
-    gil_pointer: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct GilSection {
-    last_holder: u64,
-    locked: u64,
-}
-#[derive(Debug, Deserialize)]
-struct ThreadSection {
-    next: u64,
-    interp: u64,
-    frame: Option<u64>,
-    cframe: Option<u64>,
-    current_frame: Option<u64>,
-    thread_id: u64,
-    native_thread_id: Option<u64>,
-    datastack_chunk: Option<u64>,
-    datastack_top: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct CFrameSection {
-    current_frame: u64,
-}
-#[derive(Debug, Deserialize)]
-struct InterpreterFrameSection {
-    previous: u64,
-    executable: u64,
-    instr_ptr: u64,
-    owner: u64,
-    first_shim_owner: Option<u8>,
-    generator_owner: Option<u8>,
-    is_entry: Option<u64>,
-    executable_tag_bits: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct StackChunkSection {
-    previous: u64,
-    size: u64,
-}
-#[derive(Debug, Deserialize)]
-struct FrameObjectSection {
-    back: u64,
-    code: u64,
-    lasti: u64,
-}
-#[derive(Debug, Deserialize)]
-struct CodeSection {
-    filename: u64,
-    name: u64,
-    qualname: Option<u64>,
-    code_adaptive: Option<u64>,
-    first_traceable: Option<u64>,
-    firstlineno: u64,
-    linetable: u64,
-}
-#[derive(Debug, Deserialize)]
-struct ObjectSection {
-    ob_type: u64,
-    var_size: u64,
-}
-#[derive(Debug, Deserialize)]
-struct TypeSection {
-    flags: u64,
-    dictoffset: u64,
-    basicsize: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct UnicodeSection {
-    ascii_size: u64,
-    compact_size: u64,
-    length: u64,
-    state: u64,
-    state_kind_shift: u32,
-    state_compact_shift: u32,
-    state_ascii_shift: u32,
-}
-#[derive(Debug, Deserialize)]
-struct SizeData {
-    size: u64,
-    data: u64,
-}
-#[derive(Debug, Deserialize)]
-struct TupleSection {
-    size: u64,
-    items: u64,
-}
-#[derive(Debug, Deserialize)]
-struct LongSection {
-    size: Option<u64>,
-    tag: Option<u64>,
-    digits: u64,
-    digit_bits: Option<u32>,
-    digit_size: Option<u64>,
-    tag_size_shift: Option<u32>,
-    tag_sign_mask: Option<u64>,
-    tag_negative: Option<u64>,
-    tag_zero: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct DictSection {
-    keys: u64,
-    values: u64,
-}
-#[derive(Debug, Deserialize)]
-struct DictKeysSection {
-    size: Option<u64>,
-    log2_size: Option<u64>,
-    log2_index_bytes: Option<u64>,
-    kind: Option<u64>,
-    kind_general: Option<u8>,
-    kind_unicode: Option<u8>,
-    kind_split: Option<u8>,
-    nentries: u64,
-    indices: u64,
-    entry_size: u64,
-    entry_key: u64,
-    entry_value: u64,
-    unicode_entry_size: Option<u64>,
-    unicode_entry_key: Option<u64>,
-    unicode_entry_value: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct DictValuesSection {
-    items: u64,
-    capacity: Option<u64>,
-    valid: Option<u64>,
-}
-#[derive(Debug, Deserialize)]
-struct ModuleSection {
-    dict: u64,
-}
-#[derive(Debug, Deserialize)]
-struct HeapTypeSection {
-    cached_keys: u64,
-}
-#[derive(Debug, Deserialize)]
-struct InstanceSection {
-    managed_dict_flag: u64,
-    managed_dict_offset: i64,
-    managed_values_offset: Option<i64>,
-    dict_or_values_tag: Option<i64>,
-    inline_values_flag: Option<u64>,
-}
-
 impl OffsetsTable {
     /// The keys layout, when the table describes one completely.
     fn dict_table(&self) -> Option<DictKeysLayout> {
@@ -515,6 +514,18 @@ pub fn table_for(version: &Version) -> Option<Result<OffsetsTable, String>> {
     )
 }
 
+/// The `_Py_DebugOffsets` shape of a 3.x minor version (3.13+): its own table's, or the
+/// newest table's for a version newer than every table.
+pub fn debug_offsets_shape(minor: u32) -> Result<Vec<String>, String> {
+    let minor = minor.min(NEWEST_TABLE_MINOR);
+    let table = table_for(&Version::new(3, minor, 0))
+        .ok_or_else(|| format!("no offsets table for CPython 3.{minor}"))??;
+    table
+        .debug_offsets
+        .map(|shape| shape.fields)
+        .ok_or_else(|| format!("python-offsets/3.{minor}.toml has no [debug_offsets] shape"))
+}
+
 pub fn era_of(version: &Version) -> Era {
     match version.minor {
         ..=10 => Era::FrameObjects,
@@ -562,85 +573,39 @@ impl Layout {
             },
             _ => GilLocation::Unknown,
         };
-        let (frame_back, frame_code, frame_lasti) = match (&t.frame_object, era) {
-            (Some(f), _) => (f.back, f.code, f.lasti),
-            (None, Era::FrameObjects) => return Err(missing("[frame_object]")),
-            (None, _) => (0, 0, 0),
-        };
-        let iframe = t.interpreter_frame.as_ref();
-        if era != Era::FrameObjects && (iframe.is_none() || t.stack_chunk.is_none()) {
+        if era == Era::FrameObjects && t.frame_object.is_none() {
+            return Err(missing("[frame_object]"));
+        }
+        if era != Era::FrameObjects && (t.interpreter_frame.is_none() || t.stack_chunk.is_none()) {
             return Err(missing("[interpreter_frame] or [stack_chunk]"));
         }
-        let chunk = t.stack_chunk.as_ref();
-        Ok(Layout {
+        let derived = Derived {
             era,
             line_table: line_table_of(version),
-            runtime_interpreters_head: t.runtime.interpreters_head,
             gil,
-            interp_next: t.interpreter.next,
-            interp_threads_head: t.interpreter.threads_head,
-            interp_modules: t.interpreter.modules,
-            thread_next: t.thread.next,
-            thread_interp: t.thread.interp,
             thread_frame,
-            thread_id: t.thread.thread_id,
-            thread_native_id: t.thread.native_thread_id,
-            thread_datastack_chunk: t.thread.datastack_chunk,
-            thread_datastack_top: t.thread.datastack_top,
-            cframe_current_frame: t.cframe.as_ref().map_or(0, |c| c.current_frame),
-            frame_back,
-            frame_code,
-            frame_lasti,
-            iframe_previous: iframe.map_or(0, |f| f.previous),
-            iframe_executable: iframe.map_or(0, |f| f.executable),
-            iframe_instr_ptr: iframe.map_or(0, |f| f.instr_ptr),
-            iframe_owner: iframe.map_or(0, |f| f.owner),
-            iframe_first_shim_owner: iframe.and_then(|f| f.first_shim_owner),
-            iframe_generator_owner: iframe.and_then(|f| f.generator_owner),
-            iframe_is_entry: iframe.and_then(|f| f.is_entry),
-            executable_tag_mask: iframe.and_then(|f| f.executable_tag_bits).unwrap_or(0),
-            chunk_previous: chunk.map_or(0, |c| c.previous),
-            chunk_size: chunk.map_or(0, |c| c.size),
-            code_filename: t.code.filename,
-            code_name: t.code.name,
-            code_qualname: t.code.qualname,
-            code_firstlineno: t.code.firstlineno,
-            code_linetable: t.code.linetable,
-            code_adaptive: t.code.code_adaptive,
-            code_first_traceable: t.code.first_traceable,
+            long_size_or_tag: t
+                .long
+                .tag
+                .or(t.long.size)
+                .ok_or_else(|| missing("[long] size or tag"))?,
+            long_tag: t.long_tag(),
+            dict_table: t.dict_table(),
+            managed_dict: t.managed_dict(),
             bytecode: t
                 .bytecode
                 .as_ref()
                 .map(BytecodeFacts::from_section)
                 .transpose()?,
-            ob_type: t.object.ob_type,
-            var_size: t.object.var_size,
-            unicode_ascii_size: t.unicode.ascii_size,
-            unicode_compact_size: t.unicode.compact_size,
-            unicode_length: t.unicode.length,
-            unicode_state: t.unicode.state,
-            unicode_kind_shift: t.unicode.state_kind_shift,
-            unicode_compact_shift: t.unicode.state_compact_shift,
-            unicode_ascii_shift: t.unicode.state_ascii_shift,
-            bytes_size: t.bytes.size,
-            bytes_data: t.bytes.data,
-            tuple_size: t.tuple.size,
-            tuple_items: t.tuple.items,
-            dict_keys: t.dict.keys,
-            dict_values: t.dict.values,
-            type_flags: t.type_.flags,
-            type_dictoffset: t.type_.dictoffset,
-            long_size_or_tag: t.long.tag.or(t.long.size).unwrap_or(16),
-            long_digits: t.long.digits,
-            long_digit_bits: t.long.digit_bits.unwrap_or(30),
-            long_digit_size: t.long.digit_size.unwrap_or(4),
-            long_tag: t.long_tag(),
-            type_basicsize: t.type_.basicsize,
-            heap_type_cached_keys: t.heap_type.as_ref().map(|h| h.cached_keys),
-            module_dict: t.module.as_ref().map(|m| m.dict),
-            dict_table: t.dict_table(),
-            managed_dict: t.managed_dict(),
-        })
+        };
+        Ok(Layout::assemble(t, derived))
+    }
+
+    /// Writes every offset the target's `_Py_DebugOffsets` know (`get` by name) into the
+    /// layout: the fields listed in [`FROM_DEBUG_OFFSETS`]. Returns one line per field
+    /// whose value differed from the layout's.
+    pub fn apply_debug_offsets(&mut self, get: impl Fn(&str) -> Option<u64>) -> Vec<String> {
+        self.apply_each(get)
     }
 
     /// Offset of `ob_refcnt`: the word before `ob_type` in every object header of the
@@ -717,5 +682,35 @@ mod tests {
                 other => panic!("3.{minor}: unexpected dict shape {other:?}"),
             }
         }
+    }
+
+    /// A misspelt or stray key, or a section nobody reads, is an error naming it.
+    #[test]
+    fn a_table_with_an_unknown_key_is_refused_naming_it() {
+        let (_, text) = TABLES.iter().find(|(m, _)| *m == 13).expect("3.13");
+        let refused = |bad: String, name: &str| {
+            let err = toml::from_str::<OffsetsTable>(&bad)
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(&format!("unknown field `{name}`")), "{err}");
+        };
+        refused(
+            text.replacen("interpreters_head =", "interpreter_head =", 1),
+            "interpreter_head",
+        );
+        refused(
+            text.replacen("[stack_chunk]\n", "[stack_chunk]\ndata = 24\n", 1),
+            "data",
+        );
+        refused(format!("[frames]\nback = 24\n{text}"), "frames");
+        refused(
+            text.replacen("[debug_offsets]\n", "[debug_offsets]\nsize = 8\n", 1),
+            "size",
+        );
+        refused(
+            text.replacen("[bytecode]\n", "[bytecode]\nopcodes = 1\n", 1),
+            "opcodes",
+        );
+        toml::from_str::<OffsetsTable>(text).expect("the table itself parses");
     }
 }

@@ -13,6 +13,7 @@ pub mod dicts;
 pub mod frames;
 pub mod interpreter;
 pub mod layout;
+pub mod layout_fields;
 pub mod linetable;
 pub mod locals;
 pub mod objects;

@@ -72,6 +72,7 @@ pub struct LocalsLayout {
 
 /// The `[locals]` section as the probe writes it.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Section {
     frame_localsplus: u64,
     code_nlocals: Option<u64>,
