@@ -39,6 +39,8 @@ const READ_ELSEWHERE: &[&str] = &[
     "type_object.tp_name",
     "float_object.ob_fval",
     "gen_object.gi_iframe",
+    "gen_object.gi_frame_state",
+    "interpreter_frame.stackpointer",
 ];
 
 /// Every field framescope takes from `_Py_DebugOffsets`, and whether each version's shape
