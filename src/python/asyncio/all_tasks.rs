@@ -652,8 +652,8 @@ impl AllTasksReader {
 }
 
 /// The `asyncio.tasks` globals `weak` (WeakSets) and `strong` (sets), as (object, weak)
-/// pairs; `None` while asyncio is not imported.
-fn find_globals(
+/// pairs; `None` while asyncio is not imported (or none of them is there).
+pub(super) fn find_globals(
     interp: &Interpreter,
     weak: &[&str],
     strong: &[&str],

@@ -20,8 +20,7 @@ use crate::python::attrs::attr_many;
 use crate::python::batch::{read_strs, Batch};
 use crate::python::debug_offsets::DebugOffsets;
 use crate::python::dicts::{
-    decode_keys_header, decode_unsigned_long, long_read_len, lookup_str, read_dict_heads,
-    read_items, ValuesAt,
+    decode_keys_header, decode_unsigned_long, long_read_len, read_dict_heads, read_items, ValuesAt,
 };
 use crate::python::interpreter::Interpreter;
 
@@ -264,23 +263,9 @@ impl TaskReader {
         if self.current.is_some() {
             return Ok(self.current);
         }
-        let layout = &interp.layout;
-        let mem = &*interp.mem;
-        let Some(module_dict) = layout.module_dict else {
-            return Ok(None);
-        };
-        let interp_addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
-        let modules = mem.read_u64(interp_addr + layout.interp_modules)?;
-        let lookup = |dict: u64, key: &str| -> Result<Option<u64>, ReadError> {
-            let heads = read_dict_heads(mem, layout, &[dict])?;
-            let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
-            Ok(lookup_str(mem, layout, &mappings, key)?.values[0])
-        };
-        let Some(tasks_module) = lookup(modules, "asyncio.tasks")? else {
-            return Ok(None);
-        };
-        let globals = mem.read_u64(tasks_module + module_dict)?;
-        self.current = lookup(globals, "_current_tasks")?;
+        // The same lookup all_tasks makes for its sets; a missing module or name is None.
+        self.current = super::all_tasks::find_globals(interp, &[], &["_current_tasks"])?
+            .and_then(|found| found.first().map(|(addr, _)| *addr));
         Ok(self.current)
     }
 
