@@ -5,11 +5,12 @@
 //! same syscall as the stacks ([`CodeCache::planned`], [`CodeCache::check_fingerprint`]);
 //! whatever that did not cover is validated in one more batched read.
 
-use super::callsites::{CallSites, OpcodeKind, Standing, MAX_CODE_UNITS};
+use super::callsites::{CallSites, OpcodeKind, Standing};
 use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
+use crate::limits::{MAX_CODE_UNITS, MAX_FIRST_TRACEABLE};
 use crate::process::{Bytes, Gather, Memory, RegionId};
 use rustc_hash::FxHashMap;
 
@@ -60,10 +61,6 @@ const RECENT_SAMPLES: u64 = 100;
 const MAX_RECENT: usize = 64;
 /// Every how many samples the planned set is pruned and sorted (or sooner when too big).
 const PRUNE_EVERY: u64 = 16;
-
-/// Most code units before a function's first traceable instruction (its `RESUME`) we
-/// believe: one per cell or free variable plus a few. A larger value is not that field.
-const MAX_FIRST_TRACEABLE: i64 = 4096;
 
 /// A frame found by the walker whose code is still to be resolved: the code object's
 /// address and the current instruction's byte offset into its bytecode. Two pending
