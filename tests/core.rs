@@ -431,17 +431,9 @@ fn kernel_core_dump_shows_exact_stacks() {
         .filter(|p| p.in_chroot() || p.name == "pyenv-3.12")
         .collect();
     assert!(pythons.len() >= 2, "{pythons:?}");
-    let mut failures = Vec::new();
-    for py in &pythons {
-        match std::panic::catch_unwind(|| check_kernel_core_matches_truth(py)) {
-            Ok(Ok(())) => eprintln!("ok: {}", py.name),
-            Ok(Err(e)) => failures.push(format!("{}: {e}", py.name)),
-            Err(e) => failures.push(format!(
-                "{}: {}",
-                py.name,
-                e.downcast_ref::<String>().cloned().unwrap_or_default()
-            )),
+    common::for_each_of(&pythons, |py| {
+        if let Err(e) = check_kernel_core_matches_truth(py) {
+            panic!("{e}");
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    });
 }

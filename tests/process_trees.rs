@@ -330,19 +330,8 @@ fn pool_matches_process_time(py: &Python, method: &str) {
 #[test]
 fn spawn_pool_workers_match_their_own_clocks() {
     let _cpu = alone();
-    let mut failures = Vec::new();
-    for name in ["pyenv-3.8", "pyenv-3.12", "sid-3.14"] {
-        let py = python_named(name);
-        if let Err(e) = std::panic::catch_unwind(|| pool_matches_process_time(&py, "spawn")) {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failures.push(msg);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let pythons = common::pythons_named(&["pyenv-3.8", "pyenv-3.12", "sid-3.14"]);
+    common::for_each_of(&pythons, |py| pool_matches_process_time(py, "spawn"));
 }
 
 #[test]
