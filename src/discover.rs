@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::limits::MAX_TREE_MEMBERS;
 use crate::process::events::{monotonic_ns, ProcEvent, ProcEvents};
 use crate::process::tree;
 use crate::python::Interpreter;
@@ -49,8 +50,6 @@ const RETRY_SLOW: Duration = Duration::from_millis(50);
 pub const SETTLE: Duration = Duration::from_millis(150);
 /// A process whose CPython is mapped but never comes up is given up after this long.
 const GIVE_UP: Duration = Duration::from_secs(30);
-/// At most this many members are tracked (a fork bomb under the target is not our job).
-const MAX_MEMBERS: usize = 4096;
 
 /// What the thread does with the Python processes it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,7 +341,7 @@ impl Watcher {
         fork_of: Option<u32>,
         started_ns: Option<u64>,
     ) {
-        if self.members.contains_key(&pid) || self.members.len() >= MAX_MEMBERS {
+        if self.members.contains_key(&pid) || self.members.len() >= MAX_TREE_MEMBERS {
             return;
         }
         let next_try = if fork_of.is_some() {

@@ -142,16 +142,9 @@ fn expect_error(out: std::process::Output, code: i32, needles: &[&str]) {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("framescope-core-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 #[test]
 fn core_of_a_non_python_process_and_cut_cores_are_refused() {
-    let dir = scratch("sleep");
+    let dir = common::scratch_dir("core", "sleep");
     let mut sleep = Command::new("sleep").arg("60").spawn().expect("sleep");
     std::thread::sleep(Duration::from_millis(100));
     let core = gcore(sleep.id(), &dir);
@@ -220,7 +213,7 @@ fn core_whose_libpython_is_gone_moved_or_another_build() {
             .join("lib")
     };
     let original = libdir(py).join("libpython3.12.so.1.0");
-    let dir = scratch("libpython");
+    let dir = common::scratch_dir("core", "libpython");
     let copy = dir.join("libpython3.12.so.1.0");
     std::fs::copy(&original, &copy).expect("copy libpython");
     let lib_path = dir.to_string_lossy().into_owned();
@@ -438,17 +431,9 @@ fn kernel_core_dump_shows_exact_stacks() {
         .filter(|p| p.in_chroot() || p.name == "pyenv-3.12")
         .collect();
     assert!(pythons.len() >= 2, "{pythons:?}");
-    let mut failures = Vec::new();
-    for py in &pythons {
-        match std::panic::catch_unwind(|| check_kernel_core_matches_truth(py)) {
-            Ok(Ok(())) => eprintln!("ok: {}", py.name),
-            Ok(Err(e)) => failures.push(format!("{}: {e}", py.name)),
-            Err(e) => failures.push(format!(
-                "{}: {}",
-                py.name,
-                e.downcast_ref::<String>().cloned().unwrap_or_default()
-            )),
+    common::for_each_of(&pythons, |py| {
+        if let Err(e) = check_kernel_core_matches_truth(py) {
+            panic!("{e}");
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    });
 }

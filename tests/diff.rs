@@ -25,10 +25,6 @@ const ROUNDS: &str = "3000";
 /// Recordings are timing measurements: one at a time.
 static RECORDING: Mutex<()> = Mutex::new(());
 
-fn scratch(name: &str) -> PathBuf {
-    common::scratch("diff-tests", name)
-}
-
 /// The interpreter of the matrix called `name`, or else the first one on the host.
 fn python(name: &str) -> Python {
     let all = matrix();
@@ -102,9 +98,9 @@ fn record_pairs_of(
 ) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let (mut base, mut head) = (Vec::new(), Vec::new());
     for i in 0..n {
-        let base_path = scratch(&format!("{tag}-base{i}.fsr"));
+        let base_path = common::scratch("diff-tests", &format!("{tag}-base{i}.fsr"));
         base.push(record_rounds(py, &base_path, rounds, "1.0", "old"));
-        let head_path = scratch(&format!("{tag}-head{i}.fsr"));
+        let head_path = common::scratch("diff-tests", &format!("{tag}-head{i}.fsr"));
         head.push(record_rounds(
             py,
             &head_path,
@@ -313,7 +309,7 @@ fn a_slower_function_is_flagged_with_its_change_and_interval() {
     assert!(markdown.contains("| `tuned ("), "{markdown}");
 
     // The differential flamegraph: tuned is drawn red (it grew).
-    let svg_path = scratch("slower.svg");
+    let svg_path = common::scratch("diff-tests", "slower.svg");
     let svg = svg_path.to_string_lossy();
     let out = run_diff(&["--format", "json", "--flamegraph", &svg, &b[0], &h[0]]);
     assert!(out.status.success());
@@ -375,7 +371,10 @@ fn functions_that_appear_and_vanish() {
 
     // The head view has no `legacy`; the gone view, drawn on the base, has it in blue.
     let (b, h) = (strings(&base), strings(&head));
-    let (head_svg, gone_svg) = (scratch("newgone-head.svg"), scratch("newgone-gone.svg"));
+    let (head_svg, gone_svg) = (
+        common::scratch("diff-tests", "newgone-head.svg"),
+        common::scratch("diff-tests", "newgone-gone.svg"),
+    );
     let out = run_diff(&[
         "--format",
         "json",
@@ -409,7 +408,14 @@ fn the_same_program_recorded_again_is_not_flagged() {
     let _one_at_a_time = serial();
     let py = python("pyenv-3.11");
     let runs: Vec<PathBuf> = (0..40)
-        .map(|i| record(&py, &scratch(&format!("same{i}.fsr")), "1.0", "old"))
+        .map(|i| {
+            record(
+                &py,
+                &common::scratch("diff-tests", &format!("same{i}.fsr")),
+                "1.0",
+                "old",
+            )
+        })
         .collect();
 
     // 20 pairs of single runs, each pair recorded back to back.
@@ -493,8 +499,18 @@ fn mixed_cpython_versions_match_functions() {
         "two different CPython versions are needed"
     );
     // `tuned` does 3 times the work on the newer CPython.
-    let base = record(&old, &scratch("mixed-base.fsr"), "1.0", "old");
-    let head = record(&new, &scratch("mixed-head.fsr"), "3.0", "old");
+    let base = record(
+        &old,
+        &common::scratch("diff-tests", "mixed-base.fsr"),
+        "1.0",
+        "old",
+    );
+    let head = record(
+        &new,
+        &common::scratch("diff-tests", "mixed-head.fsr"),
+        "3.0",
+        "old",
+    );
     let doc = diff_json(
         std::slice::from_ref(&base),
         std::slice::from_ref(&head),
@@ -598,12 +614,12 @@ fn py_spy_raw_files_are_inputs() {
     for i in 0..3 {
         base.push(record_py_spy(
             &py,
-            &scratch(&format!("spy-base{i}.txt")),
+            &common::scratch("diff-tests", &format!("spy-base{i}.txt")),
             "1.0",
         ));
         head.push(record_py_spy(
             &py,
-            &scratch(&format!("spy-head{i}.txt")),
+            &common::scratch("diff-tests", &format!("spy-head{i}.txt")),
             "3.0",
         ));
     }
@@ -642,7 +658,12 @@ fn py_spy_raw_files_are_inputs() {
 
     // A framescope recording against a py-spy file: the functions match although py-spy
     // shortens file names.
-    let rec = record(&py, &scratch("spy-vs-recording.fsr"), "1.0", "old");
+    let rec = record(
+        &py,
+        &common::scratch("diff-tests", "spy-vs-recording.fsr"),
+        "1.0",
+        "old",
+    );
     let mixed = diff_json(&[rec], &base[..1], &["--collapsed-rate", "500"]);
     for function in ["steady", "tuned", "legacy"] {
         let v = verdict(&mixed, function);
@@ -664,10 +685,15 @@ fn bad_inputs_give_one_line_errors() {
     use framescope::recording::{RecordingMeta, RecordingSummary, RecordingWriter};
 
     let py = python("pyenv-3.11");
-    let good = record(&py, &scratch("good.fsr"), "1.0", "old");
+    let good = record(
+        &py,
+        &common::scratch("diff-tests", "good.fsr"),
+        "1.0",
+        "old",
+    );
     let good = good.to_string_lossy().into_owned();
 
-    let missing = scratch("missing.fsr");
+    let missing = common::scratch("diff-tests", "missing.fsr");
     let _ = std::fs::remove_file(&missing);
     let (code, err) = stderr_of(&[&good, &missing.to_string_lossy()]);
     assert_eq!(code, Some(8));
@@ -677,7 +703,7 @@ fn bad_inputs_give_one_line_errors() {
     );
 
     // A finished recording without a single sample.
-    let empty = scratch("empty.fsr");
+    let empty = common::scratch("diff-tests", "empty.fsr");
     let meta = RecordingMeta {
         pid: 1,
         command: vec!["python3".into(), "nothing.py".into()],
@@ -701,7 +727,7 @@ fn bad_inputs_give_one_line_errors() {
         )
     );
 
-    let png = scratch("foreign.png");
+    let png = common::scratch("diff-tests", "foreign.png");
     std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01").expect("write");
     let (code, err) = stderr_of(&[&good, &png.to_string_lossy()]);
     assert_eq!(code, Some(8));
@@ -713,7 +739,7 @@ fn bad_inputs_give_one_line_errors() {
         )
     );
 
-    let json = scratch("foreign.json");
+    let json = common::scratch("diff-tests", "foreign.json");
     std::fs::write(&json, "{\"traceEvents\": []}\n").expect("write");
     let (code, err) = stderr_of(&[&good, &json.to_string_lossy()]);
     assert_eq!(code, Some(8));
@@ -725,7 +751,7 @@ fn bad_inputs_give_one_line_errors() {
         )
     );
 
-    let nothing = scratch("nothing.txt");
+    let nothing = common::scratch("diff-tests", "nothing.txt");
     std::fs::write(&nothing, "").expect("write");
     let (code, err) = stderr_of(&[&nothing.to_string_lossy(), &good]);
     assert_eq!(code, Some(8));

@@ -10,7 +10,7 @@ mod common;
 mod hostile;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,10 +18,6 @@ use std::time::{Duration, Instant};
 const ADDRESS_SPACE: &str = "--as=1073741824";
 /// How long one run may take.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn scratch(name: &str) -> PathBuf {
-    common::scratch("hostile-inputs", name)
-}
 
 struct Run {
     code: Option<i32>,
@@ -82,7 +78,7 @@ fn mkfifo(path: &Path) {
 
 #[test]
 fn inputs_that_are_not_regular_files_are_refused_at_once() {
-    let fifo = scratch("pipe.fsr");
+    let fifo = common::scratch("hostile-inputs", "pipe.fsr");
     mkfifo(&fifo);
     let fifo = fifo.to_str().expect("utf-8 path");
     let not_regular = "not a regular file; framescope reads its inputs from regular files only";
@@ -100,7 +96,7 @@ fn inputs_that_are_not_regular_files_are_refused_at_once() {
         format!("framescope: /dev/zero: is a character device, {not_regular}")
     );
 
-    let good = scratch("good.txt");
+    let good = common::scratch("hostile-inputs", "good.txt");
     std::fs::write(&good, "main;work 3\n").expect("write");
     let good = good.to_str().expect("utf-8 path");
     for (base, head, named, kind) in [
@@ -119,7 +115,7 @@ fn inputs_that_are_not_regular_files_are_refused_at_once() {
 
 #[test]
 fn a_recording_naming_millions_of_frames_in_few_bytes_is_bounded() {
-    let path = scratch("chain.fsr");
+    let path = common::scratch("hostile-inputs", "chain.fsr");
     hostile::deep_prefix_chain(&path, 12_000, 7);
     let size = std::fs::metadata(&path).expect("stat").len();
     assert!(size < 300_000, "{size} bytes");
@@ -162,7 +158,7 @@ fn a_recording_naming_millions_of_frames_in_few_bytes_is_bounded() {
 
 #[test]
 fn stacks_deeper_than_the_limit_keep_their_innermost_frames() {
-    let path = scratch("deep.fsr");
+    let path = common::scratch("hostile-inputs", "deep.fsr");
     hostile::one_deep_stack(&path, 5_000, 10);
     let file = path.to_str().expect("utf-8 path");
     let run = framescope(&["report", file, "--format", "collapsed"]);
@@ -186,7 +182,7 @@ fn stacks_deeper_than_the_limit_keep_their_innermost_frames() {
 
 #[test]
 fn a_speedscope_file_of_every_sample_at_full_depth_is_bounded() {
-    let path = scratch("deep-many.fsr");
+    let path = common::scratch("hostile-inputs", "deep-many.fsr");
     hostile::alternating_deep_stacks(&path, 4096, 33_000);
     let file = path.to_str().expect("utf-8 path");
     let run = framescope(&["report", file, "--format", "speedscope"]);
@@ -210,7 +206,7 @@ fn a_speedscope_file_of_every_sample_at_full_depth_is_bounded() {
 
 #[test]
 fn a_collapsed_line_of_a_million_frames_is_cut_with_a_warning() {
-    let path = scratch("line.txt");
+    let path = common::scratch("hostile-inputs", "line.txt");
     std::fs::write(&path, hostile::collapsed_deep_line(1_000_000)).expect("write");
     let file = path.to_str().expect("utf-8 path");
     let run = framescope(&["diff", file, file, "--format", "json"]);
@@ -228,7 +224,7 @@ fn a_collapsed_line_of_a_million_frames_is_cut_with_a_warning() {
 
 #[test]
 fn loose_collapsed_counts_are_refused_with_their_line() {
-    let good = scratch("base.txt");
+    let good = common::scratch("hostile-inputs", "base.txt");
     std::fs::write(&good, "main;work 3\n").expect("write");
     let good = good.to_str().expect("utf-8 path");
     let cases = [
@@ -262,7 +258,7 @@ fn loose_collapsed_counts_are_refused_with_their_line() {
         ),
     ];
     for (i, (text, why)) in cases.iter().enumerate() {
-        let path = scratch(&format!("bad-{i}.txt"));
+        let path = common::scratch("hostile-inputs", &format!("bad-{i}.txt"));
         std::fs::write(&path, text).expect("write");
         let file = path.to_str().expect("utf-8 path");
         let run = framescope(&["diff", good, file]);

@@ -6,10 +6,6 @@ mod common;
 
 use common::framescope;
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    common::scratch("output-extension", name)
-}
-
 /// `framescope record -q OPTIONS -o OUT` of a tiny Python program; it must succeed.
 fn record_tiny(options: &[&str], out: &std::path::Path) {
     let mut args = vec!["record", "-q"];
@@ -36,12 +32,12 @@ fn assert_lists_the_formats(stderr: &str) {
 
 #[test]
 fn report_refuses_an_unknown_extension_and_format_wins() {
-    let _ = std::fs::remove_file(scratch("run.fsr"));
-    let rec = scratch("run.fsr");
+    let _ = std::fs::remove_file(common::scratch("output-extension", "run.fsr"));
+    let rec = common::scratch("output-extension", "run.fsr");
     // A real recording of a tiny Python program.
     record_tiny(&[], &rec);
 
-    let bad = scratch("run.png");
+    let bad = common::scratch("output-extension", "run.png");
     let _ = std::fs::remove_file(&bad);
     let out = framescope(&["report", rec.to_str().unwrap(), "-o", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
@@ -64,7 +60,7 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
     );
     let text = std::fs::read_to_string(&bad).expect("the table");
     assert!(text.contains("cumtime"), "{text}");
-    let svg_named = scratch("table.svg");
+    let svg_named = common::scratch("output-extension", "table.svg");
     let out = framescope(&[
         "report",
         rec.to_str().unwrap(),
@@ -104,8 +100,8 @@ fn report_refuses_an_unknown_extension_and_format_wins() {
 
 #[test]
 fn record_refuses_an_unknown_extension_before_starting_the_command() {
-    let bad = scratch("rec.png");
-    let marker = scratch("started");
+    let bad = common::scratch("output-extension", "rec.png");
+    let marker = common::scratch("output-extension", "started");
     let _ = std::fs::remove_file(&marker);
     let out = framescope(&[
         "record",

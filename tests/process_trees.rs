@@ -15,15 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{alone, matrix, running_freely, Python, ScenarioDir};
-
-/// The interpreter of the matrix called `name`.
-fn python(name: &str) -> Python {
-    matrix()
-        .into_iter()
-        .find(|p| p.name == name)
-        .unwrap_or_else(|| panic!("{name} is not installed: run scripts/provision"))
-}
+use common::{alone, python_named, running_freely, Python, ScenarioDir};
 
 /// The PYTHONPATH (as the interpreter sees it) holding the PyPI packages scripts/provision
 /// installs for `py`.
@@ -338,31 +330,20 @@ fn pool_matches_process_time(py: &Python, method: &str) {
 #[test]
 fn spawn_pool_workers_match_their_own_clocks() {
     let _cpu = alone();
-    let mut failures = Vec::new();
-    for name in ["pyenv-3.8", "pyenv-3.12", "sid-3.14"] {
-        let py = python(name);
-        if let Err(e) = std::panic::catch_unwind(|| pool_matches_process_time(&py, "spawn")) {
-            let msg = e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            failures.push(msg);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    let pythons = common::pythons_named(&["pyenv-3.8", "pyenv-3.12", "sid-3.14"]);
+    common::for_each_of(&pythons, |py| pool_matches_process_time(py, "spawn"));
 }
 
 #[test]
 fn fork_pool_workers_match_their_own_clocks() {
     let _cpu = alone();
-    pool_matches_process_time(&python("pyenv-3.12"), "fork");
+    pool_matches_process_time(&python_named("pyenv-3.12"), "fork");
 }
 
 #[test]
 fn forkserver_pool_workers_match_their_own_clocks() {
     let _cpu = alone();
-    pool_matches_process_time(&python("pyenv-3.12"), "forkserver");
+    pool_matches_process_time(&python_named("pyenv-3.12"), "forkserver");
 }
 
 // --- pytest-xdist ------------------------------------------------------------------------------
@@ -462,13 +443,13 @@ fn xdist_hot_tests_in_workers(py: &Python) {
 #[test]
 fn pytest_xdist_hot_tests_are_found_in_their_workers() {
     let _cpu = alone();
-    xdist_hot_tests_in_workers(&python("pyenv-3.12"));
+    xdist_hot_tests_in_workers(&python_named("pyenv-3.12"));
 }
 
 #[test]
 fn pytest_xdist_on_a_chroot_interpreter() {
     let _cpu = alone();
-    xdist_hot_tests_in_workers(&python("sid-3.14"));
+    xdist_hot_tests_in_workers(&python_named("sid-3.14"));
 }
 
 // --- gunicorn ----------------------------------------------------------------------------------
@@ -624,7 +605,7 @@ fn record_master(g: &Gunicorn, seconds: &str) -> PathBuf {
 #[test]
 fn gunicorn_workers_show_both_handlers_in_proportion() {
     let _cpu = alone();
-    let py = python("pyenv-3.12");
+    let py = python_named("pyenv-3.12");
     let g = Gunicorn::start(&py, 4, None);
     let client = g.load(5.0, 4);
     let workers = children(g.master);
@@ -723,7 +704,7 @@ fn rows_with(table: &str, prefix: &str) -> bool {
 #[test]
 fn gunicorn_workers_restarted_by_max_requests_are_picked_up() {
     let _cpu = alone();
-    let py = python("pyenv-3.12");
+    let py = python_named("pyenv-3.12");
     let g = Gunicorn::start(&py, 4, Some(5));
     let client = g.load(5.0, 4);
     let before = children(g.master);
@@ -755,7 +736,7 @@ fn gunicorn_workers_restarted_by_max_requests_are_picked_up() {
 // --- a worker killed mid-recording -----------------------------------------------------------
 
 fn kill_one_worker(mode: &str) {
-    let py = python("pyenv-3.12");
+    let py = python_named("pyenv-3.12");
     let mut target = common::spawn(&py, "tree_busy.py", &["3"]);
     let mut line = String::new();
     BufReader::new(target.child.stdout.as_mut().expect("stdout"))

@@ -294,8 +294,7 @@ fn kill_9_mid_recording_leaves_a_readable_recording() {
 
 #[test]
 fn report_rejects_foreign_and_truncated_files_clearly() {
-    let dir = std::env::temp_dir().join(format!("framescope-badfiles-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::scratch_dir("record", "badfiles");
     let foreign = dir.join("foreign.fsr");
     std::fs::write(&foreign, b"GIF89a this is not a recording at all").expect("write");
     let out = framescope(&["report", &foreign.to_string_lossy()]);

@@ -15,10 +15,6 @@ use framescope::python::stack::{CodeInfo, CodeTable, RawFrame, ThreadStack};
 use framescope::recording::{self, Recording, RecordingMeta, RecordingSummary, RecordingWriter};
 use framescope::report::{self, Format, RenderOptions, ViewOptions};
 
-fn scratch(name: &str) -> PathBuf {
-    common::scratch("report-formats", name)
-}
-
 /// Three threads over awkward names (quotes, `<module>`, non-ASCII), some idle samples,
 /// some unreadable ones; written to `path`, and read back.
 fn write_recording(path: &Path) -> Recording {
@@ -189,7 +185,7 @@ fn validate_speedscope(files: &[PathBuf]) -> (bool, String) {
 
 #[test]
 fn speedscope_output_matches_the_published_schema() {
-    let rec = write_recording(&scratch("schema.fsr"));
+    let rec = write_recording(&common::scratch("report-formats", "schema.fsr"));
     let views = [
         ("default", ViewOptions::default(), RenderOptions::default()),
         (
@@ -222,7 +218,7 @@ fn speedscope_output_matches_the_published_schema() {
     ];
     let mut files = Vec::new();
     for (name, view, options) in &views {
-        let path = scratch(&format!("{name}.speedscope.json"));
+        let path = common::scratch("report-formats", &format!("{name}.speedscope.json"));
         fs::write(&path, render(&rec, Format::Speedscope, view, options)).expect("write json");
         files.push(path);
     }
@@ -263,7 +259,7 @@ fn speedscope_output_matches_the_published_schema() {
     assert!((total - 2000.0 * 0.005).abs() < 1e-6, "{total}");
 
     // The check is worth something: a broken file is refused.
-    let broken = scratch("broken.speedscope.json");
+    let broken = common::scratch("report-formats", "broken.speedscope.json");
     let mut bad = idle.clone();
     bad["profiles"][0]["type"] = "sampledd".into();
     bad["profiles"][1]
@@ -277,7 +273,7 @@ fn speedscope_output_matches_the_published_schema() {
 
 #[test]
 fn collapsed_output_is_read_back_by_inferno() {
-    let rec = write_recording(&scratch("collapsed.fsr"));
+    let rec = write_recording(&common::scratch("report-formats", "collapsed.fsr"));
     let view = ViewOptions {
         idle: true,
         per_thread: true,
@@ -331,10 +327,10 @@ fn fmt_thousands(n: u64) -> String {
 
 #[test]
 fn every_format_renders_a_cut_off_recording() {
-    let path = scratch("cut.fsr");
+    let path = common::scratch("report-formats", "cut.fsr");
     write_recording(&path);
     let bytes = fs::read(&path).expect("read");
-    let cut = scratch("cut-short.fsr");
+    let cut = common::scratch("report-formats", "cut-short.fsr");
     fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
     let rec = recording::read(&cut).expect("a cut-off recording is readable");
     assert!(rec.truncated && rec.summary.is_none() && !rec.samples.is_empty());

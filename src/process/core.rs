@@ -19,6 +19,7 @@ use super::maps::{group_by_file, FileMap, MappedFile};
 use super::memory::{Replay, SavedBytes};
 use super::Memory;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_CORE_NOTES_BYTES, MAX_CORE_SEGMENTS};
 
 const ET_CORE: u16 = 4;
 const PT_LOAD: u32 = 1;
@@ -32,10 +33,6 @@ const AT_ENTRY: u64 = 9;
 const PRSTATUS_PID: usize = 32;
 /// Offset of `pr_pid` in the 64-bit `elf_prpsinfo` (the process id).
 const PRPSINFO_PID: usize = 24;
-/// Most bytes of notes read (a process with a million mappings has a few tens of MB).
-const MAX_NOTES_BYTES: u64 = 64 << 20;
-/// Most program headers read.
-const MAX_SEGMENTS: usize = 1 << 20;
 /// How much of a mapped file's first page a core keeps (where its build id is).
 const FIRST_PAGE: usize = 4096;
 
@@ -125,7 +122,7 @@ impl CoreFile {
                 phnum = u32::from_le_bytes([sh0[44], sh0[45], sh0[46], sh0[47]]) as usize;
             }
         }
-        if phentsize < 56 || phnum > MAX_SEGMENTS {
+        if phentsize < 56 || phnum > MAX_CORE_SEGMENTS {
             return Err(bad("a core file with unreadable program headers".into()));
         }
         let table_len = phentsize * phnum as u64;
@@ -172,7 +169,7 @@ impl CoreFile {
         let mut notes_read = 0u64;
         for note in notes {
             notes_read = notes_read.saturating_add(note.filesz);
-            if notes_read > MAX_NOTES_BYTES {
+            if notes_read > MAX_CORE_NOTES_BYTES {
                 return Err(bad("a core file whose notes are too large".into()));
             }
             let mut area = vec![0u8; note.filesz as usize];

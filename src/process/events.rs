@@ -52,9 +52,9 @@ pub struct ProcEvents {
     buf: Vec<u8>,
 }
 
-/// What one [`ProcEvents::read`] brought.
+/// What one [`ProcEvents::read`] found besides its events: whether some were lost.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Batch {
+pub struct ReadOutcome {
     /// Events were dropped (the socket's buffer overflowed): whatever they told must be
     /// found out another way, by a scan.
     pub lost: bool,
@@ -127,8 +127,8 @@ impl ProcEvents {
 
     /// Waits up to `timeout` for events, then takes every one already queued, appending
     /// them to `out` in the order the kernel sent them.
-    pub fn read(&mut self, timeout: Duration, out: &mut Vec<ProcEvent>) -> io::Result<Batch> {
-        let mut batch = Batch::default();
+    pub fn read(&mut self, timeout: Duration, out: &mut Vec<ProcEvent>) -> io::Result<ReadOutcome> {
+        let mut outcome = ReadOutcome::default();
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -138,7 +138,7 @@ impl ProcEvents {
         // SAFETY: poll reads and writes the one pollfd we own.
         let ready = unsafe { libc::poll(&mut pfd, 1, ms) };
         if ready <= 0 {
-            return Ok(batch);
+            return Ok(outcome);
         }
         loop {
             // SAFETY: recv writes at most `buf.len()` bytes into the buffer we own.
@@ -153,20 +153,20 @@ impl ProcEvents {
             if n < 0 {
                 let err = io::Error::last_os_error();
                 match err.raw_os_error() {
-                    Some(libc::EAGAIN) => return Ok(batch),
+                    Some(libc::EAGAIN) => return Ok(outcome),
                     Some(libc::EINTR) => continue,
                     Some(libc::ENOBUFS) => {
-                        batch.lost = true;
+                        outcome.lost = true;
                         continue;
                     }
                     _ => return Err(err),
                 }
             }
             if n == 0 {
-                return Ok(batch);
+                return Ok(outcome);
             }
             if decode(&self.buf[..n as usize], out) {
-                batch.lost = true;
+                outcome.lost = true;
             }
         }
     }

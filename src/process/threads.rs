@@ -217,28 +217,41 @@ mod tests {
         assert_eq!(parse_schedstat(b""), None);
     }
 
+    /// The calling thread's kernel id.
+    fn own_tid() -> u32 {
+        // SAFETY: gettid has no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    }
+
+    /// The CPU time the calling thread has used, in ns, by its own clock.
+    fn thread_cpu_ns() -> u64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the timespec we own.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    /// Keeps the calling thread on a CPU until its own clock has counted `ns` more.
+    fn burn(ns: u64) {
+        let before = thread_cpu_ns();
+        let mut x = 0u64;
+        while thread_cpu_ns() - before < ns {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    }
+
     #[test]
     fn the_cpu_clock_counts_what_a_thread_burns() {
         let pid = std::process::id();
-        // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
-        let thread_cpu_ns = || {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: clock_gettime writes into the timespec we own.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
+        let tid = own_tid();
         let mut clock = CpuClock::start(pid);
         // The kernel's account lags by up to a scheduler tick.
         let tolerance = 10_000_000;
         let before = thread_cpu_ns();
-        let mut x = 0u64;
-        while thread_cpu_ns() - before < 30_000_000 {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-        }
+        burn(30_000_000);
         let used = clock.used_since_last_look(tid, 7).unwrap();
         let own = thread_cpu_ns() - before;
         // The kernel's account and the thread's own clock are the same counter.
@@ -258,24 +271,7 @@ mod tests {
     #[test]
     fn a_clock_started_since_a_moment_counts_no_more_than_the_wall_time_since() {
         let pid = std::process::id();
-        // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
-        let thread_cpu_ns = || {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: clock_gettime writes into the timespec we own.
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-            ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-        };
-        let burn = |ns: u64| {
-            let before = thread_cpu_ns();
-            let mut x = 0u64;
-            while thread_cpu_ns() - before < ns {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-            }
-        };
+        let tid = own_tid();
         // 100 ms of CPU before the moment, 10 ms after.
         burn(100_000_000);
         let since = std::time::Instant::now();

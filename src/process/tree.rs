@@ -3,10 +3,8 @@
 //! few cheap facts looked up about a member: command line, program, state, exit status.
 //! Nothing here knows about Python beyond [`maps_python`], a quick look at the mappings.
 
+use crate::limits::MAX_SCANNED_PROCESSES;
 use std::collections::{HashMap, HashSet};
-
-/// Most processes one scan looks at (a machine has far fewer; this bounds a hostile /proc).
-const MAX_SCANNED: usize = 1 << 20;
 
 /// The live processes below `roots` (not the roots themselves), each with its parent,
 /// found by one scan of `/proc/*/stat`. Processes that start during the scan may be
@@ -39,7 +37,7 @@ fn all_parents() -> HashMap<u32, u32> {
         return parents;
     };
     let mut buf = Vec::with_capacity(512);
-    for entry in dir.flatten().take(MAX_SCANNED) {
+    for entry in dir.flatten().take(MAX_SCANNED_PROCESSES) {
         let Some(pid) = entry
             .file_name()
             .to_str()

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use super::batch::Batch;
 use super::dicts::{self, lookup_str, read_dict_heads, Mapping, ValuesAt};
 use super::layout::{Layout, ManagedValues};
+use crate::limits::MAX_TYPE_BASICSIZE;
 use crate::process::{Bytes, Memory, ReadError};
 
 /// The parts of a type object that say where its instances keep attributes.
@@ -24,9 +25,6 @@ pub struct TypeInfo {
     pub basicsize: u64,
     pub cached_keys: u64,
 }
-
-/// Largest instance size believed: anything bigger is a misread type.
-const MAX_BASICSIZE: u64 = 1 << 16;
 
 /// Reads the types at `addrs` (one syscall).
 pub fn read_types(
@@ -222,7 +220,7 @@ fn plan(layout: &Layout, words: &mut Batch, obj: u64, info: &TypeInfo) -> Where 
                 let header_len = layout.dict_table.map_or(0, |t| t.values_items as usize);
                 let inline = info.flags & flag != 0
                     && info.basicsize > 0
-                    && info.basicsize <= MAX_BASICSIZE
+                    && info.basicsize <= MAX_TYPE_BASICSIZE
                     && info.basicsize % 8 == 0
                     && header_len > 0;
                 let dict = words.push(at(m.dict_offset), 8);
@@ -240,7 +238,10 @@ fn plan(layout: &Layout, words: &mut Batch, obj: u64, info: &TypeInfo) -> Where 
             }
         };
     }
-    if info.dictoffset > 0 && (info.dictoffset as u64) < MAX_BASICSIZE && info.dictoffset % 8 == 0 {
+    if info.dictoffset > 0
+        && (info.dictoffset as u64) < MAX_TYPE_BASICSIZE
+        && info.dictoffset % 8 == 0
+    {
         return Where::Dict {
             word: words.push(obj + info.dictoffset as u64, 8),
         };

@@ -6,10 +6,8 @@
 //! instructions in a code object's bytecode, from the version's opcode facts
 //! ([`BytecodeFacts`], generated from each CPython's own opcode tables).
 
+use crate::limits::MAX_CODE_UNITS;
 use serde::Deserialize;
-
-/// Most code units of a code object we scan; a larger one is not checked.
-pub const MAX_CODE_UNITS: usize = 1 << 16;
 
 /// What an opcode says about the frame above a caller standing on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

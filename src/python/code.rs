@@ -5,13 +5,41 @@
 //! same syscall as the stacks ([`CodeCache::planned`], [`CodeCache::check_fingerprint`]);
 //! whatever that did not cover is validated in one more batched read.
 
-use super::callsites::{CallSites, OpcodeKind, Standing, MAX_CODE_UNITS};
+use super::callsites::{CallSites, OpcodeKind, Standing};
 use super::layout::Layout;
 use super::linetable::LineTable;
 use super::objects::{read_bytes, read_str};
 use super::stack::{CodeId, CodeInfo, CodeTable, RawFrame};
-use crate::process::{Bytes, Gather, Memory, RegionId};
+use crate::limits::{MAX_CODE_UNITS, MAX_FIRST_TRACEABLE};
+use crate::process::{Bytes, Gather, Memory, ReadError, RegionId};
 use rustc_hash::FxHashMap;
+
+/// Why a code object could not be decoded or validated: the frame naming it was torn or
+/// garbage, or the target's memory could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeError {
+    /// The code object's header could not be read.
+    Unreadable { addr: u64, cause: ReadError },
+    /// The object at `addr` has another type than code objects.
+    NotCode { addr: u64 },
+    /// One of its names or its line table could not be read (what the reader said).
+    Field(String),
+    /// The batched read of recent code objects' fingerprints failed.
+    Fingerprints(ReadError),
+}
+
+impl std::fmt::Display for CodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeError::Unreadable { addr, cause } => write!(f, "code object at {addr:#x}: {cause}"),
+            CodeError::NotCode { addr } => write!(f, "object at {addr:#x} is not a code object"),
+            CodeError::Field(why) => f.write_str(why),
+            CodeError::Fingerprints(cause) => write!(f, "{cause}"),
+        }
+    }
+}
+
+impl std::error::Error for CodeError {}
 
 /// The fields that identify a code object; a change means the address was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,10 +88,6 @@ const RECENT_SAMPLES: u64 = 100;
 const MAX_RECENT: usize = 64;
 /// Every how many samples the planned set is pruned and sorted (or sooner when too big).
 const PRUNE_EVERY: u64 = 16;
-
-/// Most code units before a function's first traceable instruction (its `RESUME`) we
-/// believe: one per cell or free variable plus a few. A larger value is not that field.
-const MAX_FIRST_TRACEABLE: i64 = 4096;
 
 /// A frame found by the walker whose code is still to be resolved: the code object's
 /// address and the current instruction's byte offset into its bytecode. Two pending
@@ -209,7 +233,7 @@ impl CodeCache {
         pending: &[PendingFrame],
         out: &mut Vec<RawFrame>,
         addresses: &mut Vec<u64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CodeError> {
         // Consecutive frames often share a code object and an offset (recursion): the
         // last one looked up is kept at hand (`None`: a frame left out).
         let mut last: Option<(PendingFrame, Option<RawFrame>)> = None;
@@ -251,7 +275,7 @@ impl CodeCache {
         mem: &dyn Memory,
         layout: &Layout,
         pending: &[PendingFrame],
-    ) -> Result<(), String> {
+    ) -> Result<(), CodeError> {
         let generation = self.generation;
         self.unchecked.clear();
         let mut previous = 0;
@@ -286,7 +310,9 @@ impl CodeCache {
             self.fingerprint_ids
                 .push(fingerprints.push(addr, self.header_len));
         }
-        let read = mem.gather(&mut fingerprints).map_err(|e| e.to_string());
+        let read = mem
+            .gather(&mut fingerprints)
+            .map_err(CodeError::Fingerprints);
         if read.is_ok() {
             for i in 0..self.unchecked.len() {
                 let header = fingerprints.get(self.fingerprint_ids[i]);
@@ -304,7 +330,7 @@ impl CodeCache {
         mem: &dyn Memory,
         layout: &Layout,
         addr: u64,
-    ) -> Result<(), String> {
+    ) -> Result<(), CodeError> {
         if self.entries.contains_key(&addr) {
             return Ok(());
         }
@@ -392,23 +418,23 @@ impl CodeCache {
         mem: &dyn Memory,
         layout: &Layout,
         addr: u64,
-    ) -> Result<CachedCode, String> {
+    ) -> Result<CachedCode, CodeError> {
         let mut header = vec![0u8; self.header_len];
         mem.read(addr, &mut header)
-            .map_err(|e| format!("code object at {addr:#x}: {e}"))?;
+            .map_err(|cause| CodeError::Unreadable { addr, cause })?;
         let fp = Fingerprint::from_header(layout, &header);
         if let Some(code_type) = self.code_type {
             if fp.ob_type != code_type {
-                return Err(format!("object at {addr:#x} is not a code object"));
+                return Err(CodeError::NotCode { addr });
             }
         }
-        let name = read_str(mem, layout, fp.name)?;
+        let name = read_str(mem, layout, fp.name).map_err(CodeError::Field)?;
         let qualname = match layout.code_qualname {
-            Some(_) => read_str(mem, layout, fp.qualname)?,
+            Some(_) => read_str(mem, layout, fp.qualname).map_err(CodeError::Field)?,
             None => name.clone(),
         };
-        let filename = read_str(mem, layout, fp.filename)?;
-        let table = read_bytes(mem, layout, fp.linetable)?;
+        let filename = read_str(mem, layout, fp.filename).map_err(CodeError::Field)?;
+        let table = read_bytes(mem, layout, fp.linetable).map_err(CodeError::Field)?;
         let lines = LineTable::decode(layout.line_table, &table, fp.first_line);
         let first_traceable_byte = layout
             .code_first_traceable
@@ -430,5 +456,38 @@ impl CodeCache {
             checked: 0,
             used: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_errors_read_as_they_did_when_they_were_strings() {
+        let cases = [
+            (
+                CodeError::Unreadable {
+                    addr: 0x7f00,
+                    cause: ReadError::BadAddress(0x7f00),
+                },
+                "code object at 0x7f00: address 0x7f00 is not readable",
+            ),
+            (
+                CodeError::NotCode { addr: 0x10 },
+                "object at 0x10 is not a code object",
+            ),
+            (
+                CodeError::Field("null string pointer".into()),
+                "null string pointer",
+            ),
+            (
+                CodeError::Fingerprints(ReadError::Gone),
+                "the process exited",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
     }
 }

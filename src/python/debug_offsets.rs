@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use super::layout::{debug_offsets_shape, GilLocation, Layout, FROM_DEBUG_OFFSETS};
 use super::layout_fields::Need;
 use super::version::Version;
+use crate::limits::MAX_DEBUG_OFFSETS_STRUCT;
 use crate::process::Memory;
 
 pub const COOKIE: &[u8; 8] = b"xdebugpy";
@@ -131,7 +132,6 @@ impl DebugOffsets {
     /// Every offset framescope uses must lie inside its structure, and structures must be
     /// of sane size; otherwise the shape we assumed is not the shape the target has.
     fn check(&self) -> Result<(), String> {
-        const MAX_STRUCT: u64 = 16 << 20;
         for (name, need) in used_fields() {
             let Some(value) = self.raw(name) else {
                 if need == Need::IfPresent {
@@ -146,7 +146,7 @@ impl DebugOffsets {
                 continue;
             };
             let size = self.raw(&format!("{section}.size")).unwrap_or(0);
-            if size == 0 || size > MAX_STRUCT || value >= size {
+            if size == 0 || size > MAX_DEBUG_OFFSETS_STRUCT || value >= size {
                 return Err(format!(
                     "_Py_DebugOffsets of CPython {} does not have the expected shape ({name} = {value}, {section}.size = {size})",
                     self.version

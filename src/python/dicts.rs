@@ -13,15 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::batch::{read_strs, Batch};
 use super::layout::{DictKeysLayout, EntryLayout, KeysSize, Layout};
+use crate::limits::{MAX_DICT_ENTRIES, MAX_DICT_KEYS_COMPARED, MAX_DICT_TABLE_SLOTS};
 use crate::process::{Bytes, Memory, ReadError};
-
-/// Most entries a keys object may have before it is called garbage (the `sys.modules` of a
-/// large application holds a few thousand).
-pub const MAX_ENTRIES: u64 = 1 << 16;
-/// Largest hash table accepted, in slots.
-const MAX_TABLE_SIZE: u64 = 1 << 20;
-/// Most distinct keys compared in one lookup.
-const MAX_KEYS_COMPARED: usize = 1 << 16;
 
 /// Bytes per index of a hash table of `size` slots: the smallest signed integer that holds
 /// every entry number (the same rule in every version; 3.11+ also records it).
@@ -61,7 +54,7 @@ pub fn decode_keys_header(t: &DictKeysLayout, head: &[u8]) -> Result<KeysHeader,
     let (size, entries) = match t.size {
         KeysSize::Size { offset } => {
             let size = head.u64_at(offset as usize);
-            if !size.is_power_of_two() || size > MAX_TABLE_SIZE {
+            if !size.is_power_of_two() || size > MAX_DICT_TABLE_SLOTS {
                 return Err(format!("table size {size}"));
             }
             (size, t.indices + size * index_width(size))
@@ -72,7 +65,7 @@ pub fn decode_keys_header(t: &DictKeysLayout, head: &[u8]) -> Result<KeysHeader,
         } => {
             let log2 = head.u8_at(log2_size as usize) as u32;
             let log2_bytes = head.u8_at(log2_index_bytes as usize) as u64;
-            if log2 > MAX_TABLE_SIZE.trailing_zeros() {
+            if log2 > MAX_DICT_TABLE_SLOTS.trailing_zeros() {
                 return Err(format!("table size 2^{log2}"));
             }
             let size = 1u64 << log2;
@@ -82,7 +75,7 @@ pub fn decode_keys_header(t: &DictKeysLayout, head: &[u8]) -> Result<KeysHeader,
             (size, t.indices + (1u64 << log2_bytes))
         }
     };
-    if nentries > size || nentries > MAX_ENTRIES {
+    if nentries > size || nentries > MAX_DICT_ENTRIES {
         return Err(format!("{nentries} entries in a table of {size}"));
     }
     let entry = match t.kind {
@@ -191,7 +184,7 @@ pub fn find_str_key(
             .values()
             .flat_map(|t| (0..t.len()).map(|i| t.entry(i).0))
             .filter(|k| *k != 0)
-            .take(MAX_KEYS_COMPARED),
+            .take(MAX_DICT_KEYS_COMPARED),
     );
     let texts = read_strs(mem, layout, &candidates, Some(key.chars().count() as u64))?;
     let mut found = KeyMatches::default();

@@ -9,17 +9,9 @@
 use super::code::PendingFrame;
 use super::copies::Copies;
 use super::layout::{Era, Layout, LineTableFormat};
+use crate::limits::{MAX_DATA_CHUNK_READ, MAX_FRAME_POINTERS, MAX_STACK_DEPTH};
 use crate::process::{Bytes, Memory, ReadError};
 
-/// Most Python frames kept of one stack: a deeper stack keeps its innermost `MAX_DEPTH`
-/// frames and is marked truncated.
-pub const MAX_DEPTH: usize = 4096;
-/// Most frame pointers followed (3.12+ adds a C-entry shim frame per call from C, so a
-/// stack of `MAX_DEPTH` Python frames can take up to twice as many): the walk stops there
-/// too, as truncated.
-const MAX_POINTERS: usize = 2 * MAX_DEPTH + 2;
-/// Largest span of a data-stack chunk we read in one go.
-const MAX_CHUNK_READ: u64 = 1 << 20;
 /// How far past the top of the stack the next sample's copy of the chunk reaches, so a
 /// stack a few frames deeper is still read in one go.
 const CHUNK_SLACK: u64 = 2048;
@@ -66,7 +58,7 @@ pub struct FrameWalk<'a> {
     /// Set when the walk had to read something the batch did not bring.
     pub missed: bool,
     pub loops: LoopCheck,
-    /// Set when the walk stopped at [`MAX_DEPTH`] frames with older ones left unread.
+    /// Set when the walk stopped at [`MAX_STACK_DEPTH`] frames with older ones left unread.
     pub truncated: bool,
 }
 
@@ -95,10 +87,12 @@ impl LoopCheck {
     }
 
     /// Takes the next pointer of the chain: an error when it is bad or the chain loops.
-    /// The caller stops before [`MAX_POINTERS`]; past it, the chain is garbage.
+    /// The caller stops before [`MAX_FRAME_POINTERS`]; past it, the chain is garbage.
     fn next(&mut self, frame: u64) -> Result<(), String> {
-        if self.depth >= MAX_POINTERS {
-            return Err(format!("frame chain longer than {MAX_POINTERS} pointers"));
+        if self.depth >= MAX_FRAME_POINTERS {
+            return Err(format!(
+                "frame chain longer than {MAX_FRAME_POINTERS} pointers"
+            ));
         }
         if frame % 8 != 0 {
             return Err(format!("misaligned frame pointer {frame:#x}"));
@@ -140,7 +134,7 @@ impl FrameWalk<'_> {
             let len = if c.chunk {
                 let size = self.chunk_header_u64(c.start, self.layout.chunk_size);
                 let wanted = (used as u64 + CHUNK_SLACK).max(c.len as u64);
-                wanted.min(size).min(MAX_CHUNK_READ).max(used as u64) as usize
+                wanted.min(size).min(MAX_DATA_CHUNK_READ).max(used as u64) as usize
             } else {
                 c.len
             };
@@ -161,7 +155,7 @@ impl FrameWalk<'_> {
         let mut frame = first;
         let first_pending = self.pending.len();
         while frame != 0 {
-            if self.pending.len() - first_pending >= MAX_DEPTH {
+            if self.pending.len() - first_pending >= MAX_STACK_DEPTH {
                 self.truncated = true;
                 break;
             }
@@ -215,7 +209,8 @@ impl FrameWalk<'_> {
         let mut frame = first;
         let first_pending = self.pending.len();
         while frame != 0 {
-            if self.pending.len() - first_pending >= MAX_DEPTH || self.loops.depth() >= MAX_POINTERS
+            if self.pending.len() - first_pending >= MAX_STACK_DEPTH
+                || self.loops.depth() >= MAX_FRAME_POINTERS
             {
                 self.truncated = true;
                 break;
@@ -288,7 +283,7 @@ impl FrameWalk<'_> {
         } else {
             frame_end
         };
-        if end - chunk > MAX_CHUNK_READ {
+        if end - chunk > MAX_DATA_CHUNK_READ {
             return;
         }
         let index = match self.copies.find(chunk, end - chunk) {
@@ -337,7 +332,7 @@ impl FrameWalk<'_> {
             .iter()
             .filter(|c| c.chunk)
             .map(|c| self.chunk_header_u64(c.start, self.layout.chunk_previous))
-            .filter(|&older| older != 0 && addr > older && end - older <= MAX_CHUNK_READ)
+            .filter(|&older| older != 0 && addr > older && end - older <= MAX_DATA_CHUNK_READ)
             .max()?;
         let before = self.copies.list().len();
         let i = self
@@ -389,7 +384,7 @@ mod tests {
             let chain = (0..lead as u64)
                 .chain((0..cycle as u64).map(|i| 10_000 + i).cycle())
                 .map(|i| i * 8);
-            let (at, why) = first_error(chain.take(MAX_POINTERS)).expect("a loop");
+            let (at, why) = first_error(chain.take(MAX_FRAME_POINTERS)).expect("a loop");
             assert!(why.contains("loops"), "{why}");
             assert!(
                 at <= 4 * (lead + cycle),
@@ -400,9 +395,12 @@ mod tests {
 
     #[test]
     fn straight_chains_pass_and_bad_pointers_fail() {
-        assert_eq!(first_error((1..=MAX_POINTERS as u64).map(|i| i * 16)), None);
+        assert_eq!(
+            first_error((1..=MAX_FRAME_POINTERS as u64).map(|i| i * 16)),
+            None
+        );
         let (at, why) = first_error((1..).map(|i| i * 16)).unwrap();
-        assert_eq!(at, MAX_POINTERS);
+        assert_eq!(at, MAX_FRAME_POINTERS);
         assert!(why.contains("longer"));
         assert!(first_error([16, 24, 33].into_iter())
             .unwrap()

@@ -3,18 +3,10 @@
 //! error, never a huge allocation.
 
 use super::layout::Layout;
+use crate::limits::{MAX_BYTES_OBJECT_LEN, MAX_CLAIMED_STR_CHARS, MAX_CODE_STR_CHARS};
 use crate::process::{Bytes, Memory};
 
-/// Longest string kept whole, in code points: a longer one (a generated function name,
-/// say) keeps this many and gets a marker saying how many more there were.
-pub const MAX_STRING_CHARS: u64 = 1 << 16;
-/// Longest length a str header may claim before it is taken for garbage: no real string
-/// is a billion code points long, but a torn read can claim anything.
-const MAX_CLAIMED_CHARS: u64 = 1 << 32;
-/// Longest bytes object we accept (line tables are far shorter).
-const MAX_BYTES: u64 = 1 << 22;
-
-/// Reads a str object, keeping at most `MAX_STRING_CHARS` code points (see [`shortened`]).
+/// Reads a str object, keeping at most `MAX_CODE_STR_CHARS` code points (see [`shortened`]).
 pub fn read_str(mem: &dyn Memory, layout: &Layout, addr: u64) -> Result<String, String> {
     if addr == 0 {
         return Err("null string pointer".into());
@@ -25,7 +17,7 @@ pub fn read_str(mem: &dyn Memory, layout: &Layout, addr: u64) -> Result<String, 
         .map_err(|e| e.to_string())?;
     let shape =
         str_head(layout, &head[..head_len]).map_err(|why| format!("string at {addr:#x} {why}"))?;
-    let (kept, dropped) = shape.keep(MAX_STRING_CHARS);
+    let (kept, dropped) = shape.keep(MAX_CODE_STR_CHARS);
     let mut raw = vec![0u8; kept.data_len()];
     mem.read(addr + shape.data_offset(layout), &mut raw)
         .map_err(|e| e.to_string())?;
@@ -107,7 +99,7 @@ pub fn str_head(layout: &Layout, head: &[u8]) -> Result<StrHead, String> {
     if !compact {
         return Err("is not compact".into());
     }
-    if length > MAX_CLAIMED_CHARS || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
+    if length > MAX_CLAIMED_STR_CHARS || !matches!(kind, 1 | 2 | 4) || (ascii && kind != 1) {
         return Err(format!("is malformed (kind {kind}, length {length})"));
     }
     Ok(StrHead {
@@ -151,7 +143,7 @@ pub fn read_bytes(mem: &dyn Memory, layout: &Layout, addr: u64) -> Result<Vec<u8
     let size = mem
         .read_u64(addr + layout.bytes_size)
         .map_err(|e| e.to_string())?;
-    if size > MAX_BYTES {
+    if size > MAX_BYTES_OBJECT_LEN {
         return Err(format!("bytes object at {addr:#x} claims {size} bytes"));
     }
     let mut data = vec![0u8; size as usize];
@@ -171,7 +163,7 @@ mod tests {
             kind: 2,
             ascii: false,
         };
-        let (kept, dropped) = long.keep(MAX_STRING_CHARS);
+        let (kept, dropped) = long.keep(MAX_CODE_STR_CHARS);
         assert_eq!((kept.length, kept.kind, dropped), (65_536, 2, 34_464));
         assert_eq!(kept.data_len(), 131_072);
         assert_eq!(long.keep(200_000), (long, 0));

@@ -19,13 +19,12 @@ use super::interpreter::{Facts, Interpreter};
 use super::version::Version;
 use super::walker::{SampleOptions, StackReader};
 use crate::error::{Error, Result};
+use crate::limits::MAX_SNAPSHOT_BYTES;
 use crate::process::image::{LiveProcess, Source};
 use crate::process::pause::Pause;
 use crate::process::saved::{merge, RecordedImage, Regions, SavedMemory};
 
 const MAGIC: &[u8] = b"framescope memory snapshot 1\n";
-/// Largest snapshot read (they are checked in: well under a megabyte).
-const MAX_BYTES: usize = 16 << 20;
 
 /// A saved look at one interpreter.
 pub struct Snapshot {
@@ -121,7 +120,7 @@ impl Snapshot {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Snapshot, String> {
-        if bytes.len() > MAX_BYTES {
+        if bytes.len() > MAX_SNAPSHOT_BYTES {
             return Err("larger than a snapshot can be".into());
         }
         let rest = bytes

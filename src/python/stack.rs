@@ -77,10 +77,10 @@ pub struct ThreadStack {
     /// Set when this thread's stack could not be read consistently; `frames` then holds
     /// whatever was read before the problem (possibly nothing).
     pub error: Option<String>,
-    /// The stack was deeper than the walk follows ([`MAX_DEPTH`]): `frames` holds its
+    /// The stack was deeper than the walk follows ([`MAX_STACK_DEPTH`]): `frames` holds its
     /// innermost frames, the older ones were not read.
     ///
-    /// [`MAX_DEPTH`]: super::frames::MAX_DEPTH
+    /// [`MAX_STACK_DEPTH`]: crate::limits::MAX_STACK_DEPTH
     pub truncated: bool,
 }
 

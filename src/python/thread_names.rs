@@ -28,6 +28,7 @@ use super::batch::{read_strs, Batch};
 use super::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items};
 use super::interpreter::Interpreter;
 use super::stack::ThreadStack;
+use crate::limits::{MAX_INTERPRETERS, MAX_NAMED_THREADS};
 use crate::process::{Bytes, ReadError};
 use rustc_hash::FxHashMap;
 
@@ -40,10 +41,6 @@ pub const FIRST_MISS_RETRY: Duration = Duration::from_millis(10);
 pub const MISS_RETRY: Duration = Duration::from_millis(250);
 /// How often `_active` is looked up again from `sys.modules`.
 pub const RESOLVE_INTERVAL: Duration = Duration::from_secs(10);
-/// Most interpreters whose `threading` is looked at.
-const MAX_INTERPRETERS: usize = 64;
-/// Most entries of `_active` used.
-const MAX_NAMED_THREADS: usize = 4096;
 
 /// Where one interpreter's `_active` dict is.
 #[derive(Debug, Clone, Copy)]

@@ -14,8 +14,6 @@ pub const VERSION_2: u16 = 2;
 pub const HEADER_LEN: usize = MAGIC.len() + 2;
 /// Bytes in front of each chunk's payload: its length and its checksum.
 pub const CHUNK_HEADER_LEN: usize = 8;
-/// A chunk longer than this is taken for damage, not data. The writer stays far below it.
-pub const MAX_CHUNK_LEN: usize = 64 << 20;
 
 pub const TAG_META: u8 = 1;
 pub const TAG_STRING: u8 = 2;

@@ -12,6 +12,10 @@ use super::{
     Sample, StackId, StackNode, StringId, Task, TaskIndex, Thread, ThreadIndex,
 };
 use crate::error::{Error, Result};
+use crate::limits::{
+    MAX_CHUNK_LEN, MAX_RECORDING_FRAMES, MAX_RECORDING_STACK_NODES, MAX_RECORDING_STRINGS,
+    MAX_RECORDING_THREADS,
+};
 use rustc_hash::FxHashMap;
 
 /// Reads the recording at `path`.
@@ -178,7 +182,7 @@ pub(super) fn split_chunk(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
     let len_bytes = [header[0], header[1], header[2], header[3]];
     let stored = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let len = u32::from_le_bytes(len_bytes) as usize;
-    if len > format::MAX_CHUNK_LEN {
+    if len > MAX_CHUNK_LEN {
         return Err(format!("chunk length {len} is implausible (damaged file)"));
     }
     if rest.len() < len {
@@ -258,7 +262,7 @@ pub(super) fn decode_chunk(
             format::TAG_STRING => {
                 let text = std::str::from_utf8(cur.bytes()?)
                     .map_err(|_| "string is not UTF-8".to_string())?;
-                room(rec.strings.len(), MAX_STRINGS, "strings")?;
+                room(rec.strings.len(), MAX_RECORDING_STRINGS, "strings")?;
                 rec.strings.push(text.to_owned());
             }
             format::TAG_FRAME => {
@@ -269,7 +273,7 @@ pub(super) fn decode_chunk(
                     first_line: cur.varint_u32()?,
                     line: cur.varint_u32()?,
                 };
-                room(rec.frames.len(), MAX_FRAMES, "frames")?;
+                room(rec.frames.len(), MAX_RECORDING_FRAMES, "frames")?;
                 rec.frames.push(frame);
             }
             format::TAG_STACK => {
@@ -279,7 +283,7 @@ pub(super) fn decode_chunk(
                 };
                 let frame = FrameId(reference(cur.varint()?, rec.frames.len(), "frame")?);
                 let depth = parent.map_or(0, |p| rec.stack(p).depth) + 1;
-                room(rec.stacks.len(), MAX_STACK_NODES, "stack nodes")?;
+                room(rec.stacks.len(), MAX_RECORDING_STACK_NODES, "stack nodes")?;
                 rec.stacks.push(StackNode {
                     parent,
                     frame,
@@ -310,7 +314,7 @@ pub(super) fn decode_chunk(
                 } else {
                     None
                 };
-                room(rec.threads.len(), MAX_THREADS, "threads")?;
+                room(rec.threads.len(), MAX_RECORDING_THREADS, "threads")?;
                 rec.threads.push(Thread {
                     os_tid,
                     python_thread_id,
@@ -320,7 +324,7 @@ pub(super) fn decode_chunk(
             }
             format::TAG_PROCESS if rec.version >= format::VERSION_2 => {
                 let info: ProcessInfo = json(cur.bytes()?, "process")?;
-                room(rec.processes.len(), MAX_THREADS, "processes")?;
+                room(rec.processes.len(), MAX_RECORDING_THREADS, "processes")?;
                 rec.processes.push(Process { info, end: None });
             }
             format::TAG_PROCESS_END if rec.version >= format::VERSION_2 => {
@@ -335,7 +339,7 @@ pub(super) fn decode_chunk(
                     0 => None,
                     n => Some(StringId(reference(n - 1, rec.strings.len(), "string")?)),
                 };
-                room(rec.tasks.len(), MAX_THREADS, "tasks")?;
+                room(rec.tasks.len(), MAX_RECORDING_THREADS, "tasks")?;
                 rec.tasks.push(Task {
                     address,
                     name,
@@ -414,16 +418,6 @@ fn string_ref(rec: &Recording, cur: &mut Cursor<'_>) -> Result<StringId, String>
         "string",
     )?))
 }
-
-/// At most this many definitions of each kind are read, so that the memory a file costs is
-/// bounded by these numbers and not by what the file claims: far more than framescope
-/// writes (its writer forgets and redefines past 2^18 frames or stack nodes, and a
-/// recording of hours holds a few million), far less than a hostile file of tiny records
-/// could ask for (a 60 MB file of empty strings is 30 million of them).
-const MAX_STRINGS: usize = 4 << 20;
-const MAX_FRAMES: usize = 8 << 20;
-const MAX_STACK_NODES: usize = 16 << 20;
-const MAX_THREADS: usize = 1 << 20;
 
 /// Refuses one more definition of `what` past `max`.
 fn room(defined: usize, max: usize, what: &str) -> Result<(), String> {

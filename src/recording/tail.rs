@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use super::format;
 use super::reader::{check_header, decode_chunk, sequenced, split_chunk};
 use super::Recording;
+use crate::limits::MAX_CHUNK_LEN;
 
 /// How much of the file one read takes.
 const READ_SIZE: usize = 1 << 20;
@@ -75,7 +76,7 @@ impl Tail {
                 break;
             };
             let len = u32::from_le_bytes(*len_bytes) as usize;
-            if len > format::MAX_CHUNK_LEN {
+            if len > MAX_CHUNK_LEN {
                 return Err(format!("chunk length {len} is implausible (damaged file)"));
             }
             if rest.len() < format::CHUNK_HEADER_LEN + len {

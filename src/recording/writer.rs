@@ -15,18 +15,13 @@ use rustc_hash::FxHashMap;
 
 use super::{ProcessEnd, ProcessInfo, RecordingMeta, RecordingSummary};
 use crate::error::{Error, Result};
+use crate::limits::{MAX_CHUNK_LEN, MAX_RECORDED_TASKS, MAX_WRITER_REMEMBERED};
 use crate::python::stack::{CodeId, CodeTable, RawFrame, ThreadStack};
 
 /// A chunk is written once this many bytes of records are pending...
 const FLUSH_BYTES: usize = 64 * 1024;
 /// ...or once this much recording time has passed since the last chunk.
 const FLUSH_NS: u64 = 500_000_000;
-
-/// The writer remembers at most this many frames and as many stack nodes it has defined,
-/// so that its memory stays bounded on a target that makes new stacks forever. Past that it
-/// forgets them (a stack seen again is then defined again, under a new id: the format
-/// allows two ids of the same content), and memory starts over.
-const MAX_REMEMBERED: usize = 1 << 18;
 
 /// The string ids of one code object's texts, found once per [`CodeId`].
 #[derive(Clone, Copy)]
@@ -136,10 +131,6 @@ pub struct TickTask<'a> {
     /// Its coroutine's qualified name.
     pub coroutine: &'a str,
 }
-
-/// Most distinct tasks one recording defines; later ones are recorded without their task
-/// (the reader refuses more than a million).
-const MAX_TASKS: usize = 1 << 19;
 
 impl RecordingWriter {
     /// Creates (or replaces) the file at `path` and writes the header and `meta` to it.
@@ -370,7 +361,7 @@ impl RecordingWriter {
         payload.extend_from_slice(records);
         let len = u32::try_from(payload.len())
             .ok()
-            .filter(|&len| len as usize <= format::MAX_CHUNK_LEN)
+            .filter(|&len| len as usize <= MAX_CHUNK_LEN)
             .ok_or_else(|| {
                 Error::io(
                     format!("cannot write recording {}", self.path.display()),
@@ -393,13 +384,13 @@ impl RecordingWriter {
             .map_err(|e| Error::io(format!("cannot write recording {}", self.path.display()), e))
     }
 
-    /// The id of `task` (a TASK record the first time), `None` past [`MAX_TASKS`].
+    /// The id of `task` (a TASK record the first time), `None` past [`MAX_RECORDED_TASKS`].
     fn intern_task(&mut self, task: TickTask) -> Option<u32> {
         let key = (task.address, task.name.into(), task.coroutine.into());
         if let Some(&id) = self.tasks.get(&key) {
             return Some(id);
         }
-        if self.tasks.len() >= MAX_TASKS {
+        if self.tasks.len() >= MAX_RECORDED_TASKS {
             return None;
         }
         let name = self.intern_string(task.name);
@@ -462,7 +453,7 @@ impl RecordingWriter {
         }
         let id = self.frame_count;
         self.frame_count += 1;
-        if self.processes[slot].frames.len() >= MAX_REMEMBERED {
+        if self.processes[slot].frames.len() >= MAX_WRITER_REMEMBERED {
             self.forget_stacks();
             self.processes[slot].frames = FxHashMap::default();
         }
@@ -513,14 +504,14 @@ impl RecordingWriter {
         put_varint(&mut self.pending, u64::from(frame));
         let id = self.stack_count;
         self.stack_count += 1;
-        if self.stacks.len() >= MAX_REMEMBERED {
+        if self.stacks.len() >= MAX_WRITER_REMEMBERED {
             self.forget_stacks();
         }
         self.stacks.insert((parent, frame), id);
         id
     }
 
-    /// Forgets every stack node defined so far (see [`MAX_REMEMBERED`]), freeing the map.
+    /// Forgets every stack node defined so far (see [`MAX_WRITER_REMEMBERED`]), freeing the map.
     /// Ids already written stay valid in the file, so the threads' last stacks keep theirs.
     fn forget_stacks(&mut self) {
         self.stacks = FxHashMap::default();

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use crate::limits::MAX_TOP_PROCESSES;
 use crate::report::profile::{tally_functions, Clock};
 use rustc_hash::FxHashMap;
 
@@ -99,9 +100,6 @@ pub struct ProcessInfo {
     /// Still sampled (false once it ended).
     pub running: bool,
 }
-
-/// The most processes the session keeps named; beyond, the oldest ended one is forgotten.
-pub const MAX_PROCESSES: usize = 4096;
 
 /// A change to the tree's processes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -346,7 +344,7 @@ impl Session {
         for change in update.processes {
             match change {
                 ProcessChange::Joined(info) => {
-                    if self.processes.len() >= MAX_PROCESSES {
+                    if self.processes.len() >= MAX_TOP_PROCESSES {
                         let gone = self.processes.iter().position(|p| !p.running);
                         self.processes.remove(gone.unwrap_or(0));
                     }

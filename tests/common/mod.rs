@@ -322,15 +322,19 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// one that is not provisioned.
 pub fn pythons_named(names: &[&str]) -> Vec<Python> {
     let all = matrix();
-    names
-        .iter()
-        .map(|name| {
-            all.iter()
-                .find(|p| p.name == *name)
-                .unwrap_or_else(|| panic!("{name} is not installed; run scripts/provision"))
-                .clone()
-        })
-        .collect()
+    names.iter().map(|name| named_in(&all, name)).collect()
+}
+
+/// The interpreter of the matrix called `name`; panics when it is not provisioned.
+pub fn python_named(name: &str) -> Python {
+    named_in(&matrix(), name)
+}
+
+fn named_in(all: &[Python], name: &str) -> Python {
+    all.iter()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("{name} is not installed; run scripts/provision"))
+        .clone()
 }
 
 /// A fresh path `name` in the test binary's scratch directory `area` (under cargo's
@@ -341,4 +345,15 @@ pub fn scratch(area: &str, name: &str) -> std::path::PathBuf {
     let path = dir.join(name);
     let _ = std::fs::remove_file(&path);
     path
+}
+
+/// A fresh, empty directory `name` in the test binary's scratch directory `area` (under
+/// cargo's `CARGO_TARGET_TMPDIR`); whatever an earlier run left there is removed.
+pub fn scratch_dir(area: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(area)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
 }

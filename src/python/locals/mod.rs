@@ -4,7 +4,7 @@
 //! kinds 3.11+); the first `co_argcount + co_kwonlyargcount` (+1 for `*args`, +1 for
 //! `**kwargs`) are the arguments. Unbound variables are left out, as `locals()` does (so
 //! a 3.12+ inlined comprehension's variables show only while it runs, as there).
-//! Everything read is charged to a per-frame budget ([`MAX_FRAME_BYTES`]); a value that
+//! Everything read is charged to a per-frame budget ([`MAX_LOCALS_FRAME_BYTES`]); a value that
 //! cannot be read is `<unreadable>`, never an error for the dump.
 
 pub mod layout;
@@ -13,18 +13,10 @@ pub mod repr;
 use self::layout::{LocalsLayout, Names, Slot};
 use self::repr::{Budget, Builtins, Fail, Reprs};
 use super::layout::{Era, Layout};
+use crate::limits::{MAX_LOCALS, MAX_LOCALS_FRAME_BYTES, MAX_LOCALS_SLOTS, MAX_LOCAL_NAME_CHARS};
 use crate::process::{Bytes, Memory};
 
 pub use self::repr::BUILTIN_SYMBOLS;
-
-/// Bytes one frame's locals may read, names and values together.
-pub const MAX_FRAME_BYTES: usize = 256 * 1024;
-/// Most variables shown of one frame.
-pub const MAX_LOCALS: usize = 256;
-/// Most slots a code object may claim before it is taken for garbage.
-const MAX_SLOTS: u64 = 1 << 16;
-/// Code points of a variable's name kept.
-const MAX_NAME_CHARS: u64 = 200;
 
 /// One variable of a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +61,7 @@ impl LocalsReader<'_> {
             layout: self.layout,
             locals: self.locals,
             builtins: self.builtins,
-            budget: Budget::new(MAX_FRAME_BYTES),
+            budget: Budget::new(MAX_LOCALS_FRAME_BYTES),
         };
         let fail = |what: &str, e: Fail| format!("{what}: {}", e.repr());
         let code_at = match self.layout.era {
@@ -109,7 +101,7 @@ impl LocalsReader<'_> {
         let flags = int_at(l.code_flags) as u32;
         let nargs = [int_at(l.code_argcount), int_at(l.code_kwonlyargcount)]
             .iter()
-            .map(|n| (*n).clamp(0, MAX_SLOTS as i32) as u64)
+            .map(|n| (*n).clamp(0, MAX_LOCALS_SLOTS as i32) as u64)
             .sum::<u64>()
             + u64::from(flags & l.flag_varargs != 0)
             + u64::from(flags & l.flag_varkeywords != 0);
@@ -196,7 +188,7 @@ impl LocalsReader<'_> {
                 kind_free,
             } => {
                 let count = head.i32_at(count as usize);
-                if !(0..=MAX_SLOTS as i32).contains(&count) {
+                if !(0..=MAX_LOCALS_SLOTS as i32).contains(&count) {
                     return Err(Fail::Unreadable);
                 }
                 let names = self.names_of(reprs, head.u64_at(names as usize))?;
@@ -222,13 +214,13 @@ impl LocalsReader<'_> {
     /// The strs of a tuple of names.
     fn names_of(&self, reprs: &mut Reprs, tuple: u64) -> Result<Vec<String>, Fail> {
         let len = reprs.read_u64(tuple + self.layout.tuple_size)?;
-        if len > MAX_SLOTS {
+        if len > MAX_LOCALS_SLOTS {
             return Err(Fail::Unreadable);
         }
         let mut items = vec![0u8; len as usize * 8];
         reprs.read(tuple + self.layout.tuple_items, &mut items)?;
         (0..len as usize)
-            .map(|i| reprs.name(items.u64_at(i * 8), MAX_NAME_CHARS))
+            .map(|i| reprs.name(items.u64_at(i * 8), MAX_LOCAL_NAME_CHARS))
             .collect()
     }
 

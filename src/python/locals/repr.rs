@@ -1,33 +1,21 @@
 //! Short, bounded reprs of objects in the target, for `dump --locals`: int (any size),
 //! float, bool, None, str and bytes (truncated, with a marker), and one level of tuple,
-//! list and dict (the first [`MAX_ITEMS`] items; containers inside them are only named,
+//! list and dict (the first [`MAX_REPR_ITEMS`] items; containers inside them are only named,
 //! `<list of 3>`). Anything else is `<typename at 0x…>`; what cannot be read is
 //! `<unreadable>`. Types are told apart by the exact type pointer (a subclass of int is
 //! not an int here), so no method of the target ever matters. Every read is charged to a
 //! per-frame [`Budget`]: no repr reads more than it shows, and nothing recurses.
 
 use super::layout::LocalsLayout;
+use crate::limits::{
+    MAX_CLAIMED_CONTAINER_LEN, MAX_REPR_DICT_ENTRIES_SCANNED, MAX_REPR_INT_DIGITS, MAX_REPR_ITEMS,
+    MAX_REPR_NESTED_TEXT, MAX_REPR_TEXT, MAX_REPR_TYPE_NAME,
+};
 use crate::process::{Bytes, Memory};
 use crate::python::batch::Batch;
 use crate::python::dicts;
 use crate::python::layout::Layout;
 use crate::python::objects::{decode_str, str_head, str_head_len};
-
-/// Items shown of a tuple, list or dict; the rest is `...`.
-pub const MAX_ITEMS: usize = 10;
-/// Code points of a str (bytes of a bytes) shown at the top level of a repr.
-pub const MAX_TEXT: u64 = 200;
-/// Code points (bytes) shown of a str (bytes) inside a container.
-pub const MAX_NESTED_TEXT: u64 = 40;
-/// Digits (30-bit, or 15-bit) of an int decoded; a bigger int is shown by its size.
-pub const MAX_INT_DIGITS: u64 = 256;
-/// Bytes of a type's name read.
-const MAX_TYPE_NAME: usize = 100;
-/// Largest length a container may claim before it is taken for garbage.
-const MAX_CLAIMED_LEN: i64 = 1 << 40;
-/// Dict entries looked at for the first [`MAX_ITEMS`] live ones (deleted entries leave
-/// holes).
-const MAX_DICT_ENTRIES_SCANNED: u64 = 64;
 
 /// Why a repr could not be made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +199,11 @@ impl Reprs<'_> {
             return Ok("False".into());
         }
         let ob_type = self.read_u64(addr + self.layout.ob_type)?;
-        let text_limit = if nested { MAX_NESTED_TEXT } else { MAX_TEXT };
+        let text_limit = if nested {
+            MAX_REPR_NESTED_TEXT
+        } else {
+            MAX_REPR_TEXT
+        };
         match self.kind_of(ob_type)? {
             Kind::None => Ok("None".into()),
             Kind::Int => self.int_repr(addr),
@@ -277,13 +269,13 @@ impl Reprs<'_> {
         Ok(fallback.map_or(Kind::Other(name), |(_, k)| k))
     }
 
-    /// The type's `tp_name`, at most [`MAX_TYPE_NAME`] bytes, lossily decoded.
+    /// The type's `tp_name`, at most [`MAX_REPR_TYPE_NAME`] bytes, lossily decoded.
     fn type_name(&mut self, ob_type: u64) -> Result<String, Fail> {
         let name_at = self.read_u64(ob_type + self.locals.type_name)?;
         if name_at == 0 {
             return Err(Fail::Unreadable);
         }
-        let mut buf = [0u8; MAX_TYPE_NAME];
+        let mut buf = [0u8; MAX_REPR_TYPE_NAME];
         self.budget.charge(buf.len())?;
         let got = self
             .mem
@@ -307,15 +299,15 @@ impl Reprs<'_> {
     /// A length field (`Py_ssize_t`), checked to be sane.
     fn var_len(&mut self, at: u64) -> Result<i64, Fail> {
         let len = self.read_u64(at)? as i64;
-        if !(0..=MAX_CLAIMED_LEN).contains(&len) {
+        if !(0..=MAX_CLAIMED_CONTAINER_LEN).contains(&len) {
             return Err(Fail::Unreadable);
         }
         Ok(len)
     }
 
-    /// The first [`MAX_ITEMS`] of `len` item pointers at `array`.
+    /// The first [`MAX_REPR_ITEMS`] of `len` item pointers at `array`.
     fn pointers(&mut self, array: u64, len: i64) -> Result<Vec<u64>, Fail> {
-        let n = (len as usize).min(MAX_ITEMS);
+        let n = (len as usize).min(MAX_REPR_ITEMS);
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -350,7 +342,7 @@ impl Reprs<'_> {
             // A table larger than framescope walks: its size is all it shows.
             return Ok(format!("<dict of {used}>"));
         };
-        let scanned = header.nentries.min(MAX_DICT_ENTRIES_SCANNED);
+        let scanned = header.nentries.min(MAX_REPR_DICT_ENTRIES_SCANNED);
         let entry = header.entry;
         let raw = self.read_vec(keys + header.entries, (scanned * entry.size) as usize)?;
         let mut pairs = Vec::new();
@@ -370,7 +362,7 @@ impl Reprs<'_> {
             } else {
                 wanted.push((key, dicts::push_value_slot(&mut slots, &t, values, i)));
             }
-            if pairs.len() + wanted.len() >= MAX_ITEMS {
+            if pairs.len() + wanted.len() >= MAX_REPR_ITEMS {
                 break;
             }
         }
@@ -397,7 +389,7 @@ impl Reprs<'_> {
         Ok(format!("{{{}}}", parts.join(", ")))
     }
 
-    /// An int of any size, in decimal; past [`MAX_INT_DIGITS`] digits, its size.
+    /// An int of any size, in decimal; past [`MAX_REPR_INT_DIGITS`] digits, its size.
     fn int_repr(&mut self, addr: u64) -> Result<String, Fail> {
         let l = self.layout;
         let raw = self.read_u64(addr + l.long_size_or_tag)?;
@@ -418,7 +410,7 @@ impl Reprs<'_> {
         if ndigits == 0 {
             return Ok("0".into());
         }
-        if ndigits > MAX_INT_DIGITS {
+        if ndigits > MAX_REPR_INT_DIGITS {
             if ndigits > 1 << 32 {
                 return Err(Fail::Unreadable);
             }

@@ -1,8 +1,7 @@
-//! The limits framescope keeps to when it turns input files (recordings, collapsed stacks)
-//! into reports and diffs, so that the memory and time a hostile or huge file costs are
-//! bounded by these numbers rather than by what the file holds. The README's "Reliability"
-//! section lists them. Checks here are plain arithmetic over an already-read
-//! [`Recording`]; reading files is [`crate::input_file`]'s job.
+//! The checks that keep a report or diff of an input file (a recording, collapsed stacks)
+//! within the limits in [`super`]: plain arithmetic over an already-read [`Recording`],
+//! so that what a hostile or huge file costs is bounded by those numbers rather than by
+//! what the file holds. Reading files is [`crate::input_file`]'s job.
 
 use std::path::Path;
 
@@ -10,31 +9,7 @@ use crate::error::{Error, Result};
 use crate::recording::{FrameId, Recording, StackFrames, StackId};
 use crate::report::ViewOptions;
 
-/// The largest input file read: recordings and collapsed-stack files over this size are
-/// refused before they are read.
-pub const MAX_INPUT_BYTES: u64 = 1 << 30;
-
-/// Frames of one stack that reports and diffs keep, innermost first (the same number the
-/// walker keeps of a live stack). Deeper stacks lose their outermost frames, with a warning.
-pub const MAX_STACK_DEPTH: usize = 4096;
-
-/// Frames that the formats writing whole stacks (collapsed, flamegraph, speedscope, diff)
-/// may expand over all the distinct stacks of a recording, each counted up to
-/// [`MAX_STACK_DEPTH`]. A recording over it is refused: each of its stack records is a few
-/// bytes, but spelt out they would take gigabytes.
-pub const MAX_EXPANDED_FRAMES: u64 = 1 << 23;
-
-/// Bytes of frame labels (function and file names) over the same expansion: bounds the
-/// collapsed text when names are long.
-pub const MAX_EXPANDED_BYTES: u64 = 256 << 20;
-
-/// Frames a speedscope file may spell out over its samples (it writes each sample's whole
-/// stack, each counted up to [`MAX_STACK_DEPTH`]): about 700 MB of JSON at most.
-pub const MAX_SAMPLED_FRAMES: u64 = 1 << 27;
-
-/// Distinct functions one input of a diff may name. A diff keeps several records per
-/// function (its identity across runs, its measures, its row); this bounds them.
-pub const MAX_DIFF_FUNCTIONS: usize = 200_000;
+use super::{MAX_EXPANDED_BYTES, MAX_EXPANDED_FRAMES, MAX_SAMPLED_FRAMES, MAX_STACK_DEPTH};
 
 /// Bytes a label costs beyond its function and file names: ` (`, `:`, a line number, `)`
 /// and the `;` before it.
