@@ -8,9 +8,9 @@
 
 use super::layout::LocalsLayout;
 use crate::process::{Bytes, Memory};
-use crate::python::batch::Batch;
 use crate::python::dicts;
 use crate::python::layout::Layout;
+use crate::python::many_reads::ManyReads;
 use crate::python::objects::{decode_str, str_head, str_head_len};
 
 /// Items shown of a tuple, list or dict; the rest is `...`.
@@ -354,7 +354,7 @@ impl Reprs<'_> {
         let entry = header.entry;
         let raw = self.read_vec(keys + header.entries, (scanned * entry.size) as usize)?;
         let mut pairs = Vec::new();
-        let mut slots = Batch::new();
+        let mut slots = ManyReads::new();
         let mut wanted = Vec::new();
         for i in 0..scanned as usize {
             let at = i * entry.size as usize;
