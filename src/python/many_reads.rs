@@ -5,7 +5,7 @@
 //! failing the lot. Also batched reading of `str` objects (decoded as `objects.rs` decodes
 //! a single one).
 //!
-//! Not for the per-sample stack walk, which lays out its own gather (see `walker.rs`).
+//! Not for the per-sample stack walk, which lays out its own gather (see `walker/plan.rs`).
 
 use super::layout::Layout;
 use super::objects::{decode_str, shortened, str_head, str_head_len};
