@@ -1,5 +1,6 @@
 //! Local copies of the pieces of target memory one thread's walk needs: data-stack chunks
-//! and frame headers that came with the sample's gathered read, and the ones read on a miss.
+//! and frame headers that came with the sample's gathered read, and the ones read on a
+//! miss.
 //! A lookup by address starts where the last one succeeded, since a walk meets the copies
 //! in order (or in reverse order: the plan sorts them by address). Knows byte ranges, not
 //! Python.

@@ -11,8 +11,8 @@ use super::layout::Layout;
 use super::objects::{decode_str, shortened, str_head, str_head_len};
 use crate::process::{Bytes, Gather, Memory, ReadError, RegionId};
 
-/// Bad addresses tolerated in one [`ManyReads`] before the rest is given up as garbage, so a torn
-/// table of junk pointers costs a bounded number of syscalls.
+/// Bad addresses tolerated in one [`ManyReads`] before the rest is given up as garbage,
+/// so a torn table of junk pointers costs a bounded number of syscalls.
 const MAX_FAILURES: usize = 16;
 
 /// Regions to read, then their contents.

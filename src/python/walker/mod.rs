@@ -267,9 +267,9 @@ impl StackReader {
                 return Err(ReadError::Gone);
             }
             for stack in out.iter_mut() {
-                stack
-                    .error
-                    .get_or_insert_with(|| ThreadError::CodeObjects { why: why.clone() });
+                stack.error.get_or_insert_with(|| ThreadError::CodeObjects {
+                    why: why.to_string(),
+                });
             }
             return Ok(());
         }
@@ -287,7 +287,7 @@ impl StackReader {
             {
                 stack.error.get_or_insert(ThreadError::CodeObject {
                     paused: self.paused,
-                    why,
+                    why: why.to_string(),
                 });
             }
         }

@@ -205,3 +205,94 @@ impl Retries {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(codes: &[u64]) -> WalkedFrames {
+        let pending: Vec<PendingFrame> = codes
+            .iter()
+            .map(|&code| PendingFrame {
+                frame: 0x1000 + code,
+                code,
+                byte_offset: 4,
+                may_be_unstarted: false,
+                called_from_c: false,
+            })
+            .collect();
+        let mut walked = WalkedFrames::default();
+        walked.ranges.push(0..pending.len());
+        walked.pending = pending;
+        walked
+    }
+
+    #[test]
+    fn one_instant_unsuspected_threads_settle_at_once() {
+        let mut r = Retries::default();
+        r.begin_sample();
+        r.begin_attempt();
+        r.note_thread(Consistency::OneInstant, false);
+        r.note_thread(Consistency::OneInstant, false);
+        assert!(r.settled());
+        r.begin_attempt();
+        r.note_thread(Consistency::OneInstant, false);
+        r.note_thread(Consistency::Pieced, false);
+        assert!(!r.settled());
+        assert_eq!(r.limit(), MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn a_suspect_read_twice_the_same_and_still_is_steady() {
+        let mut r = Retries::default();
+        r.begin_sample();
+        r.begin_attempt();
+        r.note_thread(Consistency::Pieced, true);
+        let first = frames(&[0x10, 0x20]);
+        r.accept_repeated_suspects(&first);
+        assert_eq!(
+            r.limit(),
+            MAX_ATTEMPTS_SUSPECT,
+            "no earlier read to compare"
+        );
+        r.remember_attempt(&first);
+
+        // The same frames again: the suspicion is lifted.
+        r.begin_attempt();
+        r.note_thread(Consistency::Pieced, true);
+        r.accept_repeated_suspects(&frames(&[0x10, 0x20]));
+        assert_eq!(r.limit(), MAX_ATTEMPTS);
+
+        // Other frames, or the same ones with the frame pointer moved: still suspect.
+        r.begin_attempt();
+        r.note_thread(Consistency::Pieced, true);
+        r.accept_repeated_suspects(&frames(&[0x10, 0x30]));
+        assert_eq!(r.limit(), MAX_ATTEMPTS_SUSPECT);
+        r.begin_attempt();
+        r.note_thread(Consistency::Moved, true);
+        r.accept_repeated_suspects(&frames(&[0x10, 0x20]));
+        assert_eq!(r.limit(), MAX_ATTEMPTS_SUSPECT);
+
+        // A new sample compares with nothing from the last one.
+        r.begin_sample();
+        r.begin_attempt();
+        r.note_thread(Consistency::Pieced, true);
+        r.accept_repeated_suspects(&frames(&[0x10, 0x20]));
+        assert_eq!(r.limit(), MAX_ATTEMPTS_SUSPECT);
+    }
+
+    #[test]
+    fn giving_up_keeps_moving_stacks_and_counts_them() {
+        let mut r = Retries::default();
+        r.begin_sample();
+        r.begin_attempt();
+        r.note_thread(Consistency::Moved, false);
+        r.note_thread(Consistency::Pieced, false);
+        r.note_thread(Consistency::Moved, true);
+        let mut out = vec![ThreadStack::default(); 3];
+        let mut stats = AttemptStats::default();
+        r.give_up(&mut out, MAX_ATTEMPTS, &mut stats);
+        assert_eq!((stats.moving, stats.off_call), (2, 0));
+        assert!(out.iter().all(|t| t.error.is_none()));
+    }
+}
