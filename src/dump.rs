@@ -385,7 +385,7 @@ fn to_dump_thread(
         name: t.name.as_deref().map(str::to_string),
         holds_gil: t.holds_gil,
         on_cpu: t.on_cpu,
-        error: t.error.clone(),
+        error: t.error.as_ref().map(ToString::to_string),
         truncated: t.truncated,
         task: None,
         frames: t

@@ -47,7 +47,7 @@ fn seed_recording() -> Vec<u8> {
             b.holds_gil = i % 2 == 0;
             let c = synth.thread(3, "bg", specs[((i * 7) % 5) as usize]);
             if i % 11 == 0 {
-                a.error = Some("torn".into());
+                a.error = Some(crate::python::ThreadError::KeptChanging { reads: 3 });
             }
             (i * 10_000_000, vec![a, b, c])
         })

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use framescope::python::stack::{CodeInfo, CodeTable, RawFrame, ThreadStack};
+use framescope::python::ThreadError;
 use framescope::recording::{self, Recording, RecordingMeta, RecordingSummary, RecordingWriter};
 use framescope::report::{self, Format, RenderOptions, ViewOptions};
 
@@ -90,7 +91,7 @@ fn write_recording(path: &Path) -> Recording {
             holds_gil: i % 2 == 1,
             on_cpu: Some(i % 5 != 0),
             frames: shapes[((i / 3) % 4) as usize].clone(),
-            error: (i % 97 == 0).then(|| "torn read".to_string()),
+            error: (i % 97 == 0).then_some(ThreadError::KeptChanging { reads: 3 }),
             cpu_ns: Some(if i % 5 != 0 { 4_000_000 } else { 0 }),
             truncated: false,
         };

@@ -31,9 +31,8 @@ pub const MAX_DATA_CHUNK_READ: u64 = 1 << 20;
 /// longer one (a generated name, say) keeps this many and a marker saying how many more.
 pub const MAX_CODE_STR_CHARS: u64 = 1 << 16;
 
-/// Code points kept of a str read among many in one batched read (thread names): the batch
-/// reads each str's head in one syscall, so this bounds what a batch of them costs.
-/// `python/batch.rs` still has its own copy (`MAX_STR_CHARS`) until it points here.
+/// Code points kept of a str read among many in one gathered read (thread names): the read
+/// takes each str's head in one syscall, so this bounds what many of them cost.
 pub const MAX_BATCHED_STR_CHARS: u64 = 4096;
 
 /// Length a str header may claim before it is taken for garbage: no real string is four
@@ -71,11 +70,9 @@ pub const MAX_DICT_KEYS_COMPARED: usize = 1 << 16;
 
 /// Interpreters followed down the runtime's list (for stacks and for thread names) before
 /// the list is called garbage: subinterpreters are rare, and a loop in a torn list must end.
-/// `python/walker.rs` still has its own copy until it points here.
 pub const MAX_INTERPRETERS: usize = 256;
 
 /// Threads of one interpreter followed before the list is called garbage.
-/// `python/walker.rs` still has its own copy (`MAX_THREADS`) until it points here.
 pub const MAX_THREADS: usize = 4096;
 
 /// Entries of `threading._active` used for thread names: as many as threads followed.

@@ -3,7 +3,7 @@
 //! container resolves its own paths, falling back to `/proc/PID/map_files/…` when the
 //! file was deleted or replaced after it was loaded.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
@@ -154,7 +154,7 @@ pub fn executable_path(pid: u32) -> Result<String> {
 
 /// Turns an error from `/proc/PID/...` into the user-facing reason.
 pub fn classify_proc_error(pid: u32, e: std::io::Error) -> Error {
-    if !Path::new(&format!("/proc/{pid}")).exists() {
+    if !super::status::process_exists(pid) {
         return Error::NoSuchProcess { pid };
     }
     match e.kind() {

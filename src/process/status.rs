@@ -17,6 +17,13 @@ pub struct PidStatus {
     pub zombie: bool,
 }
 
+/// True when `/proc/PID` is there: a process (or a thread) with this id exists, maybe
+/// as a zombie (see [`crate::process::pause::process_is_gone_or_exiting`] for "still
+/// running").
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Reads `/proc/PID/status`; `None` when there is no such pid (or the file is not what
 /// the kernel writes).
 pub fn read(pid: u32) -> Option<PidStatus> {

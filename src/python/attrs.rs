@@ -11,9 +11,9 @@
 
 use std::collections::HashMap;
 
-use super::batch::Batch;
 use super::dicts::{self, lookup_str, read_dict_heads, Mapping, ValuesAt};
 use super::layout::{Layout, ManagedValues};
+use super::many_reads::ManyReads;
 use crate::limits::MAX_TYPE_BASICSIZE;
 use crate::process::{Bytes, Memory, ReadError};
 
@@ -39,7 +39,7 @@ pub fn read_types(
         layout.heap_type_cached_keys,
     ];
     let len = fields.iter().flatten().max().map_or(0, |m| *m as usize + 8);
-    let mut batch = Batch::new();
+    let mut batch = ManyReads::new();
     for addr in addrs {
         batch.push(*addr, len);
     }
@@ -121,7 +121,7 @@ pub fn attr_many(
     let types = read_types(mem, layout, &type_addrs)?;
 
     // Stage 1: the words (and 3.13+ value-block headers) that say where attributes are.
-    let mut words = Batch::new();
+    let mut words = ManyReads::new();
     let plans: Vec<Where> = objects
         .iter()
         .map(|(obj, ty)| match types.get(ty) {
@@ -202,7 +202,7 @@ fn values_mapping(keys: u64, values: u64) -> Located {
 }
 
 /// Decides where `obj` keeps attributes and queues the reads that will tell.
-fn plan(layout: &Layout, words: &mut Batch, obj: u64, info: &TypeInfo) -> Where {
+fn plan(layout: &Layout, words: &mut ManyReads, obj: u64, info: &TypeInfo) -> Where {
     let at = |offset: i64| obj.wrapping_add(offset as u64);
     if let Some(m) = layout.managed_dict.filter(|m| info.flags & m.flag != 0) {
         return match m.values {

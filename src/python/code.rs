@@ -83,7 +83,8 @@ struct CachedCode {
 /// How many samples a code object stays in the planned set after its last use: a program
 /// that alternates between a few functions then validates them all in the stacks' read.
 const RECENT_SAMPLES: u64 = 100;
-/// Most code objects planned: each is one more region of the batch (an iovec, unless it
+/// Most code objects planned: each is one more region of the sample's gathered read (an
+/// iovec, unless it
 /// lies close to another).
 const MAX_RECENT: usize = 64;
 /// Every how many samples the planned set is pruned and sorted (or sooner when too big).
@@ -170,7 +171,7 @@ impl CodeCache {
         }
         self.recent_grew = false;
         // Keep the recently used ones that are still cached, the most recent if too many;
-        // by address, so that neighbours share an iovec of the batch.
+        // by address, so that neighbours share an iovec of the gathered read.
         let generation = self.generation;
         let entries = &self.entries;
         let last_use = |addr: &u64| entries.get(addr).map_or(0, |e| e.used);

@@ -1,5 +1,6 @@
 //! Local copies of the pieces of target memory one thread's walk needs: data-stack chunks
-//! and frame headers that came with the sample's batched read, and the ones read on a miss.
+//! and frame headers that came with the sample's gathered read, and the ones read on a
+//! miss.
 //! A lookup by address starts where the last one succeeded, since a walk meets the copies
 //! in order (or in reverse order: the plan sorts them by address). Knows byte ranges, not
 //! Python.
@@ -8,13 +9,13 @@ use crate::process::{Memory, ReadError};
 
 /// One copied range of target memory.
 #[derive(Debug, Clone, Copy)]
-pub struct Copy {
+pub struct CopiedRange {
     /// Target address of the first byte.
     pub start: u64,
     pub len: usize,
-    /// Where its bytes are: in the batch buffer, or in [`Copies`]' own buffer.
+    /// Where its bytes are: in the gathered read's buffer, or in [`Copies`]' own buffer.
     offset: usize,
-    in_batch: bool,
+    in_gathered: bool,
     /// It starts at the start of a data-stack chunk (so it holds the chunk's header).
     pub chunk: bool,
     /// The end of the part a walk used (0: not used).
@@ -24,7 +25,7 @@ pub struct Copy {
 /// The copies of one thread walk.
 #[derive(Default)]
 pub struct Copies {
-    list: Vec<Copy>,
+    list: Vec<CopiedRange>,
     own: Vec<u8>,
     hint: usize,
 }
@@ -36,17 +37,17 @@ impl Copies {
         self.hint = 0;
     }
 
-    pub fn list(&self) -> &[Copy] {
+    pub fn list(&self) -> &[CopiedRange] {
         &self.list
     }
 
-    /// Adds a range that the batch read put at `offset` of its buffer.
-    pub fn add_batched(&mut self, start: u64, len: usize, offset: usize, chunk: bool) {
-        self.list.push(Copy {
+    /// Adds a range that the gathered read put at `offset` of its buffer.
+    pub fn add_gathered(&mut self, start: u64, len: usize, offset: usize, chunk: bool) {
+        self.list.push(CopiedRange {
             start,
             len,
             offset,
-            in_batch: true,
+            in_gathered: true,
             chunk,
             used_end: 0,
         });
@@ -66,11 +67,11 @@ impl Copies {
             self.own.truncate(offset);
             return Err(e);
         }
-        self.list.push(Copy {
+        self.list.push(CopiedRange {
             start,
             len,
             offset,
-            in_batch: false,
+            in_gathered: false,
             chunk,
             used_end: 0,
         });
@@ -80,7 +81,7 @@ impl Copies {
     /// Drops the copies from index `from` on (only the last ones, so `own` shrinks too).
     pub fn truncate(&mut self, from: usize) {
         if let Some(first) = self.list.get(from) {
-            if !first.in_batch {
+            if !first.in_gathered {
                 self.own.truncate(first.offset);
             }
         }
@@ -90,7 +91,7 @@ impl Copies {
 
     /// The index of a copy that holds all of `[addr, addr + len)`.
     pub fn find(&mut self, addr: u64, len: u64) -> Option<usize> {
-        let holds = |c: &Copy| addr >= c.start && addr + len <= c.start + c.len as u64;
+        let holds = |c: &CopiedRange| addr >= c.start && addr + len <= c.start + c.len as u64;
         for i in [self.hint, self.hint + 1, self.hint.wrapping_sub(1)] {
             if self.list.get(i).is_some_and(holds) {
                 self.hint = i;
@@ -102,14 +103,24 @@ impl Copies {
         Some(found)
     }
 
-    /// The bytes `[addr, addr + len)` of copy `index`, which must hold them; `batch` is
-    /// the batch read's buffer.
-    pub fn bytes<'a>(&'a self, batch: &'a [u8], index: usize, addr: u64, len: usize) -> &'a [u8] {
+    /// The bytes `[addr, addr + len)` of copy `index`, which must hold them; `gathered`
+    /// is the gathered read's buffer.
+    pub fn bytes<'a>(
+        &'a self,
+        gathered: &'a [u8],
+        index: usize,
+        addr: u64,
+        len: usize,
+    ) -> &'a [u8] {
         let Some(c) = self.list.get(index) else {
             return &[];
         };
         let from = c.offset + (addr.saturating_sub(c.start)) as usize;
-        let buf = if c.in_batch { batch } else { &self.own[..] };
+        let buf = if c.in_gathered {
+            gathered
+        } else {
+            &self.own[..]
+        };
         buf.get(from..from + len).unwrap_or(&[])
     }
 

@@ -11,8 +11,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::batch::{read_strs, Batch};
 use super::layout::{DictKeysLayout, EntryLayout, KeysSize, Layout};
+use super::many_reads::{read_strs, ManyReads};
 use crate::limits::{MAX_DICT_ENTRIES, MAX_DICT_KEYS_COMPARED, MAX_DICT_TABLE_SLOTS};
 use crate::process::{Bytes, Memory, ReadError};
 
@@ -129,12 +129,12 @@ pub fn read_tables(
     addrs: &[u64],
 ) -> Result<HashMap<u64, KeysTable>, ReadError> {
     let unique: Vec<u64> = dedup(addrs.iter().copied().filter(|a| *a != 0));
-    let mut heads = Batch::new();
+    let mut heads = ManyReads::new();
     for addr in &unique {
         heads.push(*addr, keys_header_len(t));
     }
     heads.run(mem)?;
-    let mut bodies = Batch::new();
+    let mut bodies = ManyReads::new();
     let mut found = Vec::new();
     for (i, addr) in unique.iter().enumerate() {
         if let Some(header) = heads.get(i).and_then(|h| decode_keys_header(t, h).ok()) {
@@ -236,7 +236,7 @@ pub fn read_dict_heads(
         .iter()
         .max()
         .map_or(0, |m| *m as usize + 8);
-    let mut batch = Batch::new();
+    let mut batch = ManyReads::new();
     for addr in addrs {
         batch.push(*addr, len);
     }
@@ -285,7 +285,7 @@ pub fn lookup_str(
     let keys: Vec<u64> = mappings.iter().flatten().map(|m| m.keys).collect();
     let tables = read_tables(mem, t, &keys)?;
     let index = find_str_key(mem, layout, &tables, key)?;
-    let mut slots = Batch::new();
+    let mut slots = ManyReads::new();
     let mut plan = Vec::with_capacity(mappings.len());
     for m in mappings {
         let found = m.and_then(|m| Some((m, *index.index.get(&m.keys)?, tables.get(&m.keys)?)));
@@ -326,7 +326,12 @@ pub struct ValueSlot {
     index: usize,
 }
 
-pub fn push_value_slot(batch: &mut Batch, t: &DictKeysLayout, block: u64, i: usize) -> ValueSlot {
+pub fn push_value_slot(
+    batch: &mut ManyReads,
+    t: &DictKeysLayout,
+    block: u64,
+    i: usize,
+) -> ValueSlot {
     let header = (t.values_capacity.is_some() || t.values_valid.is_some())
         .then(|| batch.push(block, t.values_items as usize));
     let slot = batch.push(block + t.values_items + 8 * i as u64, 8);
@@ -338,7 +343,7 @@ pub fn push_value_slot(batch: &mut Batch, t: &DictKeysLayout, block: u64, i: usi
 }
 
 /// The value read for `s`, unless it is null or outside the block's capacity.
-pub fn value_from_slot(batch: &Batch, t: &DictKeysLayout, s: ValueSlot) -> Option<u64> {
+pub fn value_from_slot(batch: &ManyReads, t: &DictKeysLayout, s: ValueSlot) -> Option<u64> {
     if let Some(h) = s.header {
         let head = batch.get(h)?;
         if t.values_capacity
@@ -385,7 +390,7 @@ pub fn read_items(
     let values = match head.mapping.values {
         ValuesAt::Entries => (0..table.len()).map(|i| table.entry(i).1).collect(),
         ValuesAt::Block(block) => {
-            let mut slots = Batch::new();
+            let mut slots = ManyReads::new();
             let wanted: Vec<ValueSlot> = (0..table.len())
                 .map(|i| push_value_slot(&mut slots, t, block, i))
                 .collect();

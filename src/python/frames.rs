@@ -1,6 +1,6 @@
 //! One thread's frame walk, per era: heap frame objects linked by `f_back` (≤3.10), or
 //! interpreter frames on the thread's data stack linked by `previous` (3.11+). The walk
-//! works on local [`Copies`] (what the sample's batched read brought) and reads what they
+//! works on local [`Copies`] (what the sample's gathered read brought) and reads what they
 //! lack itself, noting that it did: such a stack was not read in one go, so the sampler
 //! reads it again. It also says what to copy next time ([`PlannedRegion`]s). Every loop is
 //! bounded and checked for cycles ([`LoopCheck`]); garbage is an error, never a panic or a
@@ -51,11 +51,11 @@ impl From<String> for WalkError {
 pub struct FrameWalk<'a> {
     pub layout: &'a Layout,
     pub mem: &'a dyn Memory,
-    /// The batch read's buffer, which the batched copies point into.
-    pub batch: &'a [u8],
+    /// The buffer of the sample's gathered read, which the gathered copies point into.
+    pub gathered: &'a [u8],
     pub copies: &'a mut Copies,
     pub pending: &'a mut Vec<PendingFrame>,
-    /// Set when the walk had to read something the batch did not bring.
+    /// Set when the walk had to read something the gathered read did not bring.
     pub missed: bool,
     pub loops: LoopCheck,
     /// Set when the walk stopped at [`MAX_STACK_DEPTH`] frames with older ones left unread.
@@ -161,7 +161,7 @@ impl FrameWalk<'_> {
             }
             self.loops.next(frame)?;
             let at = self.copy_holding(frame, hdr)?;
-            let f = self.copies.bytes(self.batch, at, frame, hdr);
+            let f = self.copies.bytes(self.gathered, at, frame, hdr);
             // A frame object freed while we read (its function returned) has no references
             // left, and its `f_back` may already serve a free list.
             if f.u64_at(refcnt_at) == 0 {
@@ -217,7 +217,7 @@ impl FrameWalk<'_> {
             }
             self.loops.next(frame)?;
             let at = self.copy_holding(frame, hdr)?;
-            let f = self.copies.bytes(self.batch, at, frame, hdr);
+            let f = self.copies.bytes(self.gathered, at, frame, hdr);
             let previous = f.u64_at(layout.iframe_previous as usize);
             let owner = f.u8_at(layout.iframe_owner as usize);
             let code = f.u64_at(layout.iframe_executable as usize) & tag_mask;
@@ -269,7 +269,7 @@ impl FrameWalk<'_> {
     }
 
     /// Makes sure a copy holds the current chunk from its start through the stack top (or
-    /// the current frame's header): the batch's copy when it reached far enough, else one
+    /// the current frame's header): the gathered copy when it reached far enough, else one
     /// read now. The copy is marked used through that end.
     fn ensure_current_chunk(&mut self, chunk: u64, top: u64, first: u64, hdr: u64) {
         // Only a frame between the chunk's start and the stack top lives in the chunk
@@ -354,7 +354,7 @@ impl FrameWalk<'_> {
             return 0;
         };
         self.copies
-            .bytes(self.batch, index, chunk + offset, 8)
+            .bytes(self.gathered, index, chunk + offset, 8)
             .u64_at(0)
     }
 }

@@ -78,7 +78,7 @@ pub struct Facts {
 impl Interpreter {
     /// Attaches to the live process `pid`.
     pub fn attach(pid: u32) -> Result<Interpreter> {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if !crate::process::status::process_exists(pid) {
             return Err(Error::NoSuchProcess { pid });
         }
         crate::process::status::refuse_zombie(pid)?;

@@ -4,7 +4,6 @@
 
 pub mod asyncio;
 pub mod attrs;
-pub mod batch;
 pub mod callsites;
 pub mod code;
 pub mod copies;
@@ -16,6 +15,7 @@ pub mod layout;
 pub mod layout_fields;
 pub mod linetable;
 pub mod locals;
+pub mod many_reads;
 pub mod objects;
 #[cfg(test)]
 mod offline_tests;
@@ -31,4 +31,4 @@ pub use interpreter::Interpreter;
 pub use layout::Layout;
 pub use stack::{CodeId, CodeInfo, CodeTable, RawFrame, ThreadStack};
 pub use version::Version;
-pub use walker::{SampleOptions, StackReader};
+pub use walker::{SampleOptions, StackReader, ThreadError};

@@ -4,9 +4,9 @@
 //! coroutines that happened to run then. An event loop runs a different task's coroutine
 //! chain at almost every sample; without these, each such sample read its coroutine
 //! frames one syscall each and then the whole sample again. Each thread's recent frames
-//! are read with its batch (a few hundred bytes each; neighbours share an iovec), so a
-//! task that ran recently is found in the batch. Bounded: the least recently used go
-//! first, and one that stopped being readable is forgotten at once.
+//! are read with the sample's gathered read (a few hundred bytes each; neighbours
+//! share an iovec), so a task that ran recently is found in it. Bounded: the least
+//! recently used go first, and one that stopped being readable is forgotten at once.
 
 use super::frames::PlannedRegion;
 

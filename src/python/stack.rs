@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::walker::ThreadError;
+
 /// Index of a decoded code object in the reader's [`CodeTable`]. Ids are handed out in
 /// order and never reused: when a code object is freed and its address reused by another
 /// one, the new one gets a new id, so an id always names the same function.
@@ -76,7 +78,7 @@ pub struct ThreadStack {
     pub frames: Vec<RawFrame>,
     /// Set when this thread's stack could not be read consistently; `frames` then holds
     /// whatever was read before the problem (possibly nothing).
-    pub error: Option<String>,
+    pub error: Option<ThreadError>,
     /// The stack was deeper than the walk follows ([`MAX_STACK_DEPTH`]): `frames` holds its
     /// innermost frames, the older ones were not read.
     ///

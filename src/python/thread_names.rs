@@ -24,9 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::attrs::attr_many;
-use super::batch::{read_strs, Batch};
 use super::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads, read_items};
 use super::interpreter::Interpreter;
+use super::many_reads::{read_strs, ManyReads};
 use super::stack::ThreadStack;
 use crate::limits::{MAX_INTERPRETERS, MAX_NAMED_THREADS};
 use crate::process::{Bytes, ReadError};
@@ -185,7 +185,7 @@ impl ThreadNames {
         let mem = &*interp.mem;
 
         // The idents (ints) and the types of the Thread objects, in one read.
-        let mut batch = Batch::new();
+        let mut batch = ManyReads::new();
         for (ident, thread, _) in &items {
             batch.push(*ident, long_read_len(layout));
             batch.push(thread + layout.ob_type, 8);
@@ -254,7 +254,7 @@ impl ThreadNames {
         let mut modules = Vec::new();
         let mut addr = mem.read_u64(interp.runtime + layout.runtime_interpreters_head)?;
         while addr != 0 && modules.len() < MAX_INTERPRETERS {
-            let mut words = Batch::new();
+            let mut words = ManyReads::new();
             let m = words.push(addr + layout.interp_modules, 8);
             let n = words.push(addr + layout.interp_next, 8);
             words.run(mem)?;
@@ -266,7 +266,7 @@ impl ThreadNames {
         let mappings: Vec<_> = heads.iter().map(|h| h.map(|h| h.mapping)).collect();
         let threading = lookup_str(mem, layout, &mappings, "threading")?.values;
 
-        let mut words = Batch::new();
+        let mut words = ManyReads::new();
         let slots: Vec<usize> = threading
             .iter()
             .map(|m| words.push(m.map_or(0, |m| m + module_dict), 8))

@@ -88,7 +88,7 @@ fn round_trip_keeps_every_detail() {
     let mut b = synth.thread(101, "worker", "main:3;work:13");
     b.holds_gil = false;
     b.on_cpu = Some(false);
-    b.error = Some("torn read".into());
+    b.error = Some(crate::python::ThreadError::KeptChanging { reads: 3 });
     let mut c = synth.thread(102, "bg", "");
     c.on_cpu = None;
     c.os_tid = None;

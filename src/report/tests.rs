@@ -196,7 +196,7 @@ fn two_threads() -> Recording {
             worker.on_cpu = Some(false);
             worker.holds_gil = false;
             if i == 5 {
-                worker.error = Some("torn".into());
+                worker.error = Some(crate::python::ThreadError::KeptChanging { reads: 3 });
             }
             let mut bare = synth.thread(3, "bare", "");
             bare.on_cpu = None;

@@ -89,7 +89,7 @@ fn workload(synth: &mut Synth, seconds: u64) -> Vec<(u64, Vec<ThreadStack>)> {
             worker.holds_gil = rng.below(10) != 0;
             worker.cpu_ns = Some(if i % 4 == 3 { 40_000_000 } else { 0 });
             if rng.below(50) == 0 {
-                worker.error = Some("torn".into());
+                worker.error = Some(crate::python::ThreadError::KeptChanging { reads: 3 });
             }
             let mut idle = synth.thread(2, "idle", "main:1;wait:9");
             idle.holds_gil = false;

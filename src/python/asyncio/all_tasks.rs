@@ -22,12 +22,12 @@ use super::published::PublishedOffsets;
 use super::running::{NoTasks, RunningTask};
 use crate::process::{Bytes, Memory, ReadError};
 use crate::python::attrs::attr_many;
-use crate::python::batch::{read_strs, Batch};
 use crate::python::code::{CodeCache, PendingFrame};
 use crate::python::debug_offsets::DebugOffsets;
 use crate::python::dicts::{decode_unsigned_long, long_read_len, lookup_str, read_dict_heads};
 use crate::python::interpreter::Interpreter;
 use crate::python::layout::Layout;
+use crate::python::many_reads::{read_strs, ManyReads as Batch};
 use crate::python::stack::RawFrame;
 use rustc_hash::FxHashMap;
 

@@ -17,12 +17,12 @@ use super::layout::AsyncioLayout;
 use super::published::PublishedOffsets;
 use crate::process::{Bytes, ReadError};
 use crate::python::attrs::attr_many;
-use crate::python::batch::{read_strs, Batch};
 use crate::python::debug_offsets::DebugOffsets;
 use crate::python::dicts::{
     decode_keys_header, decode_unsigned_long, long_read_len, read_dict_heads, read_items, ValuesAt,
 };
 use crate::python::interpreter::Interpreter;
+use crate::python::many_reads::{read_strs, ManyReads as Batch};
 
 /// Most running loops (one per thread at most) looked at.
 pub const MAX_LOOPS: usize = 1024;

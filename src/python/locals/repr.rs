@@ -12,9 +12,9 @@ use crate::limits::{
     MAX_REPR_NESTED_TEXT, MAX_REPR_TEXT, MAX_REPR_TYPE_NAME,
 };
 use crate::process::{Bytes, Memory};
-use crate::python::batch::Batch;
 use crate::python::dicts;
 use crate::python::layout::Layout;
+use crate::python::many_reads::ManyReads;
 use crate::python::objects::{decode_str, str_head, str_head_len};
 
 /// Why a repr could not be made.
@@ -346,7 +346,7 @@ impl Reprs<'_> {
         let entry = header.entry;
         let raw = self.read_vec(keys + header.entries, (scanned * entry.size) as usize)?;
         let mut pairs = Vec::new();
-        let mut slots = Batch::new();
+        let mut slots = ManyReads::new();
         let mut wanted = Vec::new();
         for i in 0..scanned as usize {
             let at = i * entry.size as usize;

@@ -1,22 +1,23 @@
 //! Many small reads of the target in as few syscalls as possible, for code that follows
-//! many pointers at once (dict tables, attributes of every thread object): a [`Batch`]
+//! many pointers at once (dict tables, attributes of every thread object): [`ManyReads`]
 //! collects regions, reads them with one [`Gather`] (each region its own iovec, so a junk
 //! pointer costs only itself), and marks the ones at bad addresses as missing instead of
 //! failing the lot. Also batched reading of `str` objects (decoded as `objects.rs` decodes
 //! a single one).
 //!
-//! Not for the per-sample stack walk, which lays out its own gather (see `walker.rs`).
+//! Not for the per-sample stack walk, which lays out its own gather (see `walker/plan.rs`).
 
 use super::layout::Layout;
 use super::objects::{decode_str, shortened, str_head, str_head_len};
+use crate::limits::MAX_BATCHED_STR_CHARS;
 use crate::process::{Bytes, Gather, Memory, ReadError, RegionId};
 
-/// Bad addresses tolerated in one batch before the rest is given up as garbage, so a torn
-/// table of junk pointers costs a bounded number of syscalls.
+/// Bad addresses tolerated in one [`ManyReads`] before the rest is given up as garbage,
+/// so a torn table of junk pointers costs a bounded number of syscalls.
 const MAX_FAILURES: usize = 16;
 
 /// Regions to read, then their contents.
-pub struct Batch {
+pub struct ManyReads {
     gather: Gather,
     entries: Vec<Entry>,
 }
@@ -29,9 +30,9 @@ enum Entry {
     Read(RegionId),
 }
 
-impl Default for Batch {
-    fn default() -> Batch {
-        Batch {
+impl Default for ManyReads {
+    fn default() -> ManyReads {
+        ManyReads {
             // Up to MAX_FAILURES syscalls in all: the last bad region ends the reading.
             gather: Gather::separate(MAX_FAILURES - 1),
             entries: Vec::new(),
@@ -39,12 +40,12 @@ impl Default for Batch {
     }
 }
 
-impl Batch {
-    pub fn new() -> Batch {
-        Batch::default()
+impl ManyReads {
+    pub fn new() -> ManyReads {
+        ManyReads::default()
     }
 
-    /// Adds a region; returns its index for [`Batch::get`].
+    /// Adds a region; returns its index for [`ManyReads::get`].
     pub fn push(&mut self, addr: u64, len: usize) -> usize {
         let entry = match (addr, len) {
             (0, _) => Entry::Null,
@@ -82,10 +83,6 @@ impl Batch {
     }
 }
 
-/// Longest str read whole by [`read_strs`], in code points; a longer one keeps this many
-/// and a marker saying how many more there were.
-pub const MAX_STR_CHARS: u64 = 4096;
-
 /// A str read from the target, with its type (to check against a known str's type).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteStr {
@@ -102,12 +99,12 @@ pub fn read_strs(
     addrs: &[u64],
     want_chars: Option<u64>,
 ) -> Result<Vec<Option<RemoteStr>>, ReadError> {
-    let mut heads = Batch::new();
+    let mut heads = ManyReads::new();
     for addr in addrs {
         heads.push(*addr, str_head_len(layout));
     }
     heads.run(mem)?;
-    let mut texts = Batch::new();
+    let mut texts = ManyReads::new();
     let mut pending = Vec::with_capacity(addrs.len());
     for (i, addr) in addrs.iter().enumerate() {
         let head = heads
@@ -115,7 +112,7 @@ pub fn read_strs(
             .and_then(|h| Some((str_head(layout, h).ok()?, h.u64_at(layout.ob_type as usize))));
         match head {
             Some((h, ob_type)) if want_chars.is_none_or(|w| w == h.length) => {
-                let (kept, dropped) = h.keep(MAX_STR_CHARS);
+                let (kept, dropped) = h.keep(MAX_BATCHED_STR_CHARS);
                 let slot = texts.push(addr + h.data_offset(layout), kept.data_len());
                 pending.push(Some((kept, dropped, ob_type, slot)));
             }
@@ -140,32 +137,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn batch_reads_good_regions_and_skips_bad_ones() {
+    fn many_reads_get_good_regions_and_skip_bad_ones() {
         let mem = crate::process::RemoteMemory::new(std::process::id());
         let a = *b"alpha";
         let b = 0xdead_beef_u64;
-        let mut batch = Batch::new();
-        let ia = batch.push(a.as_ptr() as u64, 5);
-        let bad = batch.push(8, 8);
-        let null = batch.push(0, 8);
-        let ib = batch.push(&b as *const u64 as u64, 8);
-        batch.run(&mem).unwrap();
-        assert_eq!(batch.get(ia), Some(&a[..]));
-        assert_eq!(batch.get(bad), None);
-        assert_eq!(batch.get(null), None);
-        assert_eq!(batch.get(ib).map(|s| s.u64_at(0)), Some(b));
+        let mut reads = ManyReads::new();
+        let ia = reads.push(a.as_ptr() as u64, 5);
+        let bad = reads.push(8, 8);
+        let null = reads.push(0, 8);
+        let ib = reads.push(&b as *const u64 as u64, 8);
+        reads.run(&mem).unwrap();
+        assert_eq!(reads.get(ia), Some(&a[..]));
+        assert_eq!(reads.get(bad), None);
+        assert_eq!(reads.get(null), None);
+        assert_eq!(reads.get(ib).map(|s| s.u64_at(0)), Some(b));
     }
 
     #[test]
     fn many_bad_regions_cost_a_bounded_number_of_syscalls() {
         let mem = crate::process::RemoteMemory::new(std::process::id());
-        let mut batch = Batch::new();
+        let mut reads = ManyReads::new();
         for i in 0..1000 {
-            batch.push(8 + i * 16, 8);
+            reads.push(8 + i * 16, 8);
         }
         let before = mem.syscalls();
-        batch.run(&mem).unwrap();
+        reads.run(&mem).unwrap();
         assert!(mem.syscalls() - before <= MAX_FAILURES as u64);
-        assert!((0..1000).all(|i| batch.get(i).is_none()));
+        assert!((0..1000).all(|i| reads.get(i).is_none()));
     }
 }
