@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::diff::options::{ColorChoice, DiffFormat, SortBy};
-use crate::report::Sort;
+use crate::report::{Format, Sort};
 
 /// What `--version` prints after the name: framescope's version and the CPython versions
 /// it reads (kept in step with `python::interpreter::OLDEST_MINOR` and
@@ -52,12 +52,54 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// What to sample and how: shared by `record` and `top`.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Attach to this running process (left running when framescope stops).
+    #[arg(long, short, conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Stop after this many seconds (default: until the target exits, Ctrl-C, or q in
+    /// top).
+    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
+    pub duration: Option<std::time::Duration>,
+    /// Samples per second.
+    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
+    pub rate: f64,
+    /// Read without pausing the target (the default; see README for the measurements).
+    #[arg(long, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+    /// Pause the target for every sample: consistent stacks, at a cost to the target.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Sample at the start of every period instead of at a random point of it. Only for
+    /// comparison: work that repeats at the sampling rate can then hide from the samples.
+    #[arg(long)]
+    pub no_jitter: bool,
+    /// Leave the sampling thread at normal priority. By default it asks for nice -10 where
+    /// permitted (root, CAP_SYS_NICE), so a busy machine delays its samples less.
+    #[arg(long)]
+    pub normal_priority: bool,
+}
+
+/// The column `top` starts sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopSort {
+    /// Own time.
+    Own,
+    /// Total (cumulative) time.
+    Total,
+    /// Function name.
+    Name,
+    /// Thread.
+    Thread,
+}
+
 /// How to look at a recording: shared by `record` and `report`.
 #[derive(Args, Debug, Clone)]
 pub struct ViewArgs {
     /// Output format; by default chosen from the output file's extension (table otherwise).
-    #[arg(long, value_parser = crate::report::Format::NAMES)]
-    pub format: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// The time each sample stands for: cpu (what the kernel charged the thread since its
     /// previous sample) or wall. Default: cpu when the recording has CPU times (framescope
     /// 0.2 and later), else wall.
@@ -103,29 +145,8 @@ pub struct ViewArgs {
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// Attach to this running process.
-    #[arg(long, short, conflicts_with = "command")]
-    pub pid: Option<u32>,
-    /// Stop after this many seconds (default: until the target exits or Ctrl-C).
-    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
-    pub duration: Option<std::time::Duration>,
-    /// Samples per second.
-    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
-    pub rate: f64,
-    /// Read without pausing the target (the default; see README for the measurements).
-    #[arg(long, conflicts_with = "blocking")]
-    pub nonblocking: bool,
-    /// Pause the target for every sample: consistent stacks, at a cost to the target.
-    #[arg(long)]
-    pub blocking: bool,
-    /// Sample at the start of every period instead of at a random point of it. Only for
-    /// comparison: work that repeats at the sampling rate can then hide from the samples.
-    #[arg(long)]
-    pub no_jitter: bool,
-    /// Leave the sampling thread at normal priority. By default it asks for nice -10 where
-    /// permitted (root, CAP_SYS_NICE), so a busy machine delays its samples less.
-    #[arg(long)]
-    pub normal_priority: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
     /// collapsed stacks, .pb.gz pprof. Default: a recording named after the pid in this
     /// directory.
@@ -389,27 +410,8 @@ Examples:
   framescope top --subprocesses -- python -m pytest -n 4
   framescope top --pid 4242 --duration 10 --limit 20 > snapshots.txt")]
 pub struct TopArgs {
-    /// Attach to this running process (left running when top quits).
-    #[arg(long, short, conflicts_with = "command")]
-    pub pid: Option<u32>,
-    /// Stop after this many seconds (default: until q, Ctrl-C, or the target exits).
-    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
-    pub duration: Option<std::time::Duration>,
-    /// Samples per second.
-    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
-    pub rate: f64,
-    /// Read without pausing the target (the default).
-    #[arg(long, conflicts_with = "blocking")]
-    pub nonblocking: bool,
-    /// Pause the target for every sample.
-    #[arg(long)]
-    pub blocking: bool,
-    /// Sample at the start of every period instead of at a random point of it.
-    #[arg(long)]
-    pub no_jitter: bool,
-    /// Leave the sampling thread at normal priority (default: nice -10 where permitted).
-    #[arg(long)]
-    pub normal_priority: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Also keep the session's recording in this .fsr file (for report or diff later).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -429,8 +431,8 @@ pub struct TopArgs {
     #[arg(long)]
     pub lines: bool,
     /// Start sorted by this column (keys 1-6).
-    #[arg(long, default_value = "total", value_parser = ["own", "total", "name", "thread"])]
-    pub sort: String,
+    #[arg(long, value_enum, default_value_t = TopSort::Total)]
+    pub sort: TopSort,
     /// Start showing the whole session instead of the last second (key w).
     #[arg(long)]
     pub session: bool,
@@ -451,6 +453,7 @@ mod tests {
     use clap::{CommandFactory, Parser};
 
     use super::*;
+    use crate::report::profile::{Clock, TasksBy};
 
     #[test]
     fn the_command_line_definition_is_consistent() {
@@ -519,6 +522,202 @@ mod tests {
                 "{rate}"
             );
         }
+    }
+
+    /// The subcommand `args` parse into, or clap's error text.
+    fn command(args: &[&str]) -> Result<Command, String> {
+        parse(args)
+            .map(|cli| cli.command)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn report_formats_clocks_and_sorts_are_typed() {
+        use clap::ValueEnum;
+        let names: Vec<&str> = Format::value_variants().iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            Format::NAMES,
+            "--format takes the names the errors list"
+        );
+        for name in Format::NAMES {
+            let Ok(Command::Report(report)) = command(&["report", "x.fsr", "--format", name])
+            else {
+                panic!("--format {name} was refused");
+            };
+            assert_eq!(report.view.format.map(Format::name), Some(name));
+        }
+        let Ok(Command::Report(report)) = command(&["report", "x.fsr"]) else {
+            panic!("a bare report was refused");
+        };
+        assert_eq!(
+            report.view.format, None,
+            "chosen later from -o, else a table"
+        );
+        assert_eq!(
+            report.view.clock, None,
+            "settled later against the recording"
+        );
+        assert_eq!(report.view.sort, Sort::CumTime);
+        let Ok(Command::Report(report)) = command(&[
+            "report",
+            "x.fsr",
+            "--clock",
+            "wall",
+            "--sort",
+            "tottime",
+            "--async",
+            "--tasks-by",
+            "coroutine",
+        ]) else {
+            panic!("report options were refused");
+        };
+        assert_eq!(report.view.clock, Some(Clock::Wall));
+        assert_eq!(report.view.sort, Sort::TotTime);
+        assert_eq!(report.view.tasks_by, Some(TasksBy::Coroutine));
+
+        // One bad value, the whole message: the value, the option and every choice.
+        assert_eq!(
+            command(&["report", "x.fsr", "--format", "svg"])
+                .err()
+                .as_deref(),
+            Some(
+                "error: invalid value 'svg' for '--format <FORMAT>'\n  \
+                 [possible values: table, flamegraph, speedscope, collapsed, pprof, pstats]\n\n\
+                 For more information, try '--help'.\n"
+            )
+        );
+        for bad in [
+            ["--clock", "monotonic"],
+            ["--sort", "bogus"],
+            ["--tasks-by", "task"],
+        ] {
+            let mut args = vec!["report", "x.fsr"];
+            args.extend(bad);
+            let err = command(&args).err().unwrap_or_default();
+            assert!(
+                err.contains(&format!("invalid value '{}'", bad[1])),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn record_and_top_share_the_sampling_options() {
+        let Ok(Command::Record(record)) = command(&[
+            "record",
+            "--pid",
+            "42",
+            "-r",
+            "250",
+            "-d",
+            "1.5",
+            "--blocking",
+            "--no-jitter",
+            "--normal-priority",
+        ]) else {
+            panic!("record was refused");
+        };
+        let Ok(Command::Top(top)) = command(&[
+            "top",
+            "-p",
+            "42",
+            "--rate",
+            "250",
+            "--duration",
+            "1.5",
+            "--blocking",
+            "--no-jitter",
+            "--normal-priority",
+        ]) else {
+            panic!("top was refused");
+        };
+        for sampling in [&record.sampling, &top.sampling] {
+            assert_eq!(sampling.pid, Some(42));
+            assert_eq!(sampling.rate, 250.0);
+            assert_eq!(
+                sampling.duration,
+                Some(std::time::Duration::from_millis(1500))
+            );
+            assert!(sampling.blocking && sampling.no_jitter && sampling.normal_priority);
+            assert!(!sampling.nonblocking);
+        }
+        assert!(record.command.is_empty() && top.command.is_empty());
+
+        let Ok(Command::Record(record)) = command(&["record", "--", "python", "app.py"]) else {
+            panic!("record of a command was refused");
+        };
+        assert_eq!(record.sampling.rate, 1000.0);
+        assert_eq!(record.sampling.duration, None);
+        assert_eq!(record.command, ["python", "app.py"]);
+
+        for sub in ["record", "top"] {
+            let both = command(&[sub, "--pid", "42", "--", "python"]).err();
+            assert!(
+                both.as_deref()
+                    .unwrap_or_default()
+                    .contains("cannot be used with"),
+                "{sub}: {both:?}"
+            );
+            let err = command(&[sub, "--blocking", "--nonblocking", "--", "python"]).err();
+            assert!(err.is_some(), "{sub} took --blocking with --nonblocking");
+            let err = command(&[sub, "--rate", "fast", "--", "python"]).err();
+            assert!(
+                err.as_deref().unwrap_or_default().contains(
+                    "invalid value 'fast' for '--rate <RATE>': between 0 and 100000 samples per \
+                     second was expected, not `fast`"
+                ),
+                "{sub}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn top_sort_takes_the_four_columns() {
+        let sort_of = |args: &[&str]| match command(args) {
+            Ok(Command::Top(top)) => Ok(top.sort),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e),
+        };
+        assert_eq!(sort_of(&["top", "--", "python"]), Ok(TopSort::Total));
+        for (name, sort) in [
+            ("own", TopSort::Own),
+            ("total", TopSort::Total),
+            ("name", TopSort::Name),
+            ("thread", TopSort::Thread),
+        ] {
+            assert_eq!(sort_of(&["top", "--sort", name, "--", "python"]), Ok(sort));
+        }
+        let err = sort_of(&["top", "--sort", "cum", "--", "python"]).unwrap_err();
+        assert!(
+            err.contains("invalid value 'cum' for '--sort <SORT>'")
+                && err.contains("[possible values: own, total, name, thread]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn diff_and_compare_share_the_comparison_options() {
+        let Ok(Command::Compare(compare)) = command(&[
+            "compare", "main", "HEAD", "--format", "markdown", "--clock", "wall", "--sort", "cum",
+            "--", "python", "bench.py",
+        ]) else {
+            panic!("compare was refused");
+        };
+        assert_eq!(compare.options.format, Some(DiffFormat::Markdown));
+        assert_eq!(compare.options.clock, Some(Clock::Wall));
+        assert_eq!(compare.options.sort, SortBy::Cumulative);
+        assert_eq!(compare.options.color, ColorChoice::Auto);
+        let err = command(&["diff", "a.fsr", "b.fsr", "--format", "svg"]).unwrap_err();
+        assert!(
+            err.contains("[possible values: table, markdown, json]"),
+            "{err}"
+        );
+        let err = command(&["diff", "a.fsr", "b.fsr", "--min-share", "150"]).unwrap_err();
+        assert!(
+            err.contains("a share of the profile is at most 100%, not 150%"),
+            "{err}"
+        );
     }
 
     #[test]
