@@ -170,8 +170,9 @@ pub struct RecordArgs {
     #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope")]
     pub tags: Vec<String>,
     /// How much of the recording each push carries: 10s, 1500ms, 2m (1 s to 1 h).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub push_every: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = crate::sinks::pyroscope::parse_interval)]
+    pub push_every: std::time::Duration,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.
@@ -269,7 +270,7 @@ pub struct DiffOptionArgs {
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub threshold: Option<f64>,
     /// False discovery rate for the Benjamini-Hochberg correction across functions.
-    #[arg(long, default_value_t = 0.05, value_name = "Q")]
+    #[arg(long, default_value_t = 0.05, value_name = "Q", value_parser = false_discovery_rate)]
     pub alpha: f64,
     /// Leave out functions whose cumulative share is below PCT percent on both sides.
     #[arg(long, default_value = "0.5", value_name = "PCT", value_parser = share_percent)]
@@ -305,10 +306,10 @@ pub struct DiffOptionArgs {
     pub normalize: bool,
     /// Collapsed-stack inputs: the sampling rate their counts were taken at (py-spy's
     /// default is 100). Austin files carry their own times and ignore this.
-    #[arg(long, default_value_t = 100.0, value_name = "HZ")]
+    #[arg(long, default_value_t = 100.0, value_name = "HZ", value_parser = rate)]
     pub collapsed_rate: f64,
     /// Resamples of the block bootstrap (used when a side has a single run).
-    #[arg(long, default_value_t = 9999, value_name = "N")]
+    #[arg(long, default_value_t = 9999, value_name = "N", value_parser = resamples)]
     pub resamples: usize,
     /// Colour the table: auto (when standard output is a terminal and NO_COLOR is unset),
     /// always, never.
@@ -375,6 +376,26 @@ fn share_percent(text: &str) -> Result<f64, String> {
     match percent(text)? {
         v if v <= 100.0 => Ok(v),
         v => Err(format!("a share of the profile is at most 100%, not {v}%")),
+    }
+}
+
+/// A false discovery rate: more than 0, less than 1.
+fn false_discovery_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "a false discovery rate between 0 and 1 (such as 0.05) was expected, not `{text}`"
+        )),
+    }
+}
+
+/// The number of bootstrap resamples: 99 to 100000.
+fn resamples(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (99..=100_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "between 99 and 100000 resamples was expected, not `{text}`"
+        )),
     }
 }
 
@@ -505,6 +526,12 @@ mod tests {
             ["--fail-on-regression", "-1"],
             ["--threshold", "five"],
             ["--min-share", "150"],
+            ["--alpha", "0"],
+            ["--alpha", "1"],
+            ["--collapsed-rate", "0"],
+            ["--collapsed-rate", "NaN"],
+            ["--resamples", "98"],
+            ["--resamples", "100001"],
         ] {
             let mut args = vec!["diff", "a.fsr", "b.fsr"];
             args.extend(bad);
@@ -643,6 +670,21 @@ mod tests {
             assert!(!sampling.nonblocking);
         }
         assert!(record.command.is_empty() && top.command.is_empty());
+        assert_eq!(record.push_every, std::time::Duration::from_secs(10));
+        let push_every = |every: &str| match command(&["record", "--push-every", every, "--", "py"])
+        {
+            Ok(Command::Record(record)) => Ok(record.push_every),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            push_every("1500ms"),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        assert!(push_every("2h").is_err_and(|e| e.contains(
+            "invalid value '2h' for '--push-every <DURATION>': a duration from 1s to 1h, \
+             like 10s, 1500ms or 2m, was expected, not `2h`"
+        )));
 
         let Ok(Command::Record(record)) = command(&["record", "--", "python", "app.py"]) else {
             panic!("record of a command was refused");
@@ -711,6 +753,30 @@ mod tests {
         let err = command(&["diff", "a.fsr", "b.fsr", "--format", "svg"]).unwrap_err();
         assert!(
             err.contains("[possible values: table, markdown, json]"),
+            "{err}"
+        );
+        let Ok(Command::Diff(diff)) = command(&[
+            "diff",
+            "a.fsr",
+            "b.fsr",
+            "--alpha",
+            "0.01",
+            "--collapsed-rate",
+            "250",
+            "--resamples",
+            "99",
+        ]) else {
+            panic!("diff's statistical options were refused");
+        };
+        assert_eq!(diff.options.alpha, 0.01);
+        assert_eq!(diff.options.collapsed_rate, 250.0);
+        assert_eq!(diff.options.resamples, 99);
+        let err = command(&["diff", "a.fsr", "b.fsr", "--alpha", "0.5%"]).unwrap_err();
+        assert!(
+            err.contains(
+                "invalid value '0.5%' for '--alpha <Q>': a false discovery rate between 0 and 1 \
+                 (such as 0.05) was expected, not `0.5%`"
+            ),
             "{err}"
         );
         let err = command(&["diff", "a.fsr", "b.fsr", "--min-share", "150"]).unwrap_err();

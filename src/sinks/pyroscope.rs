@@ -65,7 +65,12 @@ impl fmt::Debug for PyroscopeConfig {
 
 impl PyroscopeConfig {
     /// Checks the options of the push; the token and tenant come from the environment.
-    pub fn new(url: &str, app_name: &str, tags: &[String], every: &str) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        app_name: &str,
+        tags: &[String],
+        every: Duration,
+    ) -> Result<Self, String> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self::with_env(
             url,
@@ -81,7 +86,7 @@ impl PyroscopeConfig {
         url: &str,
         app_name: &str,
         tags: &[String],
-        every: &str,
+        every: Duration,
         token: Option<String>,
         tenant: Option<String>,
     ) -> Result<Self, String> {
@@ -92,7 +97,7 @@ impl PyroscopeConfig {
                 .iter()
                 .map(|t| check_tag(t))
                 .collect::<Result<_, _>>()?,
-            every: parse_interval(every)?,
+            every,
             token: token
                 .map(|t| check_header_value(t, TOKEN_VARIABLE))
                 .transpose()?,
@@ -219,7 +224,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         .filter(|s| (1.0..=3600.0).contains(s))
         .ok_or_else(|| {
             format!(
-                "--push-every {}: give a duration from 1s to 1h, like 10s, 1500ms or 2m",
+                "a duration from 1s to 1h, like 10s, 1500ms or 2m, was expected, not `{}`",
                 visible(text)
             )
         })?;
@@ -618,9 +623,18 @@ fn multipart(boundary: &str, profile: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const TEN_SECONDS: Duration = Duration::from_secs(10);
+
     fn config(url: &str, tags: &[&str]) -> Result<PyroscopeConfig, String> {
         let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-        PyroscopeConfig::with_env(url, "checkout", &tags, "10s", Some("s3cret".into()), None)
+        PyroscopeConfig::with_env(
+            url,
+            "checkout",
+            &tags,
+            TEN_SECONDS,
+            Some("s3cret".into()),
+            None,
+        )
     }
 
     #[test]
@@ -650,9 +664,11 @@ mod tests {
             let err = config(url, tags).expect_err(url);
             assert!(!err.contains('\n'), "{err}");
         }
-        assert!(PyroscopeConfig::with_env("http://h", "a b", &[], "10s", None, None).is_err());
+        assert!(
+            PyroscopeConfig::with_env("http://h", "a b", &[], TEN_SECONDS, None, None).is_err()
+        );
         let token =
-            PyroscopeConfig::with_env("http://h", "a", &[], "10s", Some("a\nb".into()), None);
+            PyroscopeConfig::with_env("http://h", "a", &[], TEN_SECONDS, Some("a\nb".into()), None);
         assert!(token.expect_err("newline").contains(TOKEN_VARIABLE));
     }
 
