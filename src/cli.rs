@@ -167,8 +167,9 @@ pub struct RecordArgs {
     #[arg(long, value_name = "NAME", requires = "pyroscope")]
     pub app_name: Option<String>,
     /// A tag of the pushed profiles (repeatable): --tag region=eu --tag env=prod.
-    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope")]
-    pub tags: Vec<String>,
+    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope",
+          value_parser = crate::sinks::pyroscope::parse_tag)]
+    pub tags: Vec<(String, String)>,
     /// How much of the recording each push carries: 10s, 1500ms, 2m (1 s to 1 h).
     #[arg(long, value_name = "DURATION", default_value = "10s",
           value_parser = crate::sinks::pyroscope::parse_interval)]
@@ -677,6 +678,42 @@ mod tests {
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e),
         };
+        let Ok(Command::Record(record)) = command(&[
+            "record",
+            "--pyroscope",
+            "http://h",
+            "--app-name",
+            "a",
+            "--tag",
+            "region=eu",
+            "--tag",
+            "env=prod",
+            "--",
+            "py",
+        ]) else {
+            panic!("--tag was refused");
+        };
+        assert_eq!(
+            record.tags,
+            [
+                ("region".into(), "eu".into()),
+                ("env".into(), "prod".into())
+            ]
+        );
+        let err = command(&[
+            "record",
+            "--pyroscope",
+            "h",
+            "--app-name",
+            "a",
+            "--tag",
+            "k=a,b",
+        ]);
+        assert!(
+            err.as_ref()
+                .is_err_and(|e| e.contains("invalid value 'k=a,b' for '--tag <KEY=VALUE>'")),
+            "{err:?}"
+        );
         assert_eq!(
             push_every("1500ms"),
             Ok(std::time::Duration::from_millis(1500))

@@ -13,7 +13,8 @@ pub fn run(args: RecordArgs) -> Result<i32> {
     let (view, render) = super::view_options(&args.view);
     let pyroscope = match (&args.pyroscope, &args.app_name) {
         (Some(url), Some(app)) => Some(
-            PyroscopeConfig::new(url, app, &args.tags, args.push_every).map_err(Error::Usage)?,
+            PyroscopeConfig::new(url, app, args.tags.clone(), args.push_every)
+                .map_err(Error::Usage)?,
         ),
         _ => None,
     };

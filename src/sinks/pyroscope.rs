@@ -68,7 +68,7 @@ impl PyroscopeConfig {
     pub fn new(
         url: &str,
         app_name: &str,
-        tags: &[String],
+        tags: Vec<(String, String)>,
         every: Duration,
     ) -> Result<Self, String> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -85,7 +85,7 @@ impl PyroscopeConfig {
     fn with_env(
         url: &str,
         app_name: &str,
-        tags: &[String],
+        tags: Vec<(String, String)>,
         every: Duration,
         token: Option<String>,
         tenant: Option<String>,
@@ -93,10 +93,7 @@ impl PyroscopeConfig {
         Ok(PyroscopeConfig {
             url: check_url(url)?,
             app_name: check_app_name(app_name)?,
-            tags: tags
-                .iter()
-                .map(|t| check_tag(t))
-                .collect::<Result<_, _>>()?,
+            tags,
             every,
             token: token
                 .map(|t| check_header_value(t, TOKEN_VARIABLE))
@@ -170,11 +167,12 @@ fn check_app_name(name: &str) -> Result<String, String> {
     }
 }
 
-fn check_tag(tag: &str) -> Result<(String, String), String> {
+/// A `--tag KEY=VALUE`, as the key and the value.
+pub fn parse_tag(tag: &str) -> Result<(String, String), String> {
     let bad = || {
         format!(
-            "--tag {}: give KEY=VALUE, the key a letter or _ then letters, digits and _, \
-             the value without spaces, quotes, commas, braces or =",
+            "KEY=VALUE was expected, the key a letter or _ then letters, digits and _, \
+             the value without spaces, quotes, commas, braces or =, not `{}`",
             visible(tag)
         )
     };
@@ -626,11 +624,14 @@ mod tests {
     const TEN_SECONDS: Duration = Duration::from_secs(10);
 
     fn config(url: &str, tags: &[&str]) -> Result<PyroscopeConfig, String> {
-        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        let tags = tags
+            .iter()
+            .map(|t| parse_tag(t))
+            .collect::<Result<_, _>>()?;
         PyroscopeConfig::with_env(
             url,
             "checkout",
-            &tags,
+            tags,
             TEN_SECONDS,
             Some("s3cret".into()),
             None,
@@ -665,10 +666,17 @@ mod tests {
             assert!(!err.contains('\n'), "{err}");
         }
         assert!(
-            PyroscopeConfig::with_env("http://h", "a b", &[], TEN_SECONDS, None, None).is_err()
+            PyroscopeConfig::with_env("http://h", "a b", Vec::new(), TEN_SECONDS, None, None)
+                .is_err()
         );
-        let token =
-            PyroscopeConfig::with_env("http://h", "a", &[], TEN_SECONDS, Some("a\nb".into()), None);
+        let token = PyroscopeConfig::with_env(
+            "http://h",
+            "a",
+            Vec::new(),
+            TEN_SECONDS,
+            Some("a\nb".into()),
+            None,
+        );
         assert!(token.expect_err("newline").contains(TOKEN_VARIABLE));
     }
 
