@@ -1,4 +1,4 @@
-//! One module per subcommand: each turns its checked command line (`cli.rs`) into the
+//! One module per subcommand: each turns its checked command line (`cli/`) into the
 //! request of the code that does the work (`dump.rs`, `record.rs`, `report/`, `diff/`,
 //! `top/`) and returns the exit status. What a command writes goes through
 //! [`crate::output`] (one [`crate::output::CommandOutput`] for a file or standard

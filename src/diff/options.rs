@@ -112,7 +112,7 @@ impl DiffOptions {
             .threshold
             .unwrap_or(fail_on_regression.unwrap_or(DEFAULT_THRESHOLD));
         // --alpha, --min-share, --collapsed-rate and --resamples were checked as they
-        // were parsed (cli.rs).
+        // were parsed (cli/values.rs).
         let min_share = args.min_share;
         let format = match args.format {
             Some(format) => Some(format),
