@@ -531,7 +531,7 @@ fn render_threads(s: &mut String, threads: &[DumpThread]) {
             let _ = writeln!(
                 s,
                 "    ... older frames not shown (stack deeper than {} frames)",
-                crate::python::MAX_DEPTH
+                crate::limits::MAX_STACK_DEPTH
             );
         }
     }

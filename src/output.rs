@@ -171,11 +171,43 @@ pub fn write_new(
     staged.name_exclusively(dir, names).map(|(_, path)| path)
 }
 
-/// Writes `bytes` to the file the user named (see [`Destination`]), or to standard output.
-pub fn write(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
-    match path {
-        Some(p) => write_to(&Destination::resolve(p)?, bytes),
-        None => to_stdout(bytes),
+/// Where a command writes its one output: the file named with `-o` (checked when this is
+/// made, so before any work) or standard output. `report`, `diff` and `dump` write
+/// through it; `record` names its file itself (a default name when none is given).
+#[derive(Debug, Clone)]
+pub enum CommandOutput {
+    File(Destination),
+    Stdout,
+}
+
+impl CommandOutput {
+    /// Checks `named` (see [`Destination::resolve`]); `None` is standard output.
+    pub fn resolve(named: Option<&Path>) -> Result<CommandOutput> {
+        Ok(match named {
+            Some(path) => CommandOutput::File(Destination::resolve(path)?),
+            None => CommandOutput::Stdout,
+        })
+    }
+
+    /// Writes `bytes`.
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        match self {
+            CommandOutput::File(dest) => write_to(dest, bytes),
+            CommandOutput::Stdout => to_stdout(bytes),
+        }
+    }
+
+    /// Writes what `write` produces: a file is replaced only once all of it is written;
+    /// standard output gets it once it is whole (so an error leaves nothing half-written).
+    pub fn write_with(&self, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+        match self {
+            CommandOutput::File(dest) => dest.write_with(write),
+            CommandOutput::Stdout => {
+                let mut bytes = Vec::new();
+                write(&mut bytes)?;
+                to_stdout(&bytes)
+            }
+        }
     }
 }
 
@@ -468,7 +500,8 @@ mod tests {
         let out = dir.join("out.txt");
         std::fs::write(&out, "old").expect("write");
         std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-        write(Some(&out), b"new content").expect("written");
+        let output = CommandOutput::resolve(Some(&out)).expect("resolve");
+        output.write(b"new content").expect("written");
         assert_eq!(std::fs::read_to_string(&out).expect("read"), "new content");
         let mode = std::fs::metadata(&out).expect("meta").mode() & 0o777;
         assert_eq!(mode, 0o640, "keeps the mode of the file it replaces");
@@ -518,7 +551,7 @@ mod tests {
     fn a_long_name_still_gets_a_temporary_file() {
         let dir = scratch("long");
         let out = dir.join(format!("{}.svg", "ä".repeat(120)));
-        write(Some(&out), b"svg").expect("written");
+        write_to(&Destination::resolve(&out).expect("resolve"), b"svg").expect("written");
         assert_eq!(std::fs::read(&out).expect("read"), b"svg");
         let _ = std::fs::remove_dir_all(&dir);
     }

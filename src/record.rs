@@ -822,7 +822,7 @@ fn print_summary(
         stats.moving,
         stats.off_call,
         stats.truncated,
-        crate::python::MAX_DEPTH,
+        crate::limits::MAX_STACK_DEPTH,
         output::show(output)
     );
     let options = RenderOptions {

@@ -36,7 +36,7 @@ mod tests;
 
 use crate::error::{Error, Result};
 use crate::escape::visible;
-use crate::output::{self, Destination};
+use crate::output::{CommandOutput, Destination};
 use compare::{Comparison, Method, Settings};
 use input::{LoadOptions, Run};
 use options::DiffOptions;
@@ -79,7 +79,7 @@ pub fn run(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Resul
     let resolve =
         |p: &Option<std::path::PathBuf>| p.as_deref().map(Destination::resolve).transpose();
     let outputs = Outputs {
-        report: resolve(&options.output)?,
+        report: CommandOutput::resolve(options.output.as_deref())?,
         flamegraph: resolve(&options.flamegraph)?,
         flamegraph_gone: resolve(&options.flamegraph_gone)?,
     };
@@ -160,10 +160,7 @@ pub fn run(options: &DiffOptions, source: Option<&dyn SourceKnowledge>) -> Resul
             verdict.as_ref(),
             &mut text,
         )?;
-        match &outputs.report {
-            Some(dest) => output::write_to(dest, &text)?,
-            None => output::to_stdout(&text)?,
-        }
+        outputs.report.write(&text)?;
     }
     write_flamegraphs(&outputs, &comparison, &matched)?;
 
@@ -246,7 +243,7 @@ fn settings(options: &DiffOptions) -> Settings {
 
 /// The files `diff` writes, resolved before any work.
 struct Outputs {
-    report: Option<Destination>,
+    report: CommandOutput,
     flamegraph: Option<Destination>,
     flamegraph_gone: Option<Destination>,
 }

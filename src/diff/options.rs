@@ -111,25 +111,9 @@ impl DiffOptions {
         let threshold = args
             .threshold
             .unwrap_or(fail_on_regression.unwrap_or(DEFAULT_THRESHOLD));
-        if !(args.alpha > 0.0 && args.alpha < 1.0) {
-            return Err(Error::Usage(format!(
-                "--alpha must be between 0 and 1 (a false discovery rate such as 0.05), not {}",
-                args.alpha
-            )));
-        }
+        // --alpha, --min-share, --collapsed-rate and --resamples were checked as they
+        // were parsed (cli/values.rs).
         let min_share = args.min_share;
-        if !(args.collapsed_rate.is_finite() && args.collapsed_rate > 0.0) {
-            return Err(Error::Usage(format!(
-                "--collapsed-rate must be a positive number of samples per second, not {}",
-                args.collapsed_rate
-            )));
-        }
-        if !(99..=100_000).contains(&args.resamples) {
-            return Err(Error::Usage(format!(
-                "--resamples must be between 99 and 100000, not {}",
-                args.resamples
-            )));
-        }
         let format = match args.format {
             Some(format) => Some(format),
             // A gate alone prints nothing unless a report is asked for.

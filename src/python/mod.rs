@@ -26,7 +26,6 @@ pub mod thread_names;
 pub mod version;
 pub mod walker;
 
-pub use crate::limits::MAX_STACK_DEPTH as MAX_DEPTH;
 pub use interpreter::Interpreter;
 pub use layout::Layout;
 pub use stack::{CodeId, CodeInfo, CodeTable, RawFrame, ThreadStack};

@@ -24,8 +24,8 @@ pub use table::Sort;
 use crate::error::{Error, Result};
 use crate::recording::Recording;
 
-/// An output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An output format (`--format`: the names of [`Format::NAMES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// cProfile-style text table.
     Table,

@@ -65,7 +65,12 @@ impl fmt::Debug for PyroscopeConfig {
 
 impl PyroscopeConfig {
     /// Checks the options of the push; the token and tenant come from the environment.
-    pub fn new(url: &str, app_name: &str, tags: &[String], every: &str) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        app_name: &str,
+        tags: Vec<(String, String)>,
+        every: Duration,
+    ) -> Result<Self, String> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self::with_env(
             url,
@@ -80,19 +85,16 @@ impl PyroscopeConfig {
     fn with_env(
         url: &str,
         app_name: &str,
-        tags: &[String],
-        every: &str,
+        tags: Vec<(String, String)>,
+        every: Duration,
         token: Option<String>,
         tenant: Option<String>,
     ) -> Result<Self, String> {
         Ok(PyroscopeConfig {
             url: check_url(url)?,
             app_name: check_app_name(app_name)?,
-            tags: tags
-                .iter()
-                .map(|t| check_tag(t))
-                .collect::<Result<_, _>>()?,
-            every: parse_interval(every)?,
+            tags,
+            every,
             token: token
                 .map(|t| check_header_value(t, TOKEN_VARIABLE))
                 .transpose()?,
@@ -165,11 +167,12 @@ fn check_app_name(name: &str) -> Result<String, String> {
     }
 }
 
-fn check_tag(tag: &str) -> Result<(String, String), String> {
+/// A `--tag KEY=VALUE`, as the key and the value.
+pub fn parse_tag(tag: &str) -> Result<(String, String), String> {
     let bad = || {
         format!(
-            "--tag {}: give KEY=VALUE, the key a letter or _ then letters, digits and _, \
-             the value without spaces, quotes, commas, braces or =",
+            "KEY=VALUE was expected, the key a letter or _ then letters, digits and _, \
+             the value without spaces, quotes, commas, braces or =, not `{}`",
             visible(tag)
         )
     };
@@ -219,7 +222,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
         .filter(|s| (1.0..=3600.0).contains(s))
         .ok_or_else(|| {
             format!(
-                "--push-every {}: give a duration from 1s to 1h, like 10s, 1500ms or 2m",
+                "a duration from 1s to 1h, like 10s, 1500ms or 2m, was expected, not `{}`",
                 visible(text)
             )
         })?;
@@ -618,9 +621,21 @@ fn multipart(boundary: &str, profile: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    const TEN_SECONDS: Duration = Duration::from_secs(10);
+
     fn config(url: &str, tags: &[&str]) -> Result<PyroscopeConfig, String> {
-        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-        PyroscopeConfig::with_env(url, "checkout", &tags, "10s", Some("s3cret".into()), None)
+        let tags = tags
+            .iter()
+            .map(|t| parse_tag(t))
+            .collect::<Result<_, _>>()?;
+        PyroscopeConfig::with_env(
+            url,
+            "checkout",
+            tags,
+            TEN_SECONDS,
+            Some("s3cret".into()),
+            None,
+        )
     }
 
     #[test]
@@ -650,9 +665,18 @@ mod tests {
             let err = config(url, tags).expect_err(url);
             assert!(!err.contains('\n'), "{err}");
         }
-        assert!(PyroscopeConfig::with_env("http://h", "a b", &[], "10s", None, None).is_err());
-        let token =
-            PyroscopeConfig::with_env("http://h", "a", &[], "10s", Some("a\nb".into()), None);
+        assert!(
+            PyroscopeConfig::with_env("http://h", "a b", Vec::new(), TEN_SECONDS, None, None)
+                .is_err()
+        );
+        let token = PyroscopeConfig::with_env(
+            "http://h",
+            "a",
+            Vec::new(),
+            TEN_SECONDS,
+            Some("a\nb".into()),
+            None,
+        );
         assert!(token.expect_err("newline").contains(TOKEN_VARIABLE));
     }
 

@@ -1,11 +1,16 @@
-//! The command line: clap definitions of every subcommand and option, nothing else.
+//! The command line: clap definitions of every subcommand and option, each option typed
+//! (a `ValueEnum` for a fixed set of values, a parser of [`values`] for numbers with
+//! bounds), so that the commands get checked values and no string is parsed twice.
+
+mod values;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::diff::options::{ColorChoice, DiffFormat, SortBy};
-use crate::report::Sort;
+use crate::report::{Format, Sort};
+use values::{false_discovery_rate, percent, rate, resamples, seconds, share_percent};
 
 /// What `--version` prints after the name: framescope's version and the CPython versions
 /// it reads (kept in step with `python::interpreter::OLDEST_MINOR` and
@@ -52,12 +57,54 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// What to sample and how: shared by `record` and `top`.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Attach to this running process (left running when framescope stops).
+    #[arg(long, short, conflicts_with = "command")]
+    pub pid: Option<u32>,
+    /// Stop after this many seconds (default: until the target exits, Ctrl-C, or q in
+    /// top).
+    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
+    pub duration: Option<std::time::Duration>,
+    /// Samples per second.
+    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
+    pub rate: f64,
+    /// Read without pausing the target (the default; see README for the measurements).
+    #[arg(long, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+    /// Pause the target for every sample: consistent stacks, at a cost to the target.
+    #[arg(long)]
+    pub blocking: bool,
+    /// Sample at the start of every period instead of at a random point of it. Only for
+    /// comparison: work that repeats at the sampling rate can then hide from the samples.
+    #[arg(long)]
+    pub no_jitter: bool,
+    /// Leave the sampling thread at normal priority. By default it asks for nice -10 where
+    /// permitted (root, CAP_SYS_NICE), so a busy machine delays its samples less.
+    #[arg(long)]
+    pub normal_priority: bool,
+}
+
+/// The column `top` starts sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopSort {
+    /// Own time.
+    Own,
+    /// Total (cumulative) time.
+    Total,
+    /// Function name.
+    Name,
+    /// Thread.
+    Thread,
+}
+
 /// How to look at a recording: shared by `record` and `report`.
 #[derive(Args, Debug, Clone)]
 pub struct ViewArgs {
     /// Output format; by default chosen from the output file's extension (table otherwise).
-    #[arg(long, value_parser = crate::report::Format::NAMES)]
-    pub format: Option<String>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// The time each sample stands for: cpu (what the kernel charged the thread since its
     /// previous sample) or wall. Default: cpu when the recording has CPU times (framescope
     /// 0.2 and later), else wall.
@@ -103,29 +150,8 @@ pub struct ViewArgs {
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// Attach to this running process.
-    #[arg(long, short, conflicts_with = "command")]
-    pub pid: Option<u32>,
-    /// Stop after this many seconds (default: until the target exits or Ctrl-C).
-    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
-    pub duration: Option<std::time::Duration>,
-    /// Samples per second.
-    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
-    pub rate: f64,
-    /// Read without pausing the target (the default; see README for the measurements).
-    #[arg(long, conflicts_with = "blocking")]
-    pub nonblocking: bool,
-    /// Pause the target for every sample: consistent stacks, at a cost to the target.
-    #[arg(long)]
-    pub blocking: bool,
-    /// Sample at the start of every period instead of at a random point of it. Only for
-    /// comparison: work that repeats at the sampling rate can then hide from the samples.
-    #[arg(long)]
-    pub no_jitter: bool,
-    /// Leave the sampling thread at normal priority. By default it asks for nice -10 where
-    /// permitted (root, CAP_SYS_NICE), so a busy machine delays its samples less.
-    #[arg(long)]
-    pub normal_priority: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Where to write: .fsr a recording, .svg a flamegraph, .json speedscope, .txt/.folded
     /// collapsed stacks, .pb.gz pprof. Default: a recording named after the pid in this
     /// directory.
@@ -146,11 +172,13 @@ pub struct RecordArgs {
     #[arg(long, value_name = "NAME", requires = "pyroscope")]
     pub app_name: Option<String>,
     /// A tag of the pushed profiles (repeatable): --tag region=eu --tag env=prod.
-    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope")]
-    pub tags: Vec<String>,
+    #[arg(long = "tag", value_name = "KEY=VALUE", requires = "pyroscope",
+          value_parser = crate::sinks::pyroscope::parse_tag)]
+    pub tags: Vec<(String, String)>,
     /// How much of the recording each push carries: 10s, 1500ms, 2m (1 s to 1 h).
-    #[arg(long, value_name = "DURATION", default_value = "10s")]
-    pub push_every: String,
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = crate::sinks::pyroscope::parse_interval)]
+    pub push_every: std::time::Duration,
     #[command(flatten)]
     pub view: ViewArgs,
     /// The command to start and profile, after `--`.
@@ -248,7 +276,7 @@ pub struct DiffOptionArgs {
     #[arg(long, value_name = "PCT", value_parser = percent)]
     pub threshold: Option<f64>,
     /// False discovery rate for the Benjamini-Hochberg correction across functions.
-    #[arg(long, default_value_t = 0.05, value_name = "Q")]
+    #[arg(long, default_value_t = 0.05, value_name = "Q", value_parser = false_discovery_rate)]
     pub alpha: f64,
     /// Leave out functions whose cumulative share is below PCT percent on both sides.
     #[arg(long, default_value = "0.5", value_name = "PCT", value_parser = share_percent)]
@@ -284,10 +312,10 @@ pub struct DiffOptionArgs {
     pub normalize: bool,
     /// Collapsed-stack inputs: the sampling rate their counts were taken at (py-spy's
     /// default is 100). Austin files carry their own times and ignore this.
-    #[arg(long, default_value_t = 100.0, value_name = "HZ")]
+    #[arg(long, default_value_t = 100.0, value_name = "HZ", value_parser = rate)]
     pub collapsed_rate: f64,
     /// Resamples of the block bootstrap (used when a side has a single run).
-    #[arg(long, default_value_t = 9999, value_name = "N")]
+    #[arg(long, default_value_t = 9999, value_name = "N", value_parser = resamples)]
     pub resamples: usize,
     /// Colour the table: auto (when standard output is a terminal and NO_COLOR is unset),
     /// always, never.
@@ -338,45 +366,6 @@ pub struct CompareArgs {
     pub command: Vec<String>,
 }
 
-/// A percentage written `5`, `5%` or `2.5 %`: finite and not negative.
-fn percent(text: &str) -> Result<f64, String> {
-    let number = text.trim().trim_end_matches('%').trim();
-    match number.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!(
-            "a percentage such as 5 or 5% was expected, not `{text}`"
-        )),
-    }
-}
-
-/// A share of a profile in percent: a [`percent`] of at most 100.
-fn share_percent(text: &str) -> Result<f64, String> {
-    match percent(text)? {
-        v if v <= 100.0 => Ok(v),
-        v => Err(format!("a share of the profile is at most 100%, not {v}%")),
-    }
-}
-
-/// A duration in seconds: finite and more than 0.
-fn seconds(text: &str) -> Result<std::time::Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|v| std::time::Duration::try_from_secs_f64(v).ok())
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("a positive number of seconds was expected, not `{text}`"))
-}
-
-/// A sampling rate in samples per second: more than 0, at most 100000.
-fn rate(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 100_000.0 => Ok(v),
-        _ => Err(format!(
-            "between 0 and 100000 samples per second was expected, not `{text}`"
-        )),
-    }
-}
-
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Keys: 1-6 sort (again: reverse), w last second/whole session, p pause, i idle threads,
@@ -389,27 +378,8 @@ Examples:
   framescope top --subprocesses -- python -m pytest -n 4
   framescope top --pid 4242 --duration 10 --limit 20 > snapshots.txt")]
 pub struct TopArgs {
-    /// Attach to this running process (left running when top quits).
-    #[arg(long, short, conflicts_with = "command")]
-    pub pid: Option<u32>,
-    /// Stop after this many seconds (default: until q, Ctrl-C, or the target exits).
-    #[arg(long, short, value_parser = seconds, value_name = "SECONDS")]
-    pub duration: Option<std::time::Duration>,
-    /// Samples per second.
-    #[arg(long, short, default_value_t = 1000.0, value_parser = rate)]
-    pub rate: f64,
-    /// Read without pausing the target (the default).
-    #[arg(long, conflicts_with = "blocking")]
-    pub nonblocking: bool,
-    /// Pause the target for every sample.
-    #[arg(long)]
-    pub blocking: bool,
-    /// Sample at the start of every period instead of at a random point of it.
-    #[arg(long)]
-    pub no_jitter: bool,
-    /// Leave the sampling thread at normal priority (default: nice -10 where permitted).
-    #[arg(long)]
-    pub normal_priority: bool,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Also keep the session's recording in this .fsr file (for report or diff later).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -429,8 +399,8 @@ pub struct TopArgs {
     #[arg(long)]
     pub lines: bool,
     /// Start sorted by this column (keys 1-6).
-    #[arg(long, default_value = "total", value_parser = ["own", "total", "name", "thread"])]
-    pub sort: String,
+    #[arg(long, value_enum, default_value_t = TopSort::Total)]
+    pub sort: TopSort,
     /// Start showing the whole session instead of the last second (key w).
     #[arg(long)]
     pub session: bool,
@@ -447,86 +417,4 @@ pub struct TopArgs {
 }
 
 #[cfg(test)]
-mod tests {
-    use clap::{CommandFactory, Parser};
-
-    use super::*;
-
-    #[test]
-    fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("framescope").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn typed_options_parse_and_refuse() {
-        let Ok(Cli {
-            command: Command::Report(report),
-        }) = parse(&["report", "x.fsr", "--sort", "cumulative"])
-        else {
-            panic!("report did not parse");
-        };
-        assert_eq!(report.view.sort, Sort::CumTime);
-        assert!(parse(&["report", "x.fsr", "--sort", "bogus"]).is_err());
-
-        let Ok(Cli {
-            command: Command::Diff(diff),
-        }) = parse(&[
-            "diff",
-            "a.fsr",
-            "b.fsr",
-            "--fail-on-regression",
-            "5%",
-            "--threshold",
-            " 2.5 % ",
-            "--sort",
-            "own",
-            "--format",
-            "json",
-            "--color",
-            "never",
-        ])
-        else {
-            panic!("diff did not parse");
-        };
-        assert_eq!(diff.options.fail_on_regression, Some(5.0));
-        assert_eq!(diff.options.threshold, Some(2.5));
-        assert_eq!(diff.options.min_share, 0.5);
-        assert_eq!(diff.options.sort, SortBy::Own);
-        assert_eq!(diff.options.format, Some(DiffFormat::Json));
-        assert_eq!(diff.options.color, ColorChoice::Never);
-        for bad in [
-            ["--fail-on-regression", "-1"],
-            ["--threshold", "five"],
-            ["--min-share", "150"],
-        ] {
-            let mut args = vec!["diff", "a.fsr", "b.fsr"];
-            args.extend(bad);
-            assert!(parse(&args).is_err(), "{bad:?} was accepted");
-        }
-
-        for (duration, ok) in [("2.5", true), ("0", false), ("-1", false), ("inf", false)] {
-            let args = ["record", "--duration", duration, "--", "python"];
-            assert_eq!(parse(&args).is_ok(), ok, "{duration}");
-        }
-        for (rate, ok) in [("1000", true), ("0", false), ("-5", false), ("1e6", false)] {
-            assert_eq!(
-                parse(&["record", "--rate", rate, "--", "python"]).is_ok(),
-                ok,
-                "{rate}"
-            );
-        }
-    }
-
-    #[test]
-    fn version_names_the_cpython_range_framescope_reads() {
-        let oldest = crate::python::interpreter::OLDEST_MINOR;
-        let newest = crate::python::layout::NEWEST_TABLE_MINOR;
-        let range = format!("(CPython 3.{oldest}–3.{newest})");
-        assert!(VERSION.ends_with(&range), "{VERSION}");
-        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
-    }
-}
+mod tests;
