@@ -72,14 +72,17 @@ pub struct TaskSet {
 #[derive(Debug, Clone, Copy)]
 enum StackTop {
     /// 3.11-3.13: `localsplus[stacktop - 1]`; 3.11-3.12 check the next instruction is a
-    /// `RESUME` after `await` (`yield from`), 3.13 have a frame state saying so.
+    /// `RESUME` after `await` (`yield from`) (`resumes`: its opcodes, quickened and
+    /// instrumented ones too), 3.13 have a frame state saying so (`resumes` empty).
     Index {
         stacktop: u64,
         localsplus: u64,
-        check_resume: bool,
+        resumes: &'static [u8],
     },
-    /// 3.14+: `stackpointer[-1]`, a tagged stack reference.
-    Pointer { stackpointer: u64 },
+    /// 3.14+: `stackpointer[-below]`, a tagged stack reference. 3.14: the top (`below`
+    /// 1); 3.15 pushes a NULL above the awaitable before its `SEND` (`below` 2, the slot
+    /// above it checked to be that NULL).
+    Pointer { stackpointer: u64, below: u64 },
 }
 
 /// Coroutine (`PyGenObject`) fields.
@@ -121,8 +124,13 @@ pub struct AllTasksReader {
     names: FxHashMap<u64, (u64, String)>,
 }
 
-/// The `RESUME` opcode of 3.11-3.12.
-const RESUME: u8 = 151;
+/// The opcodes a `RESUME` can have after a yield: 3.11 `RESUME` and `RESUME_QUICK` (once
+/// the code is quickened), 3.12 `RESUME` and `INSTRUMENTED_RESUME` (under `sys.monitoring`,
+/// a tracer or a profiler).
+const RESUMES_311: &[u8] = &[151, 150];
+const RESUMES_312: &[u8] = &[151, 240];
+/// `PyStackRef_NULL` of 3.15 (`Py_TAG_REFCNT` alone).
+const STACKREF_NULL: u64 = 1;
 
 impl AllTasksReader {
     /// A reader for `interp`'s version, or why its tasks cannot be read.
@@ -148,6 +156,7 @@ impl AllTasksReader {
                     iframe: get("gen_object.gi_iframe")?,
                     top: StackTop::Pointer {
                         stackpointer: get("interpreter_frame.stackpointer")?,
+                        below: if minor >= 15 { 2 } else { 1 },
                     },
                     suspended,
                     yield_from,
@@ -173,7 +182,11 @@ impl AllTasksReader {
                 top: StackTop::Index {
                     stacktop: alayout.frame.stacktop,
                     localsplus: alayout.frame.localsplus,
-                    check_resume: minor < 13,
+                    resumes: match minor {
+                        11 => RESUMES_311,
+                        12 => RESUMES_312,
+                        _ => &[],
+                    },
                 },
                 suspended,
                 yield_from,
@@ -497,7 +510,7 @@ impl AllTasksReader {
             layout.iframe_instr_ptr,
             match c.top {
                 StackTop::Index { stacktop, .. } => stacktop,
-                StackTop::Pointer { stackpointer } => stackpointer,
+                StackTop::Pointer { stackpointer, .. } => stackpointer,
             },
         ];
         let gen_len = (c.iframe + frame_fields.iter().max().copied().unwrap_or(0) + 8)
@@ -567,6 +580,7 @@ impl AllTasksReader {
                 if !(c.yield_from.0..=c.yield_from.1).contains(&state) {
                     continue;
                 }
+                // Where the awaitable's stack slot is (on 3.15, followed by its NULL).
                 let slot_addr = match c.top {
                     StackTop::Index {
                         stacktop,
@@ -579,27 +593,28 @@ impl AllTasksReader {
                         }
                         g + c.iframe + localsplus + (depth as u64 - 1) * 8
                     }
-                    StackTop::Pointer { stackpointer } => {
+                    StackTop::Pointer {
+                        stackpointer,
+                        below,
+                    } => {
                         let sp = b.u64_at(f + stackpointer as usize);
-                        if sp < 8 {
+                        if sp < 8 * below {
                             continue;
                         }
-                        sp - 8
+                        sp - 8 * below
                     }
                 };
                 next.push((*t, slot_addr, instr));
             }
             // The awaited objects (and, 3.11-3.12, the instruction after the yield).
-            let check_resume = matches!(
-                c.top,
-                StackTop::Index {
-                    check_resume: true,
-                    ..
-                }
-            );
+            let (resumes, below) = match c.top {
+                StackTop::Index { resumes, .. } => (resumes, 1),
+                StackTop::Pointer { below, .. } => (&[][..], below),
+            };
+            let check_resume = !resumes.is_empty();
             let mut tops = Batch::new();
             for (_, slot, instr) in &next {
-                tops.push(*slot, 8);
+                tops.push(*slot, 8 * below as usize);
                 if check_resume {
                     tops.push(instr + 2, 2);
                 }
@@ -612,11 +627,15 @@ impl AllTasksReader {
                 .filter_map(|(i, (t, _, _))| {
                     if check_resume {
                         let unit = tops.get(per * i + 1)?;
-                        if unit.u8_at(0) != RESUME || unit.u8_at(1) < 2 {
+                        if !resumes.contains(&unit.u8_at(0)) || unit.u8_at(1) < 2 {
                             return None;
                         }
                     }
-                    let obj = tops.get(per * i)?.u64_at(0) & !3;
+                    let slots = tops.get(per * i)?;
+                    if below == 2 && slots.u64_at(8) != STACKREF_NULL {
+                        return None;
+                    }
+                    let obj = slots.u64_at(0) & !3;
                     (obj != 0).then_some((*t, obj))
                 })
                 .collect();
