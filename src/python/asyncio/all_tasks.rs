@@ -494,7 +494,8 @@ impl AllTasksReader {
     }
 
     /// Follows every task's coroutine down its `await`s, one level for all tasks at a
-    /// time (two batched reads a level), and resolves the frames into `codes`.
+    /// time (two batched reads a level), and resolves the frames into `codes` (their
+    /// cached code objects checked in one more batched read).
     fn read_chains(
         &self,
         interp: &Interpreter,
@@ -640,6 +641,10 @@ impl AllTasksReader {
                 })
                 .collect();
         }
+        // Every chain's cached code objects checked in one batched read (each task's own
+        // read again only if that one fails).
+        let all: Vec<PendingFrame> = chains.iter().flatten().copied().collect();
+        let together = codes.validate(mem, layout, &all).is_ok();
         let mut frames = Vec::new();
         let mut addresses = Vec::new();
         for (task, mut chain) in tasks.iter_mut().zip(chains) {
@@ -648,7 +653,7 @@ impl AllTasksReader {
             }
             frames.clear();
             addresses.clear();
-            if codes.validate(mem, layout, &chain).is_err() {
+            if !together && codes.validate(mem, layout, &chain).is_err() {
                 continue;
             }
             chain.reverse();
