@@ -116,7 +116,8 @@ pub struct AllTasksReader {
     /// Task object fields: name, coroutine.
     name_at: u64,
     coro_at: u64,
-    /// The globals' objects once found (3.11-3.13).
+    /// The task sets once found (3.11-3.13): each global's set (a WeakSet's `data`, which
+    /// it keeps for its life), and whether its members are weak references.
     containers: Option<Vec<(u64, bool)>>,
     /// Type address → is `_asyncio.Task`.
     task_types: FxHashMap<u64, bool>,
@@ -375,10 +376,15 @@ impl AllTasksReader {
             Where::Sets { weak, strong, .. } => {
                 let (weak, strong) = (*weak, *strong);
                 if self.containers.is_none() {
-                    match find_globals(interp, weak, strong)? {
-                        Some(found) => self.containers = Some(found),
-                        None => return Ok(Err(NoTasks::NotImported)),
+                    let Some(found) = find_globals(interp, weak, strong)? else {
+                        return Ok(Err(NoTasks::NotImported));
+                    };
+                    let sets = task_sets(interp, &found)?;
+                    if sets.is_empty() {
+                        // Asked again at the next read.
+                        return Ok(Ok((Vec::new(), false)));
                     }
+                    self.containers = Some(sets);
                 }
                 let containers = self.containers.clone().unwrap_or_default();
                 Ok(Ok(set_tasks(interp, &containers)?))
@@ -757,25 +763,36 @@ fn set_members(
     Ok((members, more))
 }
 
-/// 3.11-3.13: the members of the task sets (weak ones through their weakrefs).
-fn set_tasks(
+/// 3.11-3.13: the sets holding the tasks, from the `asyncio.tasks` globals (a WeakSet's
+/// `data`), each with whether it holds weak references.
+fn task_sets(
     interp: &Interpreter,
     containers: &[(u64, bool)],
-) -> Result<(Vec<u64>, bool), ReadError> {
+) -> Result<Vec<(u64, bool)>, ReadError> {
+    let mem = &*interp.mem;
+    let layout = &interp.layout;
+    let mut sets = Vec::with_capacity(containers.len());
+    for (obj, weak) in containers {
+        if *weak {
+            let ty = mem.read_u64(obj + layout.ob_type)?;
+            if let Some(set) = attr_many(mem, layout, &[(*obj, ty)], "data")?.values[0] {
+                sets.push((set, true));
+            }
+        } else {
+            sets.push((*obj, false));
+        }
+    }
+    Ok(sets)
+}
+
+/// 3.11-3.13: the members of the task sets (weak ones through their weakrefs).
+fn set_tasks(interp: &Interpreter, sets: &[(u64, bool)]) -> Result<(Vec<u64>, bool), ReadError> {
     let mem = &*interp.mem;
     let layout = &interp.layout;
     let mut all = Vec::new();
     let mut capped = false;
-    for (obj, weak) in containers {
-        let set = if *weak {
-            let ty = mem.read_u64(obj + layout.ob_type)?;
-            match attr_many(mem, layout, &[(*obj, ty)], "data")?.values[0] {
-                Some(s) => s,
-                None => continue,
-            }
-        } else {
-            *obj
-        };
+    for (set, weak) in sets {
+        let set = *set;
         let room = MAX_TASKS.saturating_sub(all.len());
         let (members, more) = set_members(mem, layout, set, room)?;
         capped |= more;
