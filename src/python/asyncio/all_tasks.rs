@@ -123,6 +123,8 @@ pub struct AllTasksReader {
     task_types: FxHashMap<u64, bool>,
     /// Task → (name pointer, name): names are read once.
     names: FxHashMap<u64, (u64, String)>,
+    /// 3.14+: the ring nodes the last read went through (read again in one batch).
+    ring_nodes: Vec<u64>,
 }
 
 /// The opcodes a `RESUME` can have after a yield: 3.11 `RESUME` and `RESUME_QUICK` (once
@@ -167,6 +169,7 @@ impl AllTasksReader {
                 containers: None,
                 task_types: FxHashMap::default(),
                 names: FxHashMap::default(),
+                ring_nodes: Vec::new(),
             });
         }
         let alayout = AsyncioLayout::for_minor(minor).ok_or_else(no)?;
@@ -202,6 +205,7 @@ impl AllTasksReader {
             containers: None,
             task_types: FxHashMap::default(),
             names: FxHashMap::default(),
+            ring_nodes: Vec::new(),
         })
     }
 
@@ -425,10 +429,28 @@ impl AllTasksReader {
             tstate = mem.read_u64(tstate + layout.thread_next)?;
         }
         heads.push(interp_addr + o.interp_tasks_head);
+        // The rings' heads and every node the last walk went through, in one batched read;
+        // only nodes new since then are read one by one.
+        let mut known = Batch::new();
+        for a in heads.iter().chain(&self.ring_nodes) {
+            known.push(*a, 8);
+        }
+        known.run(mem)?;
+        let mut next_of: FxHashMap<u64, u64> = FxHashMap::default();
+        for (i, a) in heads.iter().chain(&self.ring_nodes).enumerate() {
+            if let Some(b) = known.get(i) {
+                next_of.insert(*a, b.u64_at(0));
+            }
+        }
+        let read_next = |a: u64| match next_of.get(&a) {
+            Some(n) => Ok(*n),
+            None => mem.read_u64(a),
+        };
+        self.ring_nodes.clear();
         let mut tasks = Vec::new();
         let mut capped = false;
         for head in heads {
-            let mut node = mem.read_u64(head)?;
+            let mut node = read_next(head)?;
             let mut steps = 0;
             while node != 0 && node != head {
                 if tasks.len() >= MAX_TASKS {
@@ -440,7 +462,8 @@ impl AllTasksReader {
                     break;
                 }
                 tasks.push(node - o.task_node);
-                node = match mem.read_u64(node) {
+                self.ring_nodes.push(node);
+                node = match read_next(node) {
                     Ok(n) => n,
                     // A task freed under the walk: the rest of this ring is lost.
                     Err(_) => break,
