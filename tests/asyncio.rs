@@ -238,12 +238,6 @@ fn record_async_splits_a_service_per_task_like_its_own_clock() {
     });
 }
 
-/// Versions whose waiting tasks framescope follows down their whole `await` chain: not
-/// the 3.15 pre-release yet (the chain stops at the task's own coroutine: a known gap).
-fn whole_chains(py: &Python) -> bool {
-    py.minor() <= 14
-}
-
 /// The waiting-task program's truth: what it set up (tasks by name, with ids, coroutines,
 /// `await` lines and the tasks each awaits).
 fn waiting_program(py: &Python, args: &[&str]) -> (common::Target, Value) {
@@ -327,23 +321,7 @@ fn dump_async_shows_every_waiting_task_where_it_waits_and_who_awaits_it() {
                 py.name
             );
         }
-        // Parked in the library's coroutine under the user's await.
-        for (name, inner) in if !whole_chains(py) {
-            vec![]
-        } else {
-            vec![
-                ("lock-waiter", "Lock.acquire"),
-                ("queue-waiter", "Queue.get"),
-                ("sleeper", "sleep"),
-            ]
-        } {
-            let got = task_by_id(&dump, id_of(name)).expect("task");
-            assert_eq!(
-                got["frames"][0]["function"], inner,
-                "{}: {name}: {got}",
-                py.name
-            );
-        }
+        assert_whole_chains(py, &dump, &truth);
         // The text form: the trees.
         let pid = target.pid.to_string();
         let text = framescope(&["dump", "--pid", &pid, "--async"]);
@@ -361,6 +339,47 @@ fn dump_async_shows_every_waiting_task_where_it_waits_and_who_awaits_it() {
                 );
             }
         }
+    });
+}
+
+/// Each waiting task's chain goes down to the library coroutine it is parked in, under the
+/// user's `await`: the lock, queue and sleep waiters', and the main task's (`Event.wait`
+/// under `main`, whose code is quickened by then: on 3.11 a `RESUME_QUICK` follows its
+/// yield).
+fn assert_whole_chains(py: &Python, dump: &Value, truth: &Value) {
+    let tasks = &truth["tasks"];
+    for (want, inner, outer) in [
+        (&tasks["lock-waiter"], "Lock.acquire", "hold_lock"),
+        (&tasks["queue-waiter"], "Queue.get", "get_item"),
+        (&tasks["sleeper"], "sleep", "nap"),
+        (&truth["main"], "Event.wait", "main"),
+    ] {
+        let id = want["id"].as_u64().expect("id");
+        let got = task_by_id(dump, id)
+            .unwrap_or_else(|| panic!("{}: task {id:#x} ({outer}) not in {dump}", py.name));
+        let frames = got["frames"].as_array().expect("frames");
+        let names: Vec<&str> = frames
+            .iter()
+            .map(|f| f["function"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(names.first(), Some(&inner), "{}: {outer}: {got}", py.name);
+        assert_eq!(names.last(), Some(&outer), "{}: {outer}: {got}", py.name);
+        let last = frames.last().expect("frames");
+        assert_eq!(last["line"], want["line"], "{}: {outer}: {got}", py.name);
+    }
+}
+
+/// Under a profiler (a no-op `sys.setprofile`) 3.12+ instrument every `RESUME`: the
+/// waiting tasks' chains stay whole.
+#[test]
+fn waiting_chains_stay_whole_under_a_profiler() {
+    for_each_python(|py| {
+        if !reads_tasks(py) {
+            return;
+        }
+        let (target, truth) = waiting_program(py, &["profiled"]);
+        let dump = dump_async(target.pid);
+        assert_whole_chains(py, &dump, &truth);
     });
 }
 

@@ -21,8 +21,9 @@ What it measures, in this order:
   6. process trees: --subprocesses on a parent with 1, 4 and 8 busy children at 1 kHz,
      framescope and py-spy: samples delivered, CPU and syscalls per sample (tree.py).
   7. asyncio (only when named: --only asyncio): tests/bench/aioserver.py as an asyncio
-     service and as the same work in plain calls, framescope and py-spy nonblocking at
-     1 kHz: reads and us per sample, and how many samples framescope read again.
+     service and as the same work in plain calls, framescope (plain, --async, --async
+     --idle) and py-spy nonblocking at 1 kHz: CPU us, reads and syscalls (one more run
+     under strace) per sample, and how many samples framescope read again.
 `--soak` instead records for a long time and reports framescope's RSS at intervals.
 `--only gate` (never run unless asked: it keeps CPU hogs busy for a quarter of an hour)
 measures the CI gate's false alarms and power with CPU hogs running (gate.py).
@@ -245,6 +246,7 @@ def main():
     if "asyncio" in opts.sections:
         aio = measure.asyncio(opts, targets, tools, versions)
         results["asyncio"] = aio.runs
+        results["asyncio_rows"] = aio.rows
         print(report.asyncio(aio))
         sys.stdout.flush()
     save(workdir, results)

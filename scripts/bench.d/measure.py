@@ -3,6 +3,7 @@ numbers as dataclasses (syscalls per sample, CPU µs per sample, delivery, RSS, 
 Nothing here prints a table: report.py renders them."""
 
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -50,7 +51,7 @@ RUNS = [
     Setting("austin", "nonblocking", 10000),
 ]
 
-ASYNCIO_VERSIONS = ["pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "sid-3.14"]
+ASYNCIO_VERSIONS = ["pyenv-3.11", "pyenv-3.12", "pyenv-3.13", "sid-3.14", "sid-3.15"]
 
 # What each run keeps of the profiler's stdout and stderr in results.json.
 KEPT_OUTPUT = 2000
@@ -501,15 +502,28 @@ def torn(opts, targets, tools, versions):
 
 # --- asyncio ---------------------------------------------------------------------------------
 
+# The profilers of the asyncio section: (label, tool, framescope's extra options).
+ASYNCIO_PROFILERS = [
+    ("framescope", "framescope", []),
+    ("framescope --async", "framescope", ["--async"]),
+    ("framescope --async --idle", "framescope", ["--async", "--idle"]),
+    ("py-spy", "py-spy", []),
+]
+
+
 @dataclass
 class AsyncioRow:
-    """Medians over repeats of one profiler on one program on one interpreter."""
+    """Medians over repeats of one profiler on one program on one interpreter, and the
+    syscalls of one more run under strace -f -c."""
     version: str
     shape: str
     tool: str
     us_per_sample: Optional[float]
+    steady_us_per_sample: Optional[float]
     reads_per_sample: Optional[float]
     reread_pct: Optional[float]
+    syscalls_per_sample: Optional[float] = None
+    strace_top: List[Tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -519,14 +533,49 @@ class Asyncio:
     rows: List[AsyncioRow]
 
 
+def asyncio_syscalls(tools, tool, extra, pid, duration):
+    """Syscalls per sample of one run under `strace -f -c` (strace slows the profiler, so
+    only the counts are kept), and the most frequent calls; (None, []) without strace."""
+    if not shutil.which("strace"):
+        return None, []
+    name = tools.name("strace-" + tool)
+    summary = os.path.join(tools.workdir, name + ".txt")
+    if tool == "framescope":
+        out = os.path.join(tools.workdir, name + ".fsr")
+        argv = [tools.fs, "record", "--pid", str(pid), "--rate", "1000", "--nonblocking",
+                "--duration", str(duration), "-o", out] + list(extra)
+    else:
+        # py-spy's --duration is a number of samples here, which is all that is counted.
+        out = os.path.join(tools.workdir, name + ".txt")
+        argv = [tools.pyspy, "record", "--pid", str(pid), "--rate", "1000", "--nonblocking",
+                "--duration", str(duration), "-f", "raw", "-o", out]
+    r = run_measured(["strace", "-f", "-c", "-o", summary] + argv, tools.workdir, name, None,
+                     duration + 120)
+    if tool == "framescope":
+        m = FS_SUMMARY.search(r.stderr)
+        samples = int(m.group("samples")) if m else 0
+    else:
+        m = re.search(r"Samples: (\d+)", r.stdout + r.stderr)
+        samples = int(m.group(1)) if m else 0
+    if not samples or not os.path.exists(summary):
+        log("   strace run of %s failed: %s" % (tool, last_line(r.stderr)))
+        return None, []
+    calls = strace_calls(summary)
+    return sum(calls.values()) / samples, sorted(calls.items(), key=lambda kv: -kv[1])[:4]
+
+
 def asyncio(opts, targets, tools, versions):
     """aioserver.py async against aioserver.py sync: the same CPU work, with and
-    without an event loop and coroutines between it and the thread."""
+    without an event loop and coroutines between it and the thread; framescope plain,
+    with --async (each sample's task) and --async --idle (every waiting task too), and
+    py-spy."""
     wanted = [v for v in versions if v in ASYNCIO_VERSIONS] or [
         v for v in ASYNCIO_VERSIONS if v in targets.interps]
     log("== asyncio: %s, %ds per run, %d repeat(s)" % (", ".join(wanted), opts.duration,
                                                     opts.repeats))
+    profilers = [p for p in ASYNCIO_PROFILERS if p[1] in opts.tools]
     runs = []
+    syscalls = {}
     for version in wanted:
         for shape in ("async", "sync"):
             try:
@@ -536,27 +585,42 @@ def asyncio(opts, targets, tools, versions):
                 continue
             try:
                 for rep in range(opts.repeats):
-                    for tool in [t for t in ("framescope", "py-spy") if t in opts.tools]:
+                    for label, tool, extra in profilers:
+                        if extra and shape == "sync":
+                            continue
                         r = derive(tools.record(tool, "nonblocking", target.pid, 1000,
-                                                opts.duration), opts.duration)
+                                                opts.duration, extra=extra), opts.duration)
+                        r.tool = label
                         r.version, r.shape, r.repeat = version, shape, rep
                         if r.measured:
                             r.measured.trim(KEPT_OUTPUT)
                         runs.append(r)
-                        log("   %-9s %-5s %-10s %s" % (version, shape, tool, report.brief(r)))
+                        log("   %-9s %-5s %-26s %s" % (version, shape, label, report.brief(r)))
+                for label, tool, extra in profilers:
+                    if extra and shape == "sync":
+                        continue
+                    per, top = asyncio_syscalls(tools, tool, extra, target.pid, opts.duration)
+                    syscalls[(version, shape, label)] = (per, top)
+                    if per is not None:
+                        log("   %-9s %-5s %-26s strace: %.1f syscalls/sample (%s)" % (
+                            version, shape, label, per,
+                            ", ".join("%s %d" % kv for kv in top)))
             finally:
                 targets.stop(target)
     rows = []
     for version in wanted:
         for shape in ("async", "sync"):
-            for tool in ("framescope", "py-spy"):
-                good = [r for r in runs if (r.version, r.shape, r.tool) == (version, shape, tool)
+            for label, _, _ in profilers:
+                good = [r for r in runs if (r.version, r.shape, r.tool) == (version, shape, label)
                         and r.ok]
                 if good:
-                    rows.append(AsyncioRow(version, shape, tool,
+                    per, top = syscalls.get((version, shape, label), (None, []))
+                    rows.append(AsyncioRow(version, shape, label,
                                            median(r.us_per_sample for r in good),
+                                           median(r.steady_us_per_sample for r in good),
                                            median(r.reads_per_sample for r in good),
-                                           median(r.reread_pct for r in good)))
+                                           median(r.reread_pct for r in good),
+                                           per, top))
     return Asyncio(opts.repeats, runs, rows)
 
 

@@ -203,11 +203,21 @@ def torn(t):
 
 def asyncio(a):
     lines = ["\n## asyncio (aioserver.py, nonblocking, 1 kHz, median of %d)\n" % a.repeats,
-             "| Python | program | profiler | us/sample | reads/sample | re-read |",
-             "|---|---|---|---|---|---|"]
-    lines += ["| %s | %s | %s | %s | %s | %s |" % (
-        r.version, r.shape, r.tool, fmt(r.us_per_sample), fmt(r.reads_per_sample),
+             "CPU us per sample: the profiler's user+sys over the samples it delivered (steady: "
+             "attach and exit left out); syscalls per sample from one more run under "
+             "strace -f -c.\n",
+             "| Python | program | profiler | CPU us/sample (steady) | reads/sample "
+             "| syscalls/sample | re-read |",
+             "|---|---|---|---|---|---|---|"]
+    lines += ["| %s | %s | %s | %s (%s) | %s | %s | %s |" % (
+        r.version, r.shape, r.tool, fmt(r.us_per_sample), fmt(r.steady_us_per_sample),
+        fmt(r.reads_per_sample), fmt(r.syscalls_per_sample),
         pct(r.reread_pct, "%.1f%%")) for r in a.rows]
+    tops = ["%s %s %s: %s" % (r.version, r.shape, r.tool,
+                              ", ".join("%s %d" % kv for kv in r.strace_top))
+            for r in a.rows if r.strace_top]
+    if tops:
+        lines += ["\nMost frequent syscalls under strace:\n"] + ["- " + t for t in tops]
     return "\n".join(lines)
 
 

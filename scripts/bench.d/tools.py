@@ -80,14 +80,15 @@ class Tools:
         self.count += 1
         return "%04d-%s" % (self.count, tool)
 
-    def record(self, tool, mode, pid, rate, duration, timeout=None, during=None):
-        """One profiler run against PID (a Run; `failed` says why not)."""
+    def record(self, tool, mode, pid, rate, duration, timeout=None, during=None, extra=()):
+        """One profiler run against PID (a Run; `failed` says why not). EXTRA: more
+        options for framescope's `record` (`--async`)."""
         name = self.name(tool)
         timeout = timeout or duration + 60
         run = Run(tool=tool, mode=mode, rate=rate)
         blocking = mode == "blocking"
         if tool == "framescope":
-            self._framescope(run, name, pid, blocking, duration, timeout, during)
+            self._framescope(run, name, pid, blocking, duration, timeout, during, extra)
         elif tool == "floor":
             self._floor(run, name, duration, timeout)
         elif tool == "py-spy":
@@ -98,10 +99,10 @@ class Tools:
             raise ValueError(tool)
         return run
 
-    def _framescope(self, run, name, pid, blocking, duration, timeout, during):
+    def _framescope(self, run, name, pid, blocking, duration, timeout, during, extra=()):
         out = os.path.join(self.workdir, name + ".fsr")
         argv = [self.fs, "record", "--pid", str(pid), "--rate", str(run.rate),
-                "--blocking" if blocking else "--nonblocking", "-o", out]
+                "--blocking" if blocking else "--nonblocking", "-o", out] + list(extra)
         if duration:
             argv += ["--duration", str(duration)]
         m = run.measured = run_measured(argv, self.workdir, name, duration, timeout, during=during)

@@ -2,11 +2,14 @@
 an asyncio.Lock, an asyncio.Queue.get and an asyncio.sleep; a `gather` tree and a
 `TaskGroup` tree; an eager task (3.12+). Once all are parked, writes the truth to the file
 named by argv[1]: each task's id, its coroutine, the file and line of the `await` it is
-parked at (found by the markers in this file), and which task awaits which. Then waits
+parked at (found by the markers in this file), and which task awaits which; the main task's
+id and `await` line (its code is quickened by then, on 3.11 its `RESUME`s too). Then waits
 until killed.
 
     python aiowait.py TRUTH.json            # the trees above
     python aiowait.py TRUTH.json many N     # N tasks asleep (and the trees)
+    python aiowait.py TRUTH.json profiled   # under a no-op sys.setprofile (3.12+: every
+                                            # RESUME instrumented)
 """
 import asyncio
 import json
@@ -103,7 +106,7 @@ async def main(truth_path, many):
     }
     truth = {
         "file": HERE,
-        "main": {"name": me.get_name(), "id": id(me)},
+        "main": {"name": me.get_name(), "id": id(me), "line": LINES["main"]},
         "many": len(sleepers),
         "tasks": {
             name: {
@@ -122,4 +125,6 @@ async def main(truth_path, many):
 
 
 many = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[2] == "many" else 0
+if sys.argv[2:3] == ["profiled"]:
+    sys.setprofile(lambda *args: None)
 asyncio.run(main(sys.argv[1], many))

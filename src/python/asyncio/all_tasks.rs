@@ -72,14 +72,17 @@ pub struct TaskSet {
 #[derive(Debug, Clone, Copy)]
 enum StackTop {
     /// 3.11-3.13: `localsplus[stacktop - 1]`; 3.11-3.12 check the next instruction is a
-    /// `RESUME` after `await` (`yield from`), 3.13 have a frame state saying so.
+    /// `RESUME` after `await` (`yield from`) (`resumes`: its opcodes, quickened and
+    /// instrumented ones too), 3.13 have a frame state saying so (`resumes` empty).
     Index {
         stacktop: u64,
         localsplus: u64,
-        check_resume: bool,
+        resumes: &'static [u8],
     },
-    /// 3.14+: `stackpointer[-1]`, a tagged stack reference.
-    Pointer { stackpointer: u64 },
+    /// 3.14+: `stackpointer[-below]`, a tagged stack reference. 3.14: the top (`below`
+    /// 1); 3.15 pushes a NULL above the awaitable before its `SEND` (`below` 2, the slot
+    /// above it checked to be that NULL).
+    Pointer { stackpointer: u64, below: u64 },
 }
 
 /// Coroutine (`PyGenObject`) fields.
@@ -113,16 +116,24 @@ pub struct AllTasksReader {
     /// Task object fields: name, coroutine.
     name_at: u64,
     coro_at: u64,
-    /// The globals' objects once found (3.11-3.13).
+    /// The task sets once found (3.11-3.13): each global's set (a WeakSet's `data`, which
+    /// it keeps for its life), and whether its members are weak references.
     containers: Option<Vec<(u64, bool)>>,
     /// Type address → is `_asyncio.Task`.
     task_types: FxHashMap<u64, bool>,
     /// Task → (name pointer, name): names are read once.
     names: FxHashMap<u64, (u64, String)>,
+    /// 3.14+: the ring nodes the last read went through (read again in one batch).
+    ring_nodes: Vec<u64>,
 }
 
-/// The `RESUME` opcode of 3.11-3.12.
-const RESUME: u8 = 151;
+/// The opcodes a `RESUME` can have after a yield: 3.11 `RESUME` and `RESUME_QUICK` (once
+/// the code is quickened), 3.12 `RESUME` and `INSTRUMENTED_RESUME` (under `sys.monitoring`,
+/// a tracer or a profiler).
+const RESUMES_311: &[u8] = &[151, 150];
+const RESUMES_312: &[u8] = &[151, 240];
+/// `PyStackRef_NULL` of 3.15 (`Py_TAG_REFCNT` alone).
+const STACKREF_NULL: u64 = 1;
 
 impl AllTasksReader {
     /// A reader for `interp`'s version, or why its tasks cannot be read.
@@ -148,6 +159,7 @@ impl AllTasksReader {
                     iframe: get("gen_object.gi_iframe")?,
                     top: StackTop::Pointer {
                         stackpointer: get("interpreter_frame.stackpointer")?,
+                        below: if minor >= 15 { 2 } else { 1 },
                     },
                     suspended,
                     yield_from,
@@ -157,6 +169,7 @@ impl AllTasksReader {
                 containers: None,
                 task_types: FxHashMap::default(),
                 names: FxHashMap::default(),
+                ring_nodes: Vec::new(),
             });
         }
         let alayout = AsyncioLayout::for_minor(minor).ok_or_else(no)?;
@@ -173,7 +186,11 @@ impl AllTasksReader {
                 top: StackTop::Index {
                     stacktop: alayout.frame.stacktop,
                     localsplus: alayout.frame.localsplus,
-                    check_resume: minor < 13,
+                    resumes: match minor {
+                        11 => RESUMES_311,
+                        12 => RESUMES_312,
+                        _ => &[],
+                    },
                 },
                 suspended,
                 yield_from,
@@ -188,6 +205,7 @@ impl AllTasksReader {
             containers: None,
             task_types: FxHashMap::default(),
             names: FxHashMap::default(),
+            ring_nodes: Vec::new(),
         })
     }
 
@@ -362,10 +380,15 @@ impl AllTasksReader {
             Where::Sets { weak, strong, .. } => {
                 let (weak, strong) = (*weak, *strong);
                 if self.containers.is_none() {
-                    match find_globals(interp, weak, strong)? {
-                        Some(found) => self.containers = Some(found),
-                        None => return Ok(Err(NoTasks::NotImported)),
+                    let Some(found) = find_globals(interp, weak, strong)? else {
+                        return Ok(Err(NoTasks::NotImported));
+                    };
+                    let sets = task_sets(interp, &found)?;
+                    if sets.is_empty() {
+                        // Asked again at the next read.
+                        return Ok(Ok((Vec::new(), false)));
                     }
+                    self.containers = Some(sets);
                 }
                 let containers = self.containers.clone().unwrap_or_default();
                 Ok(Ok(set_tasks(interp, &containers)?))
@@ -406,10 +429,28 @@ impl AllTasksReader {
             tstate = mem.read_u64(tstate + layout.thread_next)?;
         }
         heads.push(interp_addr + o.interp_tasks_head);
+        // The rings' heads and every node the last walk went through, in one batched read;
+        // only nodes new since then are read one by one.
+        let mut known = Batch::new();
+        for a in heads.iter().chain(&self.ring_nodes) {
+            known.push(*a, 8);
+        }
+        known.run(mem)?;
+        let mut next_of: FxHashMap<u64, u64> = FxHashMap::default();
+        for (i, a) in heads.iter().chain(&self.ring_nodes).enumerate() {
+            if let Some(b) = known.get(i) {
+                next_of.insert(*a, b.u64_at(0));
+            }
+        }
+        let read_next = |a: u64| match next_of.get(&a) {
+            Some(n) => Ok(*n),
+            None => mem.read_u64(a),
+        };
+        self.ring_nodes.clear();
         let mut tasks = Vec::new();
         let mut capped = false;
         for head in heads {
-            let mut node = mem.read_u64(head)?;
+            let mut node = read_next(head)?;
             let mut steps = 0;
             while node != 0 && node != head {
                 if tasks.len() >= MAX_TASKS {
@@ -421,7 +462,8 @@ impl AllTasksReader {
                     break;
                 }
                 tasks.push(node - o.task_node);
-                node = match mem.read_u64(node) {
+                self.ring_nodes.push(node);
+                node = match read_next(node) {
                     Ok(n) => n,
                     // A task freed under the walk: the rest of this ring is lost.
                     Err(_) => break,
@@ -481,7 +523,8 @@ impl AllTasksReader {
     }
 
     /// Follows every task's coroutine down its `await`s, one level for all tasks at a
-    /// time (two batched reads a level), and resolves the frames into `codes`.
+    /// time (two batched reads a level), and resolves the frames into `codes` (their
+    /// cached code objects checked in one more batched read).
     fn read_chains(
         &self,
         interp: &Interpreter,
@@ -497,7 +540,7 @@ impl AllTasksReader {
             layout.iframe_instr_ptr,
             match c.top {
                 StackTop::Index { stacktop, .. } => stacktop,
-                StackTop::Pointer { stackpointer } => stackpointer,
+                StackTop::Pointer { stackpointer, .. } => stackpointer,
             },
         ];
         let gen_len = (c.iframe + frame_fields.iter().max().copied().unwrap_or(0) + 8)
@@ -567,6 +610,7 @@ impl AllTasksReader {
                 if !(c.yield_from.0..=c.yield_from.1).contains(&state) {
                     continue;
                 }
+                // Where the awaitable's stack slot is (on 3.15, followed by its NULL).
                 let slot_addr = match c.top {
                     StackTop::Index {
                         stacktop,
@@ -579,27 +623,28 @@ impl AllTasksReader {
                         }
                         g + c.iframe + localsplus + (depth as u64 - 1) * 8
                     }
-                    StackTop::Pointer { stackpointer } => {
+                    StackTop::Pointer {
+                        stackpointer,
+                        below,
+                    } => {
                         let sp = b.u64_at(f + stackpointer as usize);
-                        if sp < 8 {
+                        if sp < 8 * below {
                             continue;
                         }
-                        sp - 8
+                        sp - 8 * below
                     }
                 };
                 next.push((*t, slot_addr, instr));
             }
             // The awaited objects (and, 3.11-3.12, the instruction after the yield).
-            let check_resume = matches!(
-                c.top,
-                StackTop::Index {
-                    check_resume: true,
-                    ..
-                }
-            );
+            let (resumes, below) = match c.top {
+                StackTop::Index { resumes, .. } => (resumes, 1),
+                StackTop::Pointer { below, .. } => (&[][..], below),
+            };
+            let check_resume = !resumes.is_empty();
             let mut tops = Batch::new();
             for (_, slot, instr) in &next {
-                tops.push(*slot, 8);
+                tops.push(*slot, 8 * below as usize);
                 if check_resume {
                     tops.push(instr + 2, 2);
                 }
@@ -612,15 +657,23 @@ impl AllTasksReader {
                 .filter_map(|(i, (t, _, _))| {
                     if check_resume {
                         let unit = tops.get(per * i + 1)?;
-                        if unit.u8_at(0) != RESUME || unit.u8_at(1) < 2 {
+                        if !resumes.contains(&unit.u8_at(0)) || unit.u8_at(1) < 2 {
                             return None;
                         }
                     }
-                    let obj = tops.get(per * i)?.u64_at(0) & !3;
+                    let slots = tops.get(per * i)?;
+                    if below == 2 && slots.u64_at(8) != STACKREF_NULL {
+                        return None;
+                    }
+                    let obj = slots.u64_at(0) & !3;
                     (obj != 0).then_some((*t, obj))
                 })
                 .collect();
         }
+        // Every chain's cached code objects checked in one batched read (each task's own
+        // read again only if that one fails).
+        let all: Vec<PendingFrame> = chains.iter().flatten().copied().collect();
+        let together = codes.validate(mem, layout, &all).is_ok();
         let mut frames = Vec::new();
         let mut addresses = Vec::new();
         for (task, mut chain) in tasks.iter_mut().zip(chains) {
@@ -629,7 +682,7 @@ impl AllTasksReader {
             }
             frames.clear();
             addresses.clear();
-            if codes.validate(mem, layout, &chain).is_err() {
+            if !together && codes.validate(mem, layout, &chain).is_err() {
                 continue;
             }
             chain.reverse();
@@ -733,25 +786,36 @@ fn set_members(
     Ok((members, more))
 }
 
-/// 3.11-3.13: the members of the task sets (weak ones through their weakrefs).
-fn set_tasks(
+/// 3.11-3.13: the sets holding the tasks, from the `asyncio.tasks` globals (a WeakSet's
+/// `data`), each with whether it holds weak references.
+fn task_sets(
     interp: &Interpreter,
     containers: &[(u64, bool)],
-) -> Result<(Vec<u64>, bool), ReadError> {
+) -> Result<Vec<(u64, bool)>, ReadError> {
+    let mem = &*interp.mem;
+    let layout = &interp.layout;
+    let mut sets = Vec::with_capacity(containers.len());
+    for (obj, weak) in containers {
+        if *weak {
+            let ty = mem.read_u64(obj + layout.ob_type)?;
+            if let Some(set) = attr_many(mem, layout, &[(*obj, ty)], "data")?.values[0] {
+                sets.push((set, true));
+            }
+        } else {
+            sets.push((*obj, false));
+        }
+    }
+    Ok(sets)
+}
+
+/// 3.11-3.13: the members of the task sets (weak ones through their weakrefs).
+fn set_tasks(interp: &Interpreter, sets: &[(u64, bool)]) -> Result<(Vec<u64>, bool), ReadError> {
     let mem = &*interp.mem;
     let layout = &interp.layout;
     let mut all = Vec::new();
     let mut capped = false;
-    for (obj, weak) in containers {
-        let set = if *weak {
-            let ty = mem.read_u64(obj + layout.ob_type)?;
-            match attr_many(mem, layout, &[(*obj, ty)], "data")?.values[0] {
-                Some(s) => s,
-                None => continue,
-            }
-        } else {
-            *obj
-        };
+    for (set, weak) in sets {
+        let set = *set;
         let room = MAX_TASKS.saturating_sub(all.len());
         let (members, more) = set_members(mem, layout, set, room)?;
         capped |= more;
