@@ -15,7 +15,7 @@ use values::{false_discovery_rate, percent, rate, resamples, seconds, share_perc
 /// What `--version` prints after the name: framescope's version and the CPython versions
 /// it reads (kept in step with `python::interpreter::OLDEST_MINOR` and
 /// `python::layout::NEWEST_TABLE_MINOR` by a test).
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (CPython 3.8–3.15)");
+pub(crate) const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (CPython 3.8–3.15)");
 
 #[derive(Parser, Debug)]
 #[command(

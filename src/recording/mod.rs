@@ -89,14 +89,14 @@
 //! whichever comes first (and on [`RecordingWriter::flush`], [`RecordingWriter::finish`] and
 //! drop). A `kill -9` therefore loses at most the samples of the last half second.
 
-pub mod cpu;
+pub(crate) mod cpu;
 mod format;
 mod reader;
 mod tail;
 mod writer;
 
 pub use reader::{read, read_bytes};
-pub use tail::Tail;
+pub(crate) use tail::Tail;
 pub use writer::RecordingWriter;
 pub use writer::{ProcessTick, TickTask, TickTime};
 

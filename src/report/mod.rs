@@ -4,15 +4,15 @@
 //! the same small interface, `render(rec, view, options, out)`. Adding a format means one
 //! new module and one new [`Format`] variant. Nothing here reads a process.
 
-pub mod collapsed;
-pub mod flamegraph;
+pub(crate) mod collapsed;
+pub(crate) mod flamegraph;
 mod marshal;
 pub mod pprof;
-pub mod profile;
-pub mod pstats;
-pub mod speedscope;
-pub mod table;
-pub mod tasks;
+pub(crate) mod profile;
+pub(crate) mod pstats;
+pub(crate) mod speedscope;
+pub(crate) mod table;
+pub(crate) mod tasks;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;

@@ -106,7 +106,8 @@ struct Gate {
     causes: Vec<String>,
 }
 
-/// The JSON text, pretty-printed, ending in a newline.
+/// The JSON text, pretty-printed, ending in a newline (the tests' shorthand).
+#[cfg(test)]
 pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
     render_with_gate(c, limit, None)
 }
