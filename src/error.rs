@@ -72,7 +72,7 @@ impl Error {
         }
     }
 
-    pub fn bad_file(path: impl AsRef<std::path::Path>, why: impl Into<String>) -> Error {
+    pub(crate) fn bad_file(path: impl AsRef<std::path::Path>, why: impl Into<String>) -> Error {
         Error::BadFile {
             path: path.as_ref().display().to_string(),
             why: why.into(),
