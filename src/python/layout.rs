@@ -274,9 +274,10 @@ layout_fields! {
             IfPresent "type_object.tp_basicsize";
     }
     raw {
-        /// `tp_name`: read by `locals/layout.rs` from its own view of the table.
-        #[allow(dead_code)]
-        name: u64;
+        /// `tp_name`: read by `locals/layout.rs` from its own view of the table; only
+        /// accepted here.
+        #[serde(rename = "name")]
+        _name: u64;
     }
 
     [unicode] UnicodeSection required

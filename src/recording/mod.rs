@@ -99,8 +99,8 @@ pub use reader::read;
 pub(crate) use reader::read_bytes;
 pub(crate) use tail::Tail;
 pub use writer::RecordingWriter;
-pub(crate) use writer::{ProcessTick, TickTask};
 pub use writer::TickTime;
+pub(crate) use writer::{ProcessTick, TickTask};
 
 use serde::{Deserialize, Serialize};
 

@@ -238,7 +238,11 @@ impl RecordingWriter {
 
     /// Records one tick of several processes: every thread of each, as
     /// [`RecordingWriter::write_tick`] does for one.
-    pub(crate) fn write_processes_tick(&mut self, time: TickTime, parts: &[ProcessTick]) -> Result<()> {
+    pub(crate) fn write_processes_tick(
+        &mut self,
+        time: TickTime,
+        parts: &[ProcessTick],
+    ) -> Result<()> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
         for (part, (i, thread)) in parts
