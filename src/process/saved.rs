@@ -1,5 +1,5 @@
 //! Memory saved from a process, region by region: [`RecordingMemory`] wraps a memory and
-//! keeps a copy of every byte read through it; [`SavedMemory`] serves exactly those bytes
+//! keeps a copy of every byte read through it; `SavedMemory` (tests) serves exactly those bytes
 //! again, and nothing else (a read outside them fails like an unmapped address). Together
 //! they make memory snapshots: a look at a live process, replayed offline
 //! (`python/snapshot.rs`, tests/snapshots). Knows nothing about Python.

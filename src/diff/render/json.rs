@@ -112,8 +112,8 @@ pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
     render_with_gate(c, limit, None)
 }
 
-/// [`render`], with the gate's verdict when it was reached (else every offender counts as
-/// a cause).
+/// The JSON text, pretty-printed, ending in a newline, with the gate's verdict when it
+/// was reached (else every offender counts as a cause).
 pub fn render_with_gate(
     c: &Comparison,
     limit: Option<usize>,
