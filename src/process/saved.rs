@@ -1,7 +1,7 @@
 //! Memory saved from a process, region by region: [`RecordingMemory`] wraps a memory and
-//! keeps a copy of every byte read through it; `SavedMemory` (tests) serves exactly those bytes
-//! again, and nothing else (a read outside them fails like an unmapped address). Together
-//! they make memory snapshots: a look at a live process, replayed offline
+//! keeps a copy of every byte read through it; `SavedMemory` (tests only) serves exactly
+//! those bytes again, and nothing else (a read outside them fails like an unmapped address).
+//! Together they make memory snapshots: a look at a live process, replayed offline
 //! (`python/snapshot.rs`, tests/snapshots). Knows nothing about Python.
 
 use std::sync::{Arc, Mutex};

@@ -1,6 +1,6 @@
-//! The target as a CPython interpreter: which version and build it is, the [`Layout`](layout::Layout) of
-//! its structures, its threads, their frames, and the code objects behind them. Reads
-//! memory only through `process/`; formats nothing.
+//! The target as a CPython interpreter: which version and build it is, the
+//! [`Layout`](layout::Layout) of its structures, its threads, their frames, and the code
+//! objects behind them. Reads memory only through `process/`; formats nothing.
 
 pub(crate) mod asyncio;
 pub(crate) mod attrs;

@@ -2,8 +2,8 @@
 //! regions a look at a paused process read (attaching included), the few facts
 //! attaching found in the binary (runtime and code-type addresses, version, binary name,
 //! threads), and what the program said about its own stacks (the stacks scenario's
-//! truth). `Snapshot::interpreter` (tests only) rebuilds the interpreter on the saved bytes alone,
-//! through the same `_Py_DebugOffsets` and layout code as a live attach.
+//! truth). `Snapshot::interpreter` (tests only) rebuilds the interpreter on the saved
+//! bytes alone, through the same `_Py_DebugOffsets` and layout code as a live attach.
 //!
 //! Files under tests/snapshots/ are made by `cargo test --release --test core --
 //! --ignored generate_snapshots` (see tests/core.rs) and read by the unit tests below.
