@@ -65,7 +65,7 @@ impl Error {
         }
     }
 
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             what: what.into(),
             source,

@@ -73,7 +73,7 @@ pub(crate) trait TargetWatch {
 pub(crate) struct ProcWatch(crate::process::pause::ExitWatch);
 
 impl ProcWatch {
-    pub fn new(pid: u32) -> ProcWatch {
+    pub(crate) fn new(pid: u32) -> ProcWatch {
         ProcWatch(crate::process::pause::ExitWatch::new(pid))
     }
 }

@@ -327,15 +327,15 @@ impl Recording {
         &self.strings[id.0 as usize]
     }
 
-    pub fn frame(&self, id: FrameId) -> &Frame {
+    pub(crate) fn frame(&self, id: FrameId) -> &Frame {
         &self.frames[id.0 as usize]
     }
 
-    pub fn stack(&self, id: StackId) -> &StackNode {
+    pub(crate) fn stack(&self, id: StackId) -> &StackNode {
         &self.stacks[id.0 as usize]
     }
 
-    pub fn thread(&self, id: ThreadIndex) -> &Thread {
+    pub(crate) fn thread(&self, id: ThreadIndex) -> &Thread {
         &self.threads[id.0 as usize]
     }
 
