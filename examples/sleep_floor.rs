@@ -36,6 +36,7 @@ fn main() {
     }
     // SAFETY: getrusage fills the struct we own.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes only into `usage`, which we own.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let micros = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
     let cpu = micros(usage.ru_utime) + micros(usage.ru_stime);

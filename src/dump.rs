@@ -163,11 +163,6 @@ pub fn take_tree(pid: u32, blocking: bool) -> Result<TreeDump> {
     Ok(dump)
 }
 
-/// Reads all threads of `pid` once.
-pub fn take(pid: u32, blocking: bool) -> Result<DumpReport> {
-    take_with(pid, blocking, DumpExtras::default())
-}
-
 /// What a dump reads beyond the stacks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DumpExtras {

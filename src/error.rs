@@ -65,14 +65,14 @@ impl Error {
         }
     }
 
-    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
             what: what.into(),
             source,
         }
     }
 
-    pub fn bad_file(path: impl AsRef<std::path::Path>, why: impl Into<String>) -> Error {
+    pub(crate) fn bad_file(path: impl AsRef<std::path::Path>, why: impl Into<String>) -> Error {
         Error::BadFile {
             path: path.as_ref().display().to_string(),
             why: why.into(),

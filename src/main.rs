@@ -1,6 +1,8 @@
 //! The `framescope` binary: parse the command line, run the subcommand (`commands/`), and
 //! turn an error into one line and an exit code. Nothing else lives here.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::Parser;
 use framescope::cli::{Cli, Command};
 use framescope::commands;

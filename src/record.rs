@@ -50,8 +50,6 @@ pub const TREE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `record` did, for `main` to report and to choose the exit status.
 pub struct RecordOutcome {
-    pub stats: SamplerStats,
-    pub output: PathBuf,
     /// The spawned command's exit status as a shell would report it.
     pub command_exit: Option<i32>,
 }
@@ -141,8 +139,6 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
                 "framescope: stopped by a signal before CPython was up; nothing was recorded"
             );
             return Ok(RecordOutcome {
-                stats: SamplerStats::default(),
-                output: PathBuf::new(),
                 command_exit: status.map(exit_code_of),
             });
         }
@@ -330,11 +326,7 @@ pub fn run(req: &RecordRequest) -> Result<RecordOutcome> {
     if !req.subprocesses {
         hint_unsampled(pid, &tree);
     }
-    Ok(RecordOutcome {
-        stats,
-        output,
-        command_exit,
-    })
+    Ok(RecordOutcome { command_exit })
 }
 
 /// Where `record` writes, settled before the command starts: the recording's file is

@@ -18,7 +18,7 @@ use crate::recording::TickTime;
 
 /// How to sample.
 #[derive(Debug, Clone)]
-pub struct SamplerConfig {
+pub(crate) struct SamplerConfig {
     pub rate_hz: f64,
     pub duration: Option<Duration>,
     /// Pause the target for every sample.
@@ -34,7 +34,7 @@ pub struct SamplerConfig {
 
 /// How the sampling went.
 #[derive(Debug, Clone, Default)]
-pub struct SamplerStats {
+pub(crate) struct SamplerStats {
     pub samples: u64,
     pub missed: u64,
     /// Thread stacks that could not be read consistently.
@@ -56,7 +56,7 @@ pub struct SamplerStats {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     #[default]
     Duration,
     Signal,
@@ -65,15 +65,15 @@ pub enum StopReason {
 
 /// Something that can tell whether the target has exited (a spawned child is checked
 /// with `waitpid`; an attached process through `/proc`).
-pub trait TargetWatch {
+pub(crate) trait TargetWatch {
     fn exited(&mut self) -> bool;
 }
 
 /// Watches an attached process through `/proc/PID/stat`.
-pub struct ProcWatch(crate::process::pause::ExitWatch);
+pub(crate) struct ProcWatch(crate::process::pause::ExitWatch);
 
 impl ProcWatch {
-    pub fn new(pid: u32) -> ProcWatch {
+    pub(crate) fn new(pid: u32) -> ProcWatch {
         ProcWatch(crate::process::pause::ExitWatch::new(pid))
     }
 }
@@ -148,7 +148,7 @@ impl Schedule {
 /// Runs the loop until a stop rule fires. `on_sample` gets the time of the sample and the
 /// wall time it stands for, every thread's stack (with the CPU time each used since its
 /// previous sample), and the code table the stacks refer to.
-pub fn run(
+pub(crate) fn run(
     interp: &Interpreter,
     config: &SamplerConfig,
     stop: &AtomicBool,
@@ -162,7 +162,7 @@ pub fn run(
 
 /// [`run`], handing `on_sample` the stack reader itself (whose code cache it may grow,
 /// as `record --async --idle` does with the frames of waiting tasks).
-pub fn run_with_reader(
+pub(crate) fn run_with_reader(
     interp: &Interpreter,
     config: &SamplerConfig,
     stop: &AtomicBool,
@@ -293,11 +293,11 @@ pub fn precise_timers() {
 /// busy machine its wake-ups are not queued behind CPU hogs, yet still an ordinary
 /// time-shared thread (no real-time class, which a runaway loop could use to starve the
 /// machine).
-pub const BOOSTED_NICE: libc::c_int = -10;
+pub(crate) const BOOSTED_NICE: libc::c_int = -10;
 
 /// Raises the calling thread's priority to [`BOOSTED_NICE`] when the process may (root or
 /// `CAP_SYS_NICE`); otherwise leaves it as it is, quietly. Returns whether it was raised.
-pub fn raise_priority() -> bool {
+pub(crate) fn raise_priority() -> bool {
     // SAFETY: gettid has no arguments; setpriority on our own thread id changes only the
     // nice value of this thread (Linux keeps nice values per thread).
     unsafe {

@@ -17,10 +17,10 @@ extern "C" fn on_signal(signal: libc::c_int, info: *mut libc::siginfo_t, _: *mut
     // Only atomics here: async-signal-safe.
     STOP.store(true, Ordering::SeqCst);
     RECEIVED.fetch_add(1, Ordering::SeqCst);
-    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t (checked for null anyway).
     let code = if info.is_null() {
         0
     } else {
+        // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; this one is not null.
         unsafe { (*info).si_code }
     };
     if code != libc::SI_KERNEL {

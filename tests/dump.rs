@@ -210,6 +210,7 @@ fn dump_without_permission_says_what_to_do() {
         .expect("setpriv");
     let _ = child.kill();
     let _ = child.wait();
+    // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("not root: cannot drop privileges to test the permission error");
         return;
@@ -237,6 +238,7 @@ fn dump_of_a_process_that_exits_meanwhile_fails_cleanly() {
             let pid = target.pid;
             let killer = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(delay_ms));
+                // SAFETY: kill takes plain integers; at worst the target is already gone.
                 unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             });
             let out = framescope(&["dump", "--pid", &pid.to_string()]);

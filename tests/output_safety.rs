@@ -102,6 +102,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(pid) = self.0 {
             if alive(pid) {
+                // SAFETY: kill takes plain integers; at worst the process is already gone.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
@@ -438,8 +439,11 @@ fn a_full_disk_leaves_no_half_written_output_and_says_where_the_recording_is() {
     // Leave 12 KiB: a short recording at 200 Hz fits, a flamegraph (~19 KiB) does not.
     let free = |p: &Path| {
         let c = std::ffi::CString::new(p.to_string_lossy().as_bytes()).expect("path");
+        // SAFETY: statvfs is all integers, so all zeroes is a valid value.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+        // SAFETY: `c` is NUL-terminated and `st` is ours to fill.
+        let ok = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        assert_eq!(ok, 0);
         st.f_bavail as u64 * st.f_frsize as u64
     };
     let filler = vec![b'x'; (free(&disk) - 12 * 1024) as usize];
@@ -587,6 +591,7 @@ fn a_signal_to_framescope_alone_is_passed_on_and_the_output_written() {
         let command = read_pid(&pid_file);
         let _guard = KillOnDrop(Some(command));
         std::thread::sleep(Duration::from_millis(1000));
+        // SAFETY: kill takes plain integers; at worst the process is already gone.
         unsafe { libc::kill(fs.id() as i32, signal) };
         let sent = Instant::now();
         let out = wait_with_timeout(&mut fs, &log, Duration::from_secs(20));

@@ -549,6 +549,7 @@ impl Gunicorn {
 
 impl Drop for Gunicorn {
     fn drop(&mut self) {
+        // SAFETY: kill takes plain integers; at worst the group is already gone.
         unsafe { libc::kill(-(self.master as i32), libc::SIGKILL) };
         let _ = self.child.wait();
     }
@@ -764,6 +765,7 @@ fn kill_one_worker(mode: &str) {
     let recorder =
         std::thread::spawn(move || framescope_within(&args, &[], Duration::from_secs(60)));
     std::thread::sleep(Duration::from_millis(1000));
+    // SAFETY: kill takes plain integers; at worst the child is already gone.
     unsafe { libc::kill(kids[0] as i32, libc::SIGKILL) };
     let out = recorder.join().expect("the recorder thread");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -233,6 +233,7 @@ fn ctrl_c_mid_recording_writes_everything_and_leaves_the_target_running() {
             let out = target.host_path(&format!("ctrl-c{mode}.speedscope.json"));
             let mut rec = record_in_background(target.pid, &out, &[mode]);
             std::thread::sleep(Duration::from_millis(1200));
+            // SAFETY: kill takes plain integers; at worst the recorder is already gone.
             unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
             let status = wait_with_timeout(&mut rec, Duration::from_secs(20));
             assert!(

@@ -21,7 +21,7 @@ use crate::report::{RenderOptions, ViewOptions};
 use crate::sampler::SamplerConfig;
 
 /// The exit status of a command that did what it was asked.
-pub const SUCCESS: i32 = 0;
+pub(crate) const SUCCESS: i32 = 0;
 
 /// The view and render options of `record` and `report`. The clock is settled against the
 /// recording later, by `Clock::resolve` where it is read.

@@ -14,7 +14,6 @@ use crate::report::profile::tally_functions;
 #[derive(Clone, Debug)]
 pub struct RunTotals {
     pub seconds: f64,
-    pub samples: u64,
     pub own: Vec<f64>,
     pub cum: Vec<f64>,
     /// Samples with the function anywhere on the stack.
@@ -61,7 +60,6 @@ pub fn run_totals(run: &Run, r: usize, ids: &Identities) -> RunTotals {
     });
     RunTotals {
         seconds: run.seconds,
-        samples: run.samples,
         own: whole.iter().map(|t| t.own_seconds).collect(),
         cum: whole.iter().map(|t| t.total_seconds).collect(),
         cum_samples: whole.iter().map(|t| t.total_samples).collect(),

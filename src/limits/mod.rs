@@ -7,7 +7,7 @@
 
 mod checks;
 
-pub use checks::{check, check_expansion, check_samples, stack_frames, Expansion};
+pub use checks::{check, check_samples, stack_frames};
 
 // --- Stacks: one number for a live stack and for a recorded one --------------------------
 
@@ -79,7 +79,6 @@ pub const MAX_THREADS: usize = 4096;
 pub const MAX_NAMED_THREADS: usize = MAX_THREADS;
 
 // --- asyncio: tasks and loops read from the target ---------------------------------------
-// `python/asyncio/` still has its own copies of these until it points here.
 
 /// Tasks read; a process with more is read in part (and says so).
 pub const MAX_ASYNC_TASKS: usize = 100_000;
@@ -169,7 +168,9 @@ pub const MAX_CORE_NOTES_BYTES: u64 = 64 << 20;
 /// Program headers of a core file read.
 pub const MAX_CORE_SEGMENTS: usize = 1 << 20;
 
-/// Bytes of a memory snapshot read (the checked-in ones are well under a megabyte).
+/// Bytes of a memory snapshot read (the checked-in ones are well under a megabyte). Only
+/// the tests read snapshots.
+#[cfg(test)]
 pub const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
 
 // --- Recordings and other input files of `report` and `diff` -----------------------------

@@ -366,10 +366,6 @@ impl CoreImage {
         }
     }
 
-    pub fn core(&self) -> &CoreFile {
-        &self.core
-    }
-
     fn describe(&self) -> String {
         format!("core file {}", self.core.path.display())
     }
@@ -481,9 +477,6 @@ impl ProcessImage for CoreImage {
     }
 }
 
-/// A core file's memory.
-pub type CoreMemory = Replay<CoreBytes>;
-
 /// What a core file's memory is read from: its segments, and the mapped files on disk for
 /// what it left out. Each file is opened the first time it is needed.
 pub struct CoreBytes {
@@ -493,10 +486,6 @@ pub struct CoreBytes {
 }
 
 impl SavedBytes for CoreBytes {
-    fn saved_pid(&self) -> u32 {
-        self.core.pid
-    }
-
     /// Reads what the core and the mapped files have at `addr`; returns the byte count.
     fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize {
         let mut done = 0;

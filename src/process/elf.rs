@@ -12,8 +12,6 @@ use crate::error::{Error, Result};
 
 /// What was found in an ELF file as loaded into one process.
 pub struct LoadedElf {
-    /// Added to a file virtual address to get the address in the process.
-    pub bias: u64,
     pub path: String,
     /// Wanted symbols found: process address and size.
     symbols: HashMap<String, (u64, u64)>,
@@ -79,7 +77,6 @@ impl LoadedElf {
             );
         }
         Ok(LoadedElf {
-            bias,
             path: file.path.clone(),
             symbols: found,
             sections: kept_sections,

@@ -24,7 +24,6 @@ pub const MERGE_GAP: u64 = 4095;
 /// which span (iovec) reads it.
 #[derive(Debug, Clone, Copy)]
 struct Region {
-    addr: u64,
     len: usize,
     offset: usize,
     span: usize,
@@ -96,10 +95,6 @@ impl Gather {
         self.filled.clear();
     }
 
-    pub fn len(&self) -> usize {
-        self.regions.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.regions.is_empty()
     }
@@ -128,16 +123,12 @@ impl Gather {
                 (self.spans.len() - 1, offset)
             }
         };
-        self.regions.push(Region {
-            addr,
-            len,
-            offset,
-            span,
-        });
+        self.regions.push(Region { len, offset, span });
         RegionId(self.regions.len() - 1)
     }
 
     /// How many iovecs the next gather reads.
+    #[cfg(test)]
     pub fn spans(&self) -> usize {
         self.spans.len()
     }
@@ -159,11 +150,6 @@ impl Gather {
     /// Where region `id` starts in [`Gather::buffer`].
     pub fn offset(&self, id: RegionId) -> usize {
         self.regions.get(id.0).map_or(0, |r| r.offset)
-    }
-
-    /// The remote address and length of region `id`.
-    pub fn span(&self, id: RegionId) -> (u64, usize) {
-        self.regions.get(id.0).map_or((0, 0), |r| (r.addr, r.len))
     }
 }
 

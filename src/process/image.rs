@@ -64,10 +64,6 @@ impl Source {
         }
     }
 
-    pub fn is_live(&self) -> bool {
-        matches!(self, Source::Live)
-    }
-
     /// The user's error for a read of the interpreter's state that failed.
     pub fn read_error(&self, pid: u32, e: ReadError, what_failed: &str) -> Error {
         match (self, e) {

@@ -33,9 +33,6 @@ pub(crate) const MAX_IOVECS: usize = 1024;
 /// The memory of one process, live or saved. Implementations provide the vectored read;
 /// every other read is built on it here, so a new source of memory is one method.
 pub trait Memory {
-    /// The process the memory belongs to (for messages).
-    fn pid(&self) -> u32;
-
     /// How many read calls (syscalls, for a live process) were made so far.
     fn syscalls(&self) -> u64;
 
@@ -105,10 +102,6 @@ pub trait Memory {
 
 /// A boxed memory reads like what it holds (an `Interpreter` owns its memory boxed).
 impl<M: Memory + ?Sized> Memory for Box<M> {
-    fn pid(&self) -> u32 {
-        (**self).pid()
-    }
-
     fn syscalls(&self) -> u64 {
         (**self).syscalls()
     }
@@ -139,10 +132,6 @@ impl RemoteMemory {
 }
 
 impl Memory for RemoteMemory {
-    fn pid(&self) -> u32 {
-        self.pid as u32
-    }
-
     fn syscalls(&self) -> u64 {
         self.syscalls.get()
     }
@@ -178,8 +167,6 @@ impl Memory for RemoteMemory {
 
 /// Bytes saved at their addresses (a memory snapshot, a core file), served by [`Replay`].
 pub trait SavedBytes {
-    /// The process the bytes were saved from.
-    fn saved_pid(&self) -> u32;
     /// Copies what is saved from `addr` on into `buf`, up to the first byte not saved;
     /// returns how many bytes that was.
     fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize;
@@ -199,17 +186,9 @@ impl<S> Replay<S> {
             reads: Cell::new(0),
         }
     }
-
-    pub fn saved(&self) -> &S {
-        &self.saved
-    }
 }
 
 impl<S: SavedBytes> Memory for Replay<S> {
-    fn pid(&self) -> u32 {
-        self.saved.saved_pid()
-    }
-
     fn syscalls(&self) -> u64 {
         self.reads.get()
     }

@@ -42,11 +42,6 @@ impl RealTime {
         })
     }
 
-    /// Whether the thread is still in the real-time class.
-    pub fn active(&self) -> bool {
-        self.active
-    }
-
     /// Counts one tick that took `work` of a `period`; leaves the class (back to the
     /// time-shared class, at the nice value the thread had) when the average share is over
     /// [`MAX_SHARE`]. Returns whether it left just now.
@@ -100,8 +95,8 @@ mod tests {
             eprintln!("skipped: SCHED_FIFO not permitted here");
             return;
         };
-        // SAFETY: reads the calling thread's policy.
         assert_eq!(
+            // SAFETY: sched_getscheduler(0) only reads the calling thread's policy.
             unsafe { libc::sched_getscheduler(0) } & 0xff,
             libc::SCHED_FIFO
         );
@@ -118,7 +113,7 @@ mod tests {
         }
         // The average passes one half after about ln 2 × 1000 whole-period ticks.
         assert!((650..=750).contains(&ticks), "{ticks}");
-        assert!(rt.dropped && !rt.active());
+        assert!(rt.dropped && !rt.active);
         // SAFETY: as above.
         assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
     }

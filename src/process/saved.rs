@@ -1,13 +1,14 @@
 //! Memory saved from a process, region by region: [`RecordingMemory`] wraps a memory and
-//! keeps a copy of every byte read through it; [`SavedMemory`] serves exactly those bytes
-//! again, and nothing else (a read outside them fails like an unmapped address). Together
-//! they make memory snapshots: a look at a live process, replayed offline
+//! keeps a copy of every byte read through it; `SavedMemory` (tests only) serves exactly
+//! those bytes again, and nothing else (a read outside them fails like an unmapped address).
+//! Together they make memory snapshots: a look at a live process, replayed offline
 //! (`python/snapshot.rs`, tests/snapshots). Knows nothing about Python.
 
 use std::sync::{Arc, Mutex};
 
 use super::image::{ProcessImage, Source};
 use super::maps::{FileMap, MappedFile};
+#[cfg(test)]
 use super::memory::{Replay, SavedBytes};
 use super::{Memory, ReadError};
 use crate::error::Result;
@@ -29,10 +30,6 @@ impl<M: Memory> RecordingMemory<M> {
 }
 
 impl<M: Memory> Memory for RecordingMemory<M> {
-    fn pid(&self) -> u32 {
-        self.inner.pid()
-    }
-
     fn syscalls(&self) -> u64 {
         self.inner.syscalls()
     }
@@ -138,34 +135,28 @@ pub fn merge(mut regions: Regions) -> Regions {
     out
 }
 
-/// Exactly the saved regions of a process's memory.
+/// Exactly the saved regions of a process's memory (what the snapshot tests walk).
+#[cfg(test)]
 pub type SavedMemory = Replay<SavedRegions>;
 
-/// The regions a [`SavedMemory`] serves, and whose they are.
+/// The regions a [`SavedMemory`] serves.
+#[cfg(test)]
 pub struct SavedRegions {
-    pid: u32,
     /// Sorted and merged (see [`merge`]).
     regions: Regions,
 }
 
+#[cfg(test)]
 impl SavedMemory {
-    pub fn new(pid: u32, regions: Regions) -> SavedMemory {
+    pub fn new(regions: Regions) -> SavedMemory {
         Replay::of(SavedRegions {
-            pid,
             regions: merge(regions),
         })
     }
-
-    pub fn regions(&self) -> &Regions {
-        &self.saved().regions
-    }
 }
 
+#[cfg(test)]
 impl SavedBytes for SavedRegions {
-    fn saved_pid(&self) -> u32 {
-        self.pid
-    }
-
     fn read_contiguous(&self, addr: u64, buf: &mut [u8]) -> usize {
         let i = self.regions.partition_point(|(a, _)| *a <= addr);
         let Some((start, bytes)) = i.checked_sub(1).and_then(|i| self.regions.get(i)) else {
@@ -198,7 +189,7 @@ mod tests {
         g.push(a.as_ptr() as u64 + 1, 4);
         g.push(&b as *const u64 as u64, 8);
         assert_eq!(rec.gather(&mut g).unwrap(), 2);
-        let saved = SavedMemory::new(1, seen.lock().unwrap().clone());
+        let saved = SavedMemory::new(seen.lock().unwrap().clone());
         let mut out = [0u8; 4];
         saved.read(a.as_ptr() as u64 + 1, &mut out).unwrap();
         assert_eq!(&out, b"bcde");

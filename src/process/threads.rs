@@ -52,11 +52,6 @@ impl CpuStates {
         };
         state_is_running(&self.buf[..n])
     }
-
-    /// Forgets threads that are not in `alive`, closing their files.
-    pub fn retain(&mut self, alive: impl Fn(u32) -> bool) {
-        self.files.retain(|tid, _| alive(*tid));
-    }
 }
 
 /// The CPU time of each of the target's threads as the kernel charges it (the first field
@@ -294,6 +289,7 @@ mod tests {
     fn our_own_thread_is_on_cpu() {
         let pid = std::process::id();
         let mut states = CpuStates::new(pid);
+        // SAFETY: gettid takes nothing and cannot fail.
         let tid = unsafe { libc::gettid() } as u32;
         assert!(thread_ids(pid).contains(&tid));
         assert_eq!(states.on_cpu(tid), Some(true));

@@ -218,11 +218,6 @@ impl CodeCache {
         }
     }
 
-    /// Number of distinct code objects decoded so far.
-    pub fn decoded(&self) -> usize {
-        self.table.len()
-    }
-
     /// Turns pending frames into frames with code ids and lines, decoding code objects
     /// not cached (or forgotten by [`CodeCache::validate`], which the caller runs first
     /// over the whole sample). A frame whose code cannot be read is an error for the

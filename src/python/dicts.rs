@@ -107,10 +107,6 @@ impl KeysTable {
         self.header.nentries as usize
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Key and value pointers of entry `i` (either may be null: deleted, or split).
     pub fn entry(&self, i: usize) -> (u64, u64) {
         let at = i * self.header.entry.size as usize;
@@ -465,7 +461,7 @@ fn dedup(addrs: impl Iterator<Item = u64>) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::python::layout::{table_for, Layout};
-    use crate::python::Version;
+    use crate::python::version::Version;
 
     fn layout(minor: u32) -> Layout {
         let version = Version::new(3, minor, 0);

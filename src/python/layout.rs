@@ -147,10 +147,14 @@ layout_fields! {
     /// One `python-offsets/X.Y.toml` as written by the generator. Every section refuses
     /// keys it does not know, so a stray or misspelt key is an error naming it.
     pub struct OffsetsTable {
-        version: String,
+        /// Checked to be there and a string; the file's name says the version.
+        #[serde(rename = "version")]
+        _version: String,
         bytecode: Option<BytecodeSection>,
         debug_offsets: Option<DebugOffsetsShape>,
-        locals: Option<toml::Table>,
+        /// Read by `locals/layout.rs` from the same file; only accepted here.
+        #[serde(rename = "locals")]
+        _locals: Option<toml::Table>,
     }
 
     [runtime] RuntimeSection required
@@ -270,9 +274,10 @@ layout_fields! {
             IfPresent "type_object.tp_basicsize";
     }
     raw {
-        /// `tp_name`: read by `locals/layout.rs` from its own view of the table.
-        #[allow(dead_code)]
-        name: u64;
+        /// `tp_name`: read by `locals/layout.rs` from its own view of the table; only
+        /// accepted here.
+        #[serde(rename = "name")]
+        _name: u64;
     }
 
     [unicode] UnicodeSection required

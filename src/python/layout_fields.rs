@@ -92,7 +92,7 @@ macro_rules! layout_fields {
         $(#[$lmeta:meta])*
         pub struct $Layout:ident;
         $(#[$tmeta:meta])*
-        pub struct $Table:ident { $($extra:ident : $extra_ty:ty,)* }
+        pub struct $Table:ident { $($(#[$xmeta:meta])* $extra:ident : $extra_ty:ty,)* }
         $(
             [$section:ident $(as $rename:literal)?] $Section:ident $presence:ident
             fields {
@@ -122,7 +122,7 @@ macro_rules! layout_fields {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $Table {
-            $( pub $extra: $extra_ty, )*
+            $( $(#[$xmeta])* pub $extra: $extra_ty, )*
             $(
                 $(#[serde(rename = $rename)])?
                 $section: $crate::python::layout_fields::section_type!($presence, $Section),

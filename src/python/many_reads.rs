@@ -56,14 +56,6 @@ impl ManyReads {
         self.entries.len() - 1
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Reads every region. Only a process-level failure (gone, no permission) is an error;
     /// regions at bad addresses are simply missing afterwards.
     pub fn run(&mut self, mem: &dyn Memory) -> Result<(), ReadError> {

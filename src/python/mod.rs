@@ -1,33 +1,32 @@
-//! The target as a CPython interpreter: which version and build it is, the [`Layout`] of
-//! its structures, its threads, their frames, and the code objects behind them. Reads
-//! memory only through `process/`; formats nothing.
+//! The target as a CPython interpreter: which version and build it is, the
+//! [`Layout`](layout::Layout) of its structures, its threads, their frames, and the code
+//! objects behind them. Reads memory only through `process/`; formats nothing.
 
-pub mod asyncio;
-pub mod attrs;
-pub mod callsites;
-pub mod code;
-pub mod copies;
-pub mod debug_offsets;
-pub mod dicts;
-pub mod frames;
-pub mod interpreter;
-pub mod layout;
-pub mod layout_fields;
-pub mod linetable;
-pub mod locals;
-pub mod many_reads;
-pub mod objects;
+pub(crate) mod asyncio;
+pub(crate) mod attrs;
+pub(crate) mod callsites;
+pub(crate) mod code;
+pub(crate) mod copies;
+pub(crate) mod debug_offsets;
+pub(crate) mod dicts;
+pub(crate) mod frames;
+pub(crate) mod interpreter;
+pub(crate) mod layout;
+pub(crate) mod layout_fields;
+pub(crate) mod linetable;
+pub(crate) mod locals;
+pub(crate) mod many_reads;
+pub(crate) mod objects;
 #[cfg(test)]
 mod offline_tests;
-pub mod recent_frames;
+pub(crate) mod recent_frames;
 pub mod snapshot;
 pub mod stack;
-pub mod thread_names;
-pub mod version;
-pub mod walker;
+pub(crate) mod thread_names;
+pub(crate) mod version;
+pub(crate) mod walker;
 
-pub use interpreter::Interpreter;
-pub use layout::Layout;
-pub use stack::{CodeId, CodeInfo, CodeTable, RawFrame, ThreadStack};
-pub use version::Version;
-pub use walker::{SampleOptions, StackReader, ThreadError};
+pub(crate) use interpreter::Interpreter;
+pub(crate) use stack::{CodeTable, ThreadStack};
+pub use walker::ThreadError;
+pub(crate) use walker::{SampleOptions, StackReader};

@@ -2,8 +2,8 @@
 //! regions a look at a paused process read (attaching included), the few facts
 //! attaching found in the binary (runtime and code-type addresses, version, binary name,
 //! threads), and what the program said about its own stacks (the stacks scenario's
-//! truth). [`Snapshot::interpreter`] rebuilds the interpreter on the saved bytes alone,
-//! through the same `_Py_DebugOffsets` and layout code as a live attach.
+//! truth). `Snapshot::interpreter` (tests only) rebuilds the interpreter on the saved
+//! bytes alone, through the same `_Py_DebugOffsets` and layout code as a live attach.
 //!
 //! Files under tests/snapshots/ are made by `cargo test --release --test core --
 //! --ignored generate_snapshots` (see tests/core.rs) and read by the unit tests below.
@@ -19,20 +19,25 @@ use super::interpreter::{Facts, Interpreter};
 use super::version::Version;
 use super::walker::{SampleOptions, StackReader};
 use crate::error::{Error, Result};
+#[cfg(test)]
 use crate::limits::MAX_SNAPSHOT_BYTES;
-use crate::process::image::{LiveProcess, Source};
+use crate::process::image::LiveProcess;
+#[cfg(test)]
+use crate::process::image::Source;
 use crate::process::pause::Pause;
-use crate::process::saved::{merge, RecordedImage, Regions, SavedMemory};
+#[cfg(test)]
+use crate::process::saved::SavedMemory;
+use crate::process::saved::{merge, RecordedImage, Regions};
 
 const MAGIC: &[u8] = b"framescope memory snapshot 1\n";
 
 /// A saved look at one interpreter.
 pub struct Snapshot {
-    pub pid: u32,
-    pub tids: Vec<u32>,
-    pub facts: Facts,
+    pub(crate) pid: u32,
+    pub(crate) tids: Vec<u32>,
+    pub(crate) facts: Facts,
     /// What the program reported about its own threads (free-form, from the scenario).
-    pub truth: Value,
+    pub(crate) truth: Value,
     pub regions: Regions,
 }
 
@@ -80,8 +85,9 @@ impl Snapshot {
 
     /// The interpreter on the saved memory alone (on `regions` instead, when given: a
     /// test's altered copy).
-    pub fn interpreter(&self, regions: Option<Regions>) -> Result<Interpreter> {
-        let mem = SavedMemory::new(self.pid, regions.unwrap_or_else(|| self.regions.clone()));
+    #[cfg(test)]
+    pub(crate) fn interpreter(&self, regions: Option<Regions>) -> Result<Interpreter> {
+        let mem = SavedMemory::new(regions.unwrap_or_else(|| self.regions.clone()));
         let source = Source::Saved {
             what: format!("memory snapshot of process {}", self.pid),
             tids: self.tids.clone(),
@@ -119,7 +125,8 @@ impl Snapshot {
         out
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<Snapshot, String> {
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: &[u8]) -> std::result::Result<Snapshot, String> {
         if bytes.len() > MAX_SNAPSHOT_BYTES {
             return Err("larger than a snapshot can be".into());
         }
@@ -165,8 +172,10 @@ impl Snapshot {
     }
 }
 
+#[cfg(test)]
 struct Cursor<'a>(&'a [u8]);
 
+#[cfg(test)]
 impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
         if self.0.len() < n {

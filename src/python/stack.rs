@@ -37,16 +37,12 @@ impl CodeTable {
         CodeId((self.codes.len() - 1) as u32)
     }
 
-    pub fn get(&self, id: CodeId) -> &CodeInfo {
+    pub(crate) fn get(&self, id: CodeId) -> &CodeInfo {
         &self.codes[id.0 as usize]
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.codes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.codes.is_empty()
     }
 }
 
@@ -87,7 +83,7 @@ pub struct ThreadStack {
 }
 
 impl ThreadStack {
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.os_tid = None;
         self.python_thread_id = 0;
         self.name = None;

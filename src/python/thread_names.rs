@@ -61,7 +61,6 @@ pub struct ThreadNames {
     last_read: Option<Instant>,
     active: Vec<ActiveDict>,
     resolved_at: Option<Instant>,
-    last_cost: u64,
     /// Reads in a row after which some thread still had no name.
     misses: u32,
 }
@@ -77,7 +76,6 @@ impl ThreadNames {
         if !self.due(threads, now) {
             return;
         }
-        let before = interp.mem.syscalls();
         // A failed read (process gone, torn tables) keeps the names we had.
         if let Ok(found) = self.read(interp, now) {
             let old = std::mem::take(&mut self.names);
@@ -119,16 +117,10 @@ impl ThreadNames {
             0
         };
         self.last_read = Some(now);
-        self.last_cost = interp.mem.syscalls() - before;
     }
 
     pub fn get(&self, python_thread_id: u64) -> Option<&Arc<str>> {
         self.names.get(&python_thread_id)
-    }
-
-    /// Remote reads (syscalls) the last read of the names cost.
-    pub fn last_cost(&self) -> u64 {
-        self.last_cost
     }
 
     /// Whether the names must be read again for `threads` at `now`.

@@ -89,16 +89,18 @@
 //! whichever comes first (and on [`RecordingWriter::flush`], [`RecordingWriter::finish`] and
 //! drop). A `kill -9` therefore loses at most the samples of the last half second.
 
-pub mod cpu;
+pub(crate) mod cpu;
 mod format;
 mod reader;
 mod tail;
 mod writer;
 
-pub use reader::{read, read_bytes};
-pub use tail::Tail;
+pub use reader::read;
+pub(crate) use reader::read_bytes;
+pub(crate) use tail::Tail;
 pub use writer::RecordingWriter;
-pub use writer::{ProcessTick, TickTask, TickTime};
+pub use writer::TickTime;
+pub(crate) use writer::{ProcessTick, TickTask};
 
 use serde::{Deserialize, Serialize};
 
@@ -122,7 +124,7 @@ pub struct RecordingMeta {
 impl RecordingMeta {
     /// The target's command line for titles: arguments joined by spaces, those holding
     /// spaces or quotes single-quoted; `pid N` when no command is known.
-    pub fn command_line(&self) -> String {
+    pub(crate) fn command_line(&self) -> String {
         command_line(self.pid, &self.command)
     }
 }
@@ -130,7 +132,7 @@ impl RecordingMeta {
 /// A command line for titles: arguments joined by spaces, those holding spaces or quotes
 /// single-quoted; `pid N` when no command is known. Not escaped: callers escape it at
 /// their edge.
-pub fn command_line(pid: u32, command: &[String]) -> String {
+pub(crate) fn command_line(pid: u32, command: &[String]) -> String {
     {
         if command.is_empty() {
             return format!("pid {pid}");
@@ -321,30 +323,30 @@ pub struct Recording {
 }
 
 impl Recording {
-    pub fn string(&self, id: StringId) -> &str {
+    pub(crate) fn string(&self, id: StringId) -> &str {
         &self.strings[id.0 as usize]
     }
 
-    pub fn frame(&self, id: FrameId) -> &Frame {
+    pub(crate) fn frame(&self, id: FrameId) -> &Frame {
         &self.frames[id.0 as usize]
     }
 
-    pub fn stack(&self, id: StackId) -> &StackNode {
+    pub(crate) fn stack(&self, id: StackId) -> &StackNode {
         &self.stacks[id.0 as usize]
     }
 
-    pub fn thread(&self, id: ThreadIndex) -> &Thread {
+    pub(crate) fn thread(&self, id: ThreadIndex) -> &Thread {
         &self.threads[id.0 as usize]
     }
 
     /// Whether the samples carry CPU time (recordings of framescope 0.2 and later, where
     /// the kernel's per-thread accounting could be read).
-    pub fn has_cpu_times(&self) -> bool {
+    pub(crate) fn has_cpu_times(&self) -> bool {
         self.samples.iter().any(|s| s.cpu_ns.is_some())
     }
 
     /// The frames of a stack, innermost first.
-    pub fn stack_frames(&self, id: StackId) -> StackFrames<'_> {
+    pub(crate) fn stack_frames(&self, id: StackId) -> StackFrames<'_> {
         StackFrames {
             rec: self,
             next: Some(id),
@@ -352,17 +354,17 @@ impl Recording {
     }
 
     /// A recording of several processes (`record --subprocesses`).
-    pub fn has_processes(&self) -> bool {
+    pub(crate) fn has_processes(&self) -> bool {
         !self.processes.is_empty()
     }
 
     /// The process of a thread: `None` for the META's.
-    pub fn thread_process(&self, id: ThreadIndex) -> Option<ProcessIndex> {
+    pub(crate) fn thread_process(&self, id: ThreadIndex) -> Option<ProcessIndex> {
         self.thread(id).process
     }
 
     /// The pid of a process (`None`: the META's).
-    pub fn process_pid(&self, process: Option<ProcessIndex>) -> u32 {
+    pub(crate) fn process_pid(&self, process: Option<ProcessIndex>) -> u32 {
         match process.and_then(|p| self.processes.get(p.0 as usize)) {
             Some(p) => p.info.pid,
             None => self.meta.pid,
@@ -370,7 +372,7 @@ impl Recording {
     }
 
     /// A label for a process: `pid 1234: python worker.py` (not escaped).
-    pub fn process_label(&self, process: Option<ProcessIndex>) -> String {
+    pub(crate) fn process_label(&self, process: Option<ProcessIndex>) -> String {
         let (pid, command) = match process.and_then(|p| self.processes.get(p.0 as usize)) {
             Some(p) => (p.info.pid, &p.info.command),
             None => (self.meta.pid, &self.meta.command),
@@ -383,7 +385,7 @@ impl Recording {
     }
 
     /// A label for a thread: its name (or `thread`) and its OS thread id (or Python id).
-    pub fn thread_label(&self, id: ThreadIndex) -> String {
+    pub(crate) fn thread_label(&self, id: ThreadIndex) -> String {
         let thread = self.thread(id);
         let name = thread.name.map_or("thread", |n| self.string(n));
         match thread.os_tid {

@@ -31,7 +31,7 @@ pub fn read(path: &Path) -> Result<Recording> {
 }
 
 /// Reads a recording from memory; `path` only names it in error messages.
-pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
+pub(crate) fn read_bytes(bytes: &[u8], path: &Path) -> Result<Recording> {
     let (version, body) = check_header(bytes).map_err(|why| Error::bad_file(path, why))?;
     let mut rec = Recording {
         version,

@@ -142,7 +142,7 @@ impl RecordingWriter {
 
     /// Writes the header and `meta` to `file`, a new empty file (created by the caller,
     /// say exclusively); `path` names it in messages.
-    pub fn with_file(file: File, path: &Path, meta: &RecordingMeta) -> Result<Self> {
+    pub(crate) fn with_file(file: File, path: &Path, meta: &RecordingMeta) -> Result<Self> {
         let mut writer = RecordingWriter {
             file,
             path: path.to_path_buf(),
@@ -218,7 +218,7 @@ impl RecordingWriter {
 
     /// [`RecordingWriter::write_tick`], with the asyncio task each thread was running:
     /// `tasks[i]` for `threads[i]` (missing or `None`: no task).
-    pub fn write_tick_with_tasks(
+    pub(crate) fn write_tick_with_tasks(
         &mut self,
         time: TickTime,
         threads: &[ThreadStack],
@@ -238,7 +238,11 @@ impl RecordingWriter {
 
     /// Records one tick of several processes: every thread of each, as
     /// [`RecordingWriter::write_tick`] does for one.
-    pub fn write_processes_tick(&mut self, time: TickTime, parts: &[ProcessTick]) -> Result<()> {
+    pub(crate) fn write_processes_tick(
+        &mut self,
+        time: TickTime,
+        parts: &[ProcessTick],
+    ) -> Result<()> {
         let mut entries = std::mem::take(&mut self.entries);
         entries.clear();
         for (part, (i, thread)) in parts
@@ -305,7 +309,7 @@ impl RecordingWriter {
 
     /// Defines a process of a recording of several (a PROCESS record) and returns its id,
     /// for [`ProcessTick::process`]. Written with the next chunk, before any tick naming it.
-    pub fn define_process(&mut self, info: &ProcessInfo) -> Result<u32> {
+    pub(crate) fn define_process(&mut self, info: &ProcessInfo) -> Result<u32> {
         let json = to_json(info)?;
         self.pending.push(format::TAG_PROCESS);
         put_bytes(&mut self.pending, &json);
@@ -316,7 +320,7 @@ impl RecordingWriter {
 
     /// Records that a process of [`RecordingWriter::define_process`] ended (PROCESS_END),
     /// and forgets its code objects and frames: its code ids name nothing any more.
-    pub fn end_process(&mut self, end: &ProcessEnd) -> Result<()> {
+    pub(crate) fn end_process(&mut self, end: &ProcessEnd) -> Result<()> {
         let json = to_json(end)?;
         self.pending.push(format::TAG_PROCESS_END);
         put_bytes(&mut self.pending, &json);
@@ -334,7 +338,7 @@ impl RecordingWriter {
     }
 
     /// Writes every pending record as one chunk.
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }

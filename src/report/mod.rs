@@ -4,22 +4,23 @@
 //! the same small interface, `render(rec, view, options, out)`. Adding a format means one
 //! new module and one new [`Format`] variant. Nothing here reads a process.
 
-pub mod collapsed;
-pub mod flamegraph;
+pub(crate) mod collapsed;
+pub(crate) mod flamegraph;
 mod marshal;
 pub mod pprof;
-pub mod profile;
-pub mod pstats;
-pub mod speedscope;
-pub mod table;
-pub mod tasks;
+pub(crate) mod profile;
+pub(crate) mod pstats;
+pub(crate) mod speedscope;
+pub(crate) mod table;
+pub(crate) mod tasks;
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::str::FromStr;
 
-pub use profile::{Profile, ViewOptions};
-pub use table::Sort;
+pub(crate) use profile::Profile;
+pub use profile::ViewOptions;
+pub(crate) use table::Sort;
 
 use crate::error::{Error, Result};
 use crate::recording::Recording;
@@ -43,7 +44,7 @@ pub enum Format {
 
 impl Format {
     /// Every format's name as [`FromStr`] takes it.
-    pub const NAMES: [&'static str; 6] = [
+    pub(crate) const NAMES: [&'static str; 6] = [
         "table",
         "flamegraph",
         "speedscope",
@@ -54,7 +55,7 @@ impl Format {
 
     /// The file-name endings that ask for a format (compared ignoring case), in the order
     /// an error lists them.
-    pub const ENDINGS: &'static [(&'static str, Format)] = &[
+    pub(crate) const ENDINGS: &'static [(&'static str, Format)] = &[
         (".svg", Format::Flamegraph),
         (".json", Format::Speedscope),
         (".txt", Format::Collapsed),
@@ -68,7 +69,7 @@ impl Format {
     /// The format a file name asks for: `.svg` a flamegraph, `.json` (and `.speedscope.json`)
     /// speedscope, `.txt`, `.folded` or `.collapsed` collapsed stacks, `.pb.gz` or `.pprof`
     /// pprof, `.prof` pstats.
-    pub fn from_path(path: &Path) -> Option<Format> {
+    pub(crate) fn from_path(path: &Path) -> Option<Format> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         Format::ENDINGS
             .iter()
@@ -80,7 +81,7 @@ impl Format {
     /// path's extension names, else `None` when the path has no extension or one of
     /// `also` (what the command writes without a format, such as a recording's `fsr`).
     /// Any other extension is an error that lists the formats.
-    pub fn for_output(
+    pub(crate) fn for_output(
         asked: Option<Format>,
         path: &Path,
         also: &[&str],
@@ -185,7 +186,7 @@ pub fn render(
 }
 
 /// An error unless `pid` is a process of `rec` (for `report --pid`), naming those it has.
-pub fn check_process(rec: &Recording, pid: u32) -> Result<()> {
+pub(crate) fn check_process(rec: &Recording, pid: u32) -> Result<()> {
     let mut pids: Vec<u32> = rec.processes.iter().map(|p| p.info.pid).collect();
     if pids.is_empty() {
         pids.push(rec.meta.pid);

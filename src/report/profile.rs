@@ -29,7 +29,7 @@ impl Clock {
     /// The clock to use for recordings of which `all_have_cpu` says whether every one
     /// carries CPU times: the one asked for, else CPU time when there is some, else wall
     /// time. Asking for CPU time of recordings without it is an error, with its reason.
-    pub fn resolve(asked: Option<Clock>, all_have_cpu: bool) -> Result<Clock, String> {
+    pub(crate) fn resolve(asked: Option<Clock>, all_have_cpu: bool) -> Result<Clock, String> {
         match (asked, all_have_cpu) {
             (Some(Clock::Cpu), false) => Err(
                 "--clock cpu needs CPU times, and this input has none (a recording made by \
@@ -43,7 +43,7 @@ impl Clock {
     }
 
     /// A few words for report headings: `CPU time` or `wall time`.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Clock::Wall => "wall time",
             Clock::Cpu => "CPU time",
@@ -153,7 +153,7 @@ impl ViewOptions {
 
 /// The typical time between two samples of one thread: the median of the gaps between a
 /// thread's consecutive samples, or the nominal interval when there are no gaps.
-pub fn typical_interval_ns(rec: &Recording) -> u64 {
+pub(crate) fn typical_interval_ns(rec: &Recording) -> u64 {
     let mut gaps: Vec<u64> = Vec::new();
     let mut last = vec![None::<u64>; rec.threads.len()];
     for s in &rec.samples {
@@ -190,7 +190,7 @@ pub fn typical_interval_ns(rec: &Recording) -> u64 {
 /// A sample whose stack could not be read is left out of every view, so on both clocks
 /// of format 2 its time goes to the same thread's next readable sample instead of being
 /// lost.
-pub fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
+pub(crate) fn sample_seconds(rec: &Recording, clock: Clock) -> Vec<f64> {
     let mut weights = match clock {
         Clock::Cpu => crate::recording::cpu::spread(rec),
         Clock::Wall if rec.version >= 2 => rec
@@ -287,7 +287,7 @@ impl Profile {
     /// from its first sample to its last, in time order (empty stretches give empty
     /// profiles). Each sample keeps the weight it has in [`Profile::build`], so the
     /// stretches add up to the whole. Block bootstraps resample these.
-    pub fn build_windows(rec: &Recording, view: &ViewOptions, count: usize) -> Vec<Profile> {
+    pub(crate) fn build_windows(rec: &Recording, view: &ViewOptions, count: usize) -> Vec<Profile> {
         let interval_ns = typical_interval_ns(rec);
         let weights = sample_seconds(rec, view.clock);
         let count = count.max(1);
@@ -417,7 +417,7 @@ pub struct FunctionKey {
 
 impl FunctionKey {
     /// The line a report shows: the current line in per-line views, else the `def` line.
-    pub fn shown_line(&self) -> u32 {
+    pub(crate) fn shown_line(&self) -> u32 {
         self.line.unwrap_or(self.first_line)
     }
 }
@@ -486,7 +486,7 @@ pub struct FunctionTally {
 /// innermost first (indexes below `count`), with its samples and seconds; it is own time of
 /// its innermost function and total time of every function on it, once per function
 /// however often that function recurses.
-pub fn tally_functions<S, F>(count: usize, stacks: S) -> Vec<FunctionTally>
+pub(crate) fn tally_functions<S, F>(count: usize, stacks: S) -> Vec<FunctionTally>
 where
     S: IntoIterator<Item = (F, u64, f64)>,
     F: IntoIterator<Item = usize>,

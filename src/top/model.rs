@@ -312,7 +312,6 @@ pub struct Session {
     whole: Window,
     /// While paused: the windows shown, as they were when the display was paused.
     frozen: Option<Box<(Window, Window)>>,
-    updates: u64,
 }
 
 impl Session {
@@ -359,19 +358,14 @@ impl Session {
         }
         self.whole.absorb(&update.window);
         self.last = update.window;
-        self.updates += 1;
     }
 
-    /// How many updates arrived.
-    pub fn updates(&self) -> u64 {
-        self.updates
-    }
-
-    /// Freezes what is shown (updates still arrive and count), or thaws it.
+    /// Freezes what is shown (updates still arrive), or thaws it.
     pub fn set_frozen(&mut self, frozen: bool) {
         self.frozen = frozen.then(|| Box::new((self.last.clone(), self.whole.clone())));
     }
 
+    #[cfg(test)]
     pub fn is_frozen(&self) -> bool {
         self.frozen.is_some()
     }

@@ -243,6 +243,7 @@ fn a_paused_display_keeps_what_it_showed_while_windows_still_count() {
         ..View::default()
     };
     let mut shown = Vec::new();
+    let mut applied = 0;
     for (time, threads) in &ticks {
         let t = TickTime {
             elapsed_ns: *time,
@@ -250,7 +251,8 @@ fn a_paused_display_keeps_what_it_showed_while_windows_still_count() {
         };
         if let Some(u) = ingest.push(t, threads, &synth.codes) {
             session.apply(u);
-            if session.updates() == 1 {
+            applied += 1;
+            if applied == 1 {
                 session.set_frozen(true);
             }
             shown.push(session.table(&view));

@@ -6,10 +6,10 @@
 //! marked changed ([`spans`], [`git::ChangedLines`]). Only orchestration lives here: the
 //! recording is `record`'s, the statistics and the gate are `diff`'s.
 
-pub mod checkouts;
-pub mod git;
-pub mod runs;
-pub mod spans;
+pub(crate) mod checkouts;
+pub(crate) mod git;
+pub(crate) mod runs;
+pub(crate) mod spans;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ use runs::{RunPlan, SideSetup};
 use spans::Source;
 
 /// The most runs per side.
-pub const MAX_RUNS: usize = 1000;
+pub(crate) const MAX_RUNS: usize = 1000;
 
 /// Runs `framescope compare`; returns the exit status of its diff (0, or 1 when the gate
 /// failed).

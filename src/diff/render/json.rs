@@ -106,13 +106,14 @@ struct Gate {
     causes: Vec<String>,
 }
 
-/// The JSON text, pretty-printed, ending in a newline.
+/// The JSON text, pretty-printed, ending in a newline (the tests' shorthand).
+#[cfg(test)]
 pub fn render(c: &Comparison, limit: Option<usize>) -> Result<String> {
     render_with_gate(c, limit, None)
 }
 
-/// [`render`], with the gate's verdict when it was reached (else every offender counts as
-/// a cause).
+/// The JSON text, pretty-printed, ending in a newline, with the gate's verdict when it
+/// was reached (else every offender counts as a cause).
 pub fn render_with_gate(
     c: &Comparison,
     limit: Option<usize>,

@@ -31,15 +31,10 @@ use crate::python::many_reads::{read_strs, ManyReads as Batch};
 use crate::python::stack::RawFrame;
 use rustc_hash::FxHashMap;
 
-/// Most tasks read; a process with more is read in part (and says so).
-pub const MAX_TASKS: usize = 100_000;
-/// Most coroutines followed down one task's `await` chain.
-pub const MAX_CHAIN: usize = 64;
-/// Most children of one `gather` looked at, and most nested `gather`s followed.
-const MAX_CHILDREN: usize = 10_000;
-const MAX_GATHER_DEPTH: usize = 8;
-/// Largest set table read (entries).
-const MAX_SET_SLOTS: u64 = 1 << 20;
+use crate::limits::{
+    MAX_ASYNC_TASKS as MAX_TASKS, MAX_AWAIT_CHAIN as MAX_CHAIN,
+    MAX_GATHER_CHILDREN as MAX_CHILDREN, MAX_GATHER_DEPTH, MAX_SET_SLOTS,
+};
 /// The type name of the C tasks.
 const TASK_TYPE: &str = "_asyncio.Task";
 

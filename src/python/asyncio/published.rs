@@ -33,8 +33,7 @@ pub struct PublishedOffsets {
     pub thread_tasks_head: u64,
 }
 
-/// Largest structure size believed.
-const MAX_STRUCT: u64 = 1 << 20;
+use crate::limits::MAX_ASYNC_STRUCT as MAX_STRUCT;
 
 impl PublishedOffsets {
     /// Decodes the section's bytes; `None` when they are not a sane table.

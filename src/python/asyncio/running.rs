@@ -24,8 +24,7 @@ use crate::python::dicts::{
 use crate::python::interpreter::Interpreter;
 use crate::python::many_reads::{read_strs, ManyReads as Batch};
 
-/// Most running loops (one per thread at most) looked at.
-pub const MAX_LOOPS: usize = 1024;
+pub(crate) use crate::limits::MAX_RUNNING_LOOPS as MAX_LOOPS;
 
 /// The task one thread is running.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,11 +72,9 @@ impl std::fmt::Display for NoTasks {
     }
 }
 
-/// Most bytes of `_current_tasks`' keys object read at once.
-const MAX_KEYS_READ: usize = 64 * 1024;
-
-/// Most tasks and loops remembered between samples before the caches start over.
-const MAX_REMEMBERED: usize = 4096;
+use crate::limits::{
+    MAX_ASYNC_REMEMBERED as MAX_REMEMBERED, MAX_CURRENT_TASKS_KEYS_READ as MAX_KEYS_READ,
+};
 
 /// What is remembered of one task between samples: the pointers its strings came from, so
 /// that a task freed and another allocated at its address (or renamed) is read again.

@@ -70,8 +70,7 @@ pub fn dump_tasks(set: &TaskSet, codes: &CodeTable) -> Vec<DumpAsyncTask> {
         .collect()
 }
 
-/// Deepest nesting printed (a deeper tree is cut, saying so).
-const MAX_TREE_DEPTH: usize = 64;
+use crate::limits::MAX_TASK_TREE_DEPTH as MAX_TREE_DEPTH;
 
 /// The text tree: tasks nobody awaits at the top, each followed by the tasks it awaits,
 /// indented. A task awaited by several shows under each.

@@ -47,7 +47,7 @@ pub enum Slot {
     },
 }
 
-/// Everything `dump --locals` needs beyond the walker's [`crate::python::Layout`].
+/// Everything `dump --locals` needs beyond the walker's [`crate::python::layout::Layout`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalsLayout {
     /// Offset of the first slot in the frame (`f_localsplus` / `localsplus`).

@@ -680,9 +680,6 @@ mod tests {
     struct FakeMemory(Vec<(u64, Vec<u8>)>);
 
     impl Memory for FakeMemory {
-        fn pid(&self) -> u32 {
-            0
-        }
         fn syscalls(&self) -> u64 {
             0
         }
@@ -726,7 +723,7 @@ mod tests {
 
     #[test]
     fn garbage_and_cycles_give_bounded_reprs_not_errors() {
-        let v = crate::python::Version::new(3, 12, 0);
+        let v = crate::python::version::Version::new(3, 12, 0);
         let table = crate::python::layout::table_for(&v).unwrap().unwrap();
         let layout = Layout::from_table(&v, &table).unwrap();
         let locals = LocalsLayout::for_version(&v, None).unwrap();

@@ -37,7 +37,7 @@ mod thread_details;
 mod walk;
 
 pub use error::ThreadError;
-pub use retry::{AttemptStats, MAX_ATTEMPTS, MAX_ATTEMPTS_SUSPECT};
+pub use retry::AttemptStats;
 
 use calibrate::PthreadTid;
 use plan::ReadPlan;

@@ -23,7 +23,7 @@ use rustc_hash::FxHashMap;
 /// Part of a recording, in ns since its start: what a profile of some of its samples
 /// covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     pub start_ns: u64,
     pub end_ns: u64,
 }
@@ -43,7 +43,7 @@ impl Span {
 }
 
 /// Writes the whole of `rec`, through the samples `view` keeps, as gzipped pprof.
-pub fn render(
+pub(crate) fn render(
     rec: &Recording,
     view: &ViewOptions,
     _options: &RenderOptions,
@@ -54,7 +54,7 @@ pub fn render(
 }
 
 /// The profile encoded and gzipped, as pprof files and Pyroscope's ingest take it.
-pub fn gzip(profile: &proto::Profile) -> Vec<u8> {
+pub(crate) fn gzip(profile: &proto::Profile) -> Vec<u8> {
     let raw = profile.encode_to_vec();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     // Writing to a Vec cannot fail.
@@ -63,12 +63,12 @@ pub fn gzip(profile: &proto::Profile) -> Vec<u8> {
 }
 
 /// Index of the sample count among a profile's values; wall and CPU nanoseconds follow.
-pub const SAMPLES: usize = 0;
-pub const WALL_NS: usize = 1;
-pub const CPU_NS: usize = 2;
+pub(crate) const SAMPLES: usize = 0;
+pub(crate) const WALL_NS: usize = 1;
+pub(crate) const CPU_NS: usize = 2;
 
 /// The profile of the samples of `rec` that `view` keeps, said to cover `span`.
-pub fn build(rec: &Recording, view: &ViewOptions, span: Span) -> proto::Profile {
+pub(crate) fn build(rec: &Recording, view: &ViewOptions, span: Span) -> proto::Profile {
     let mut strings = Strings::default();
     let has_cpu = rec.has_cpu_times();
     let wall = sample_seconds(rec, Clock::Wall);
