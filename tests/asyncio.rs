@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{for_each_python, framescope, spawn, Python};
+use common::{for_each_python, framescope, number_before, spawn, Python};
 use serde_json::Value;
 
 /// Versions whose C tasks framescope reads.
@@ -162,18 +162,34 @@ fn record_async_splits_a_service_per_task_like_its_own_clock() {
             assert!(collapsed.contains(";burn ("), "{}: {collapsed}", py.name);
             return;
         }
-        let mut argv = vec!["record", "--async", "-q", "-o", &rec_arg, "--"]
+        let mut argv = vec!["record", "--async", "-o", &rec_arg, "--"]
             .into_iter()
             .map(String::from)
             .collect::<Vec<_>>();
         argv.extend(dir.argv(py, "aioservice.py", &["{dir}/truth.json", "3"]));
         let args: Vec<&str> = argv.iter().map(String::as_str).collect();
         let out = framescope(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success(),
-            "{}: record --async: {}",
-            py.name,
-            String::from_utf8_lossy(&out.stderr)
+            "{}: record --async: {stderr}",
+            py.name
+        );
+        // The running task rides along with the stacks' read: beyond the stacks' own
+        // reads (one a sample, one more for each sample read again), reading tasks
+        // costs next to nothing (about 3 reads a sample when read on its own).
+        let summary = stderr
+            .lines()
+            .find(|l| l.starts_with("framescope: "))
+            .unwrap_or_else(|| panic!("{}: no summary: {stderr}", py.name));
+        let samples = number_before(summary, " samples,");
+        let reads = number_before(summary, " reads/sample") * samples;
+        let reread = number_before(summary, " re-read");
+        let beyond = (reads - samples - reread) / samples;
+        assert!(
+            beyond < 1.0,
+            "{}: {beyond:.2} reads a sample beyond the stacks': {summary}",
+            py.name
         );
         let truth: Value = serde_json::from_str(
             &std::fs::read_to_string(dir.host.join("truth.json")).expect("truth"),

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    alone, among_others, for_each_python, framescope, running_freely, spawn, table_rows, Python,
-    ScenarioDir,
+    alone, among_others, for_each_python, framescope, number_before, running_freely, spawn,
+    table_rows, Python, ScenarioDir,
 };
 
 fn bin() -> Command {
@@ -160,18 +160,6 @@ fn summary_line<'a>(py: &Python, stderr: &'a str) -> &'a str {
         .lines()
         .find(|l| l.starts_with("framescope: "))
         .unwrap_or_else(|| panic!("{}: no summary line: {stderr}", py.name))
-}
-
-/// The number just before `word` in a summary line (`(` stripped: "(1.0 reads/sample").
-fn number_before(summary: &str, word: &str) -> f64 {
-    let at = summary
-        .find(word)
-        .unwrap_or_else(|| panic!("{word}: {summary}"));
-    summary[..at]
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.trim_start_matches('(').parse().ok())
-        .unwrap_or_else(|| panic!("{word}: {summary}"))
 }
 
 fn record_attached_for_a_second(pid: u32, out: &std::path::Path) -> String {

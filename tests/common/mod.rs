@@ -310,6 +310,18 @@ pub fn for_each_of(pythons: &[Python], check: impl Fn(&Python) + std::panic::Ref
 }
 
 /// The text a panic carried (a `String` or `&str` payload; empty for any other).
+/// The number just before `word` in a summary line (`(` stripped: "(1.0 reads/sample").
+pub fn number_before(summary: &str, word: &str) -> f64 {
+    let at = summary
+        .find(word)
+        .unwrap_or_else(|| panic!("{word}: {summary}"));
+    summary[..at]
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.trim_start_matches('(').parse().ok())
+        .unwrap_or_else(|| panic!("{word}: {summary}"))
+}
+
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<String>()

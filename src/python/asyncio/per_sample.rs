@@ -91,17 +91,18 @@ impl SampleTasks {
         self.noted = true;
     }
 
-    /// Reads the running tasks now; then [`SampleTasks::of`] gives each thread's.
-    pub fn look(&mut self, interp: &Interpreter) {
+    /// Reads the running tasks as of `reader`'s last sample (what rode along with it,
+    /// else now); then [`SampleTasks::of`] gives each thread's.
+    pub fn look(&mut self, interp: &Interpreter, reader: &mut StackReader) {
         self.running.clear();
-        let Some(reader) = self.reader.as_mut() else {
+        let Some(tasks) = self.reader.as_mut() else {
             return;
         };
         if self.wait > 0 {
             self.wait -= 1;
             return;
         }
-        match reader.read(interp) {
+        match tasks.read_with_sample(interp, reader) {
             Ok(Ok(running)) => self.running = running,
             Ok(Err(NoTasks::NotImported)) => self.wait = RETRY_SAMPLES,
             Ok(Err(why)) => self.note(&why),
@@ -121,7 +122,7 @@ impl SampleTasks {
         threads: &[ThreadStack],
         writer: &mut RecordingWriter,
     ) -> Result<()> {
-        self.look(interp);
+        self.look(interp, reader);
         let mut slots = reuse(std::mem::take(&mut self.slots));
         self.of(threads, &mut slots);
         let written = writer.write_tick_with_tasks(time, threads, &reader.codes.table, &slots);

@@ -19,10 +19,14 @@ use crate::process::{Bytes, ReadError};
 use crate::python::attrs::attr_many;
 use crate::python::debug_offsets::DebugOffsets;
 use crate::python::dicts::{
-    decode_keys_header, decode_unsigned_long, long_read_len, read_dict_heads, read_items, ValuesAt,
+    decode_keys_header, decode_unsigned_long, long_read_len, read_dict_heads, read_items, Mapping,
+    ValuesAt,
 };
 use crate::python::interpreter::Interpreter;
+use crate::python::layout::{DictKeysLayout, Layout};
 use crate::python::many_reads::{read_strs, ManyReads as Batch};
+use crate::python::walker::Riders;
+use crate::python::StackReader;
 
 pub(crate) use crate::limits::MAX_RUNNING_LOOPS as MAX_LOOPS;
 
@@ -86,8 +90,12 @@ struct KnownTask {
 }
 
 /// Reads the running tasks again and again (`record --async`), remembering what does not
-/// change: where `_current_tasks` is, each loop's thread and each task's strings. A sample
-/// then costs reading the dict (two syscalls) and the tasks' heads (one).
+/// change: where `_current_tasks` is, each loop's thread and each task's strings. Read on
+/// its own, a sample costs reading the dict (two syscalls) and the tasks' heads (one).
+/// Read with the stacks ([`TaskReader::read_with_sample`]), what the last sample found —
+/// the dict and its keys object, or 3.14+'s thread states, and the heads of the tasks
+/// that ran lately — rides along in the stacks' gathered read, so a sample whose task ran
+/// lately costs no syscall of its own and names the task running at the stacks' instant.
 pub struct TaskReader {
     /// Where a task's fields are; for 3.14+ known once `_asyncio` is loaded.
     fields: Option<TaskFields>,
@@ -95,10 +103,49 @@ pub struct TaskReader {
     /// The main interpreter's state (3.14+; it stays where it is).
     interp_addr: Option<u64>,
     current: Option<u64>,
+    /// Where the keys object of `_current_tasks` was at the last reads of it, the
+    /// latest first (a dict whose entries come and go is resized every few task steps,
+    /// and its keys objects take turns at a few addresses).
+    recent_keys: Vec<u64>,
     /// Bytes read from the keys object, header included: enough for the last table seen.
     keys_read: usize,
     loops: rustc_hash::FxHashMap<u64, Option<u64>>,
     tasks: rustc_hash::FxHashMap<u64, KnownTask>,
+    /// 3.14+: the thread states found by the last walk of the thread list, in order.
+    tstates: Vec<u64>,
+    /// The tasks that ran lately, the latest first (at most [`MAX_RIDING_TASKS`]).
+    recent_tasks: Vec<u64>,
+    /// What the stack reader was asked to read with the next sample.
+    riding: Option<Riding>,
+}
+
+/// How many recently running tasks' heads ride along with each sample: an event loop
+/// steps many tasks in turn, and each head is a few hundred bytes, mostly in pages that
+/// hold others.
+const MAX_RIDING_TASKS: usize = 32;
+
+/// What the riders of a sample gave.
+enum Ridden {
+    /// The (loop, task) pairs.
+    Pairs(Vec<(u64, u64)>),
+    /// 3.11-3.13: `_current_tasks`'s keys object, which has moved since it was planned.
+    Keys(u64),
+    Nothing,
+}
+
+/// How many of the addresses `_current_tasks`'s keys object had lately ride along.
+const MAX_RIDING_KEYS: usize = 4;
+
+/// The regions the last plan asked to be read with the sample, by rider index.
+#[derive(Debug, Clone, Default)]
+struct Riding {
+    /// 3.11-3.13: `_current_tasks`'s header, and its keys object at each address it
+    /// had lately, as (address, rider).
+    dict: Option<(usize, Vec<(u64, usize)>)>,
+    /// 3.14+: the interpreter's thread-list head, then each thread state of `tstates`.
+    thread_list: Option<(usize, Vec<usize>)>,
+    /// The heads of `recent_tasks`, as (task, rider).
+    heads: Vec<(u64, usize)>,
 }
 
 /// Where a task's coroutine's qualified name is.
@@ -175,10 +222,167 @@ impl TaskReader {
             source,
             interp_addr: None,
             current: None,
+            recent_keys: Vec::new(),
             keys_read: 512,
             loops: Default::default(),
             tasks: Default::default(),
+            tstates: Vec::new(),
+            recent_tasks: Vec::new(),
+            riding: None,
         })
+    }
+
+    /// Bytes of a thread state read for its running task, next and thread id (3.14+).
+    fn thread_block_len(layout: &Layout, o: &PublishedOffsets) -> usize {
+        [o.running_task, layout.thread_next, layout.thread_id]
+            .iter()
+            .max()
+            .map_or(8, |m| *m as usize + 8)
+    }
+
+    /// Bytes of a dict's header read: its type, keys and values pointers.
+    fn dict_head_len(layout: &Layout) -> usize {
+        [layout.ob_type, layout.dict_keys, layout.dict_values]
+            .iter()
+            .max()
+            .map_or(0, |m| *m as usize + 8)
+    }
+
+    /// The running tasks as of `reader`'s last sample: from what rode along with it where
+    /// that is enough, else read now; then asks `reader` to bring what the next sample
+    /// needs.
+    pub fn read_with_sample(
+        &mut self,
+        interp: &Interpreter,
+        reader: &mut StackReader,
+    ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
+        let result = self.read_from(interp, Some(reader));
+        self.plan_riders(interp, reader.riders());
+        result
+    }
+
+    /// Asks for the next sample's riders: where the running tasks are listed, and the
+    /// heads of the tasks that ran lately.
+    fn plan_riders(&mut self, interp: &Interpreter, riders: &mut Riders) {
+        riders.clear();
+        self.riding = None;
+        let layout = &interp.layout;
+        let mut riding = Riding::default();
+        match &self.source {
+            Source::CurrentTasks => {
+                let Some(current) = self.current else { return };
+                if self.recent_keys.is_empty() {
+                    return;
+                }
+                let head = riders.push(current, Self::dict_head_len(layout));
+                let keys = self
+                    .recent_keys
+                    .iter()
+                    .map(|k| (*k, riders.push(*k, self.keys_read)))
+                    .collect();
+                riding.dict = Some((head, keys));
+            }
+            Source::ThreadStates {
+                offsets: Some(o), ..
+            } => {
+                let (Some(interp_addr), false) = (self.interp_addr, self.tstates.is_empty()) else {
+                    return;
+                };
+                let head = riders.push(interp_addr + layout.interp_threads_head, 8);
+                let len = Self::thread_block_len(layout, o);
+                let blocks = self.tstates.iter().map(|t| riders.push(*t, len)).collect();
+                riding.thread_list = Some((head, blocks));
+            }
+            Source::ThreadStates { .. } => return,
+        }
+        if let Some(fields) = self.fields {
+            let task_end = fields.name.max(fields.coro) as usize + 8;
+            riding.heads = self
+                .recent_tasks
+                .iter()
+                .map(|t| (*t, riders.push(*t, task_end)))
+                .collect();
+        }
+        self.riding = Some(riding);
+    }
+
+    /// The (loop, task) pairs from what rode along with the last sample, when the plan
+    /// still holds (the same keys object, or the same thread list); or just the dict's
+    /// keys when they moved (a dict whose entries come and go is resized now and then).
+    fn pairs_from_riders(&mut self, interp: &Interpreter, reader: &StackReader) -> Ridden {
+        self.riders_read(interp, reader).unwrap_or(Ridden::Nothing)
+    }
+
+    fn riders_read(&mut self, interp: &Interpreter, reader: &StackReader) -> Option<Ridden> {
+        let layout = &interp.layout;
+        let riding = self.riding.as_ref()?;
+        if let Some((head, keys)) = &riding.dict {
+            let t = layout.dict_table.as_ref()?;
+            let h = reader.rider(*head)?;
+            let now = h.u64_at(layout.dict_keys as usize);
+            if h.u64_at(layout.dict_values as usize) != 0 || now == 0 {
+                return None;
+            }
+            let Some((_, entries)) = keys.iter().find(|(k, _)| *k == now) else {
+                return Some(Ridden::Keys(now));
+            };
+            let pairs = pairs_in_keys(t, reader.rider(*entries)?).ok()?;
+            self.note_keys(now);
+            return Some(Ridden::Pairs(pairs));
+        }
+        let (head, blocks) = riding.thread_list.as_ref()?;
+        let Source::ThreadStates {
+            offsets: Some(o), ..
+        } = &self.source
+        else {
+            return None;
+        };
+        let mut expected = reader.rider(*head)?.u64_at(0);
+        let mut pairs = Vec::new();
+        for (tstate, id) in self.tstates.iter().zip(blocks) {
+            let block = reader.rider(*id)?;
+            if expected != *tstate {
+                return None;
+            }
+            let task = block.u64_at(o.running_task as usize);
+            if task != 0 {
+                let thread = block.u64_at(layout.thread_id as usize);
+                self.loops.insert(*tstate, Some(thread));
+                pairs.push((*tstate, task));
+            }
+            expected = block.u64_at(layout.thread_next as usize);
+        }
+        (expected == 0).then_some(Ridden::Pairs(pairs))
+    }
+
+    /// The head of `task` as it rode along with the last sample, if it did.
+    fn riding_head<'r>(&self, reader: Option<&'r StackReader>, task: u64) -> Option<&'r [u8]> {
+        let reader = reader?;
+        let (_, id) = self
+            .riding
+            .as_ref()?
+            .heads
+            .iter()
+            .find(|(t, _)| *t == task)?;
+        reader.rider(*id)
+    }
+
+    /// Puts the keys object read now first among the recent ones.
+    fn note_keys(&mut self, keys: u64) {
+        self.recent_keys.retain(|k| *k != keys);
+        self.recent_keys.insert(0, keys);
+        self.recent_keys.truncate(MAX_RIDING_KEYS);
+    }
+
+    /// Puts the tasks running now first among the recent ones.
+    fn note_recent(&mut self, pairs: &[(u64, u64)]) {
+        for (_, task) in pairs.iter().rev() {
+            if let Some(i) = self.recent_tasks.iter().position(|t| t == task) {
+                self.recent_tasks.remove(i);
+            }
+            self.recent_tasks.insert(0, *task);
+        }
+        self.recent_tasks.truncate(MAX_RIDING_TASKS);
     }
 
     /// 3.14+: each thread's running task, as (thread state, task) pairs, the thread
@@ -234,14 +438,13 @@ impl TaskReader {
             }
         };
         let mut tstate = mem.read_u64(interp_addr + layout.interp_threads_head)?;
-        let len = [offsets.running_task, layout.thread_next, layout.thread_id]
-            .iter()
-            .max()
-            .map_or(8, |m| *m as usize + 8);
+        let len = Self::thread_block_len(layout, &offsets);
         let mut pairs = Vec::new();
         let mut seen = 0;
+        self.tstates.clear();
         while tstate != 0 && seen < MAX_LOOPS {
             seen += 1;
+            self.tstates.push(tstate);
             let mut block = vec![0u8; len];
             mem.read(tstate, &mut block)?;
             let task = block.u64_at(offsets.running_task as usize);
@@ -251,6 +454,10 @@ impl TaskReader {
                 pairs.push((tstate, task));
             }
             tstate = block.u64_at(layout.thread_next as usize);
+        }
+        if tstate != 0 {
+            // More threads than are read: no plan to ride on.
+            self.tstates.clear();
         }
         Ok(Some(pairs))
     }
@@ -268,47 +475,45 @@ impl TaskReader {
 
     /// The (loop, task) pairs of `_current_tasks`, in two syscalls when its keys object is
     /// no larger than the last one (the dict's header, then the keys object's header and
-    /// entries at once), else through [`read_items`].
+    /// entries at once), one when the header has been read (`keys`: where it says the
+    /// keys object is), else through [`read_items`].
     fn current_items(
         &mut self,
         interp: &Interpreter,
         current: u64,
+        keys: Option<u64>,
     ) -> Result<Option<Vec<(u64, u64)>>, ReadError> {
         let layout = &interp.layout;
         let mem = &*interp.mem;
         let Some(t) = layout.dict_table.as_ref() else {
             return Ok(None);
         };
-        let Some(head) = read_dict_heads(mem, layout, &[current])?
-            .into_iter()
-            .next()
-            .flatten()
-        else {
-            return Ok(None);
+        let mapping = match keys {
+            Some(keys) => Mapping {
+                keys,
+                values: ValuesAt::Entries,
+            },
+            None => match read_dict_heads(mem, layout, &[current])?
+                .into_iter()
+                .next()
+                .flatten()
+            {
+                Some(head) => head.mapping,
+                None => return Ok(None),
+            },
         };
-        if head.mapping.values == ValuesAt::Entries {
+        if mapping.values == ValuesAt::Entries {
             let mut batch = Batch::new();
-            batch.push(head.mapping.keys, self.keys_read);
+            batch.push(mapping.keys, self.keys_read);
             batch.run(mem)?;
             if let Some(bytes) = batch.get(0) {
-                if let Ok(h) = decode_keys_header(t, bytes) {
-                    let end = h.entries as usize + h.entries_len();
-                    if end <= bytes.len() {
-                        let size = h.entry.size as usize;
-                        let pairs = (0..h.nentries as usize)
-                            .map(|i| {
-                                let at = h.entries as usize + i * size;
-                                (
-                                    bytes.u64_at(at + h.entry.key as usize),
-                                    bytes.u64_at(at + h.entry.value as usize),
-                                )
-                            })
-                            .filter(|(k, v)| *k != 0 && *v != 0)
-                            .take(MAX_LOOPS)
-                            .collect();
+                match pairs_in_keys(t, bytes) {
+                    Ok(pairs) => {
+                        self.note_keys(mapping.keys);
                         return Ok(Some(pairs));
                     }
-                    self.keys_read = end.min(MAX_KEYS_READ);
+                    Err(Some(end)) => self.keys_read = end.min(MAX_KEYS_READ),
+                    Err(None) => {}
                 }
             }
         }
@@ -321,12 +526,32 @@ impl TaskReader {
         &mut self,
         interp: &Interpreter,
     ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
+        self.read_from(interp, None)
+    }
+
+    /// [`TaskReader::read`], taking what rode along with `reader`'s last sample first.
+    fn read_from(
+        &mut self,
+        interp: &Interpreter,
+        reader: Option<&StackReader>,
+    ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
         let layout = &interp.layout;
         let mem = &*interp.mem;
-        let pairs = match self.source {
-            Source::ThreadStates { .. } => self.thread_tasks(interp)?,
-            Source::CurrentTasks => match self.current_tasks(interp)? {
-                Some(current) => self.current_items(interp, current)?,
+        let ridden = match reader {
+            Some(r) => self.pairs_from_riders(interp, r),
+            None => Ridden::Nothing,
+        };
+        let pairs = match (ridden, &self.source) {
+            (Ridden::Pairs(pairs), _) => Some(pairs),
+            (_, Source::ThreadStates { .. }) => self.thread_tasks(interp)?,
+            (ridden, Source::CurrentTasks) => match self.current_tasks(interp)? {
+                Some(current) => {
+                    let moved = match ridden {
+                        Ridden::Keys(keys) => Some(keys),
+                        _ => None,
+                    };
+                    self.current_items(interp, current, moved)?
+                }
                 None => None,
             },
         };
@@ -349,27 +574,40 @@ impl TaskReader {
             self.tasks.clear();
         }
         let task_end = fields.name.max(fields.coro) as usize + 8;
+        self.note_recent(&pairs);
 
-        // The tasks' heads (name and coroutine pointers), and the types of loops not seen
-        // before, in one read.
+        // The tasks' heads (name and coroutine pointers) that did not ride along, and the
+        // types of loops not seen before, in one read (none when there are none).
         let new_loops: Vec<u64> = pairs
             .iter()
             .map(|(l, _)| *l)
             .filter(|l| !self.loops.contains_key(l))
             .collect();
         let mut batch = Batch::new();
-        for (_, task) in &pairs {
-            batch.push(*task, task_end);
+        let mut heads: Vec<Option<&[u8]>> = Vec::with_capacity(pairs.len());
+        let mut unread = Vec::new();
+        for (i, (_, task)) in pairs.iter().enumerate() {
+            let riding = self
+                .riding_head(reader, *task)
+                .filter(|b| b.len() == task_end);
+            if riding.is_none() {
+                unread.push((i, batch.push(*task, task_end)));
+            }
+            heads.push(riding);
         }
-        for l in &new_loops {
-            batch.push(l + layout.ob_type, 8);
-        }
+        let loop_types: Vec<usize> = new_loops
+            .iter()
+            .map(|l| batch.push(l + layout.ob_type, 8))
+            .collect();
         batch.run(mem)?;
+        for (i, at) in unread {
+            heads[i] = batch.get(at);
+        }
         if !new_loops.is_empty() {
             let loops: Vec<(u64, u64)> = new_loops
                 .iter()
                 .enumerate()
-                .map(|(i, l)| (*l, batch.get(pairs.len() + i).map_or(0, |b| b.u64_at(0))))
+                .map(|(i, l)| (*l, batch.get(loop_types[i]).map_or(0, |b| b.u64_at(0))))
                 .collect();
             let thread_ids = attr_many(mem, layout, &loops, "_thread_id")?.values;
             let mut ints = Batch::new();
@@ -388,8 +626,8 @@ impl TaskReader {
 
         // Tasks not known (or changed): check they are C tasks and read their strings.
         let mut fresh: Vec<(u64, u64, u64, u64)> = Vec::new(); // task, type, name, coro
-        for (i, (_, task)) in pairs.iter().enumerate() {
-            let Some(head) = batch.get(i) else { continue };
+        for ((_, task), head) in pairs.iter().zip(&heads) {
+            let Some(head) = head else { continue };
             let name_ptr = head.u64_at(fields.name as usize);
             let coro_ptr = head.u64_at(fields.coro as usize);
             let known = self
@@ -497,6 +735,28 @@ impl TaskReader {
         }
         Ok(Ok(running))
     }
+}
+
+/// The (key, value) pairs of a combined keys object read whole into `bytes`; else the
+/// length it needs (`Err(Some)`), or `Err(None)` when it is no keys object.
+fn pairs_in_keys(t: &DictKeysLayout, bytes: &[u8]) -> Result<Vec<(u64, u64)>, Option<usize>> {
+    let h = decode_keys_header(t, bytes).map_err(|_| None)?;
+    let end = h.entries as usize + h.entries_len();
+    if end > bytes.len() {
+        return Err(Some(end));
+    }
+    let size = h.entry.size as usize;
+    Ok((0..h.nentries as usize)
+        .map(|i| {
+            let at = h.entries as usize + i * size;
+            (
+                bytes.u64_at(at + h.entry.key as usize),
+                bytes.u64_at(at + h.entry.value as usize),
+            )
+        })
+        .filter(|(k, v)| *k != 0 && *v != 0)
+        .take(MAX_LOOPS)
+        .collect())
 }
 
 /// The tasks the target's threads are running now, one per thread at most (one look).

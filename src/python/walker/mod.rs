@@ -8,7 +8,8 @@
 //! or the frame objects (≤3.10), and the code objects used — is read again in one
 //! `process_vm_readv` (a [`Gather`](crate::process::Gather)). The walk then runs on those
 //! copies; anything they do not cover (a new thread, a deeper stack, a new generator
-//! frame) is read on the spot, and the plan grows to cover it next time.
+//! frame) is read on the spot, and the plan grows to cover it next time. Another
+//! reader can have its own regions read in that same syscall ([`Riders`]).
 //!
 //! **Torn stacks.** Without pausing, the target keeps running while we read. The gathered
 //! read has each thread's frame pointer first and once more after its frames; if it
@@ -37,6 +38,7 @@ mod thread_details;
 mod walk;
 
 pub use error::ThreadError;
+pub use plan::Riders;
 pub use retry::AttemptStats;
 
 use calibrate::PthreadTid;
@@ -135,6 +137,16 @@ impl StackReader {
     /// [`Pause::with_threads`]: crate::process::pause::Pause::with_threads
     pub fn note_cpu_states_before_pause(&mut self, pid: u32) -> Vec<u32> {
         self.details.note_cpu_states_before_pause(pid)
+    }
+
+    /// The regions read with every sample for another reader (see [`Riders`]).
+    pub fn riders(&mut self) -> &mut Riders {
+        &mut self.plan.riders
+    }
+
+    /// Rider `index` as the last sample read it (its last attempt), when read whole.
+    pub fn rider(&self, index: usize) -> Option<&[u8]> {
+        self.plan.rider(index)
     }
 
     /// Reads every thread of every interpreter into `out` (reusing its elements).

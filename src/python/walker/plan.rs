@@ -6,7 +6,8 @@
 //! `struct pthread`, and the regions its walk used (data-stack chunks or frame objects,
 //! by address). [`ReadPlan::lay_out`] pushes them in this order: header, every thread
 //! state and current-frame field, then each thread's regions, its recent coroutine
-//! frames and its frame pointer once more, then the planned code objects' fingerprints.
+//! frames and its frame pointer once more, then the riders (regions another reader asked
+//! to have read with the sample, [`Riders`]), then the planned code objects' fingerprints.
 //! Each attempt learns the next plan as it walks ([`ReadPlan::note_thread`]) and swaps
 //! it in at its end.
 
@@ -95,6 +96,32 @@ pub(super) struct Header {
     pub gil_locked: bool,
 }
 
+/// Regions another reader of the target wants read with the next sample, in the same
+/// `process_vm_readv` right after the stacks: `record --async` reads the running tasks
+/// this way, so that they cost no syscall of their own and are read at the stacks'
+/// instant. What the sample read of them stays until the next sample
+/// ([`super::StackReader::rider`]).
+#[derive(Debug, Default)]
+pub struct Riders {
+    wanted: Vec<(u64, usize)>,
+    /// This attempt's regions, parallel to `wanted`.
+    ids: Vec<RegionId>,
+}
+
+impl Riders {
+    /// Forgets every region asked for.
+    pub fn clear(&mut self) {
+        self.wanted.clear();
+    }
+
+    /// Asks for `len` bytes at `addr` with every sample from the next on, until cleared;
+    /// returns the index [`super::StackReader::rider`] takes.
+    pub fn push(&mut self, addr: u64, len: usize) -> usize {
+        self.wanted.push((addr, len));
+        self.wanted.len() - 1
+    }
+}
+
 /// A planned thread: its entry in the plan and in this attempt's gathered read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Planned {
@@ -124,6 +151,7 @@ pub(super) struct ReadPlan {
     gathered_recent: Vec<(u64, usize, RegionId)>,
     /// Addresses learned by the first sample that stay put (see `read_header`).
     anchors: Option<Anchors>,
+    pub riders: Riders,
 }
 
 impl ReadPlan {
@@ -200,11 +228,20 @@ impl ReadPlan {
                 ids.trailer = self.gather.push(plan.tstate + layout.thread_frame, 8);
             }
         }
+        self.riders.ids.clear();
+        for &(addr, len) in &self.riders.wanted {
+            self.riders.ids.push(self.gather.push(addr, len));
+        }
         let header_len = codes.header_len();
         for &addr in codes.planned() {
             self.code_regions.push(self.gather.push(addr, header_len));
         }
         header
+    }
+
+    /// Rider `index` as the last attempt read it, when it was read whole.
+    pub(super) fn rider(&self, index: usize) -> Option<&[u8]> {
+        self.gather.get(*self.riders.ids.get(index)?)
     }
 
     /// Hands the planned code objects' fingerprints read to the code cache.
