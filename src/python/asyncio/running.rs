@@ -297,10 +297,13 @@ impl TaskReader {
         }
         if let Some(fields) = self.fields {
             let task_end = fields.name.max(fields.coro) as usize + 8;
-            riding.heads = self
-                .recent_tasks
-                .iter()
-                .map(|t| (*t, riders.push(*t, task_end)))
+            // By address: tasks allocated together share pages, and neighbours in the
+            // push order share an iovec.
+            let mut by_address = self.recent_tasks.clone();
+            by_address.sort_unstable();
+            riding.heads = by_address
+                .into_iter()
+                .map(|t| (t, riders.push(t, task_end)))
                 .collect();
         }
         self.riding = Some(riding);
