@@ -29,21 +29,50 @@ pub struct PlannedRegion {
 #[derive(Debug)]
 pub enum WalkError {
     Process(ReadError),
-    Torn(String),
+    Torn(Torn),
+}
+
+/// What was wrong with a stack that changed while it was read (or is garbage): each
+/// names the frame pointer where the walk stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Torn {
+    /// More than [`MAX_FRAME_POINTERS`] pointers.
+    TooLong,
+    Misaligned(u64),
+    /// The chain came back to this frame.
+    Loops(u64),
+    /// A ≤3.10 frame object with no references left.
+    Freed(u64),
+    NoCodeObject(u64),
+    /// Memory the chain led to is not mapped.
+    Unreadable(u64),
+}
+
+impl std::fmt::Display for Torn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Torn::TooLong => write!(f, "frame chain longer than {MAX_FRAME_POINTERS} pointers"),
+            Torn::Misaligned(at) => write!(f, "misaligned frame pointer {at:#x}"),
+            Torn::Loops(at) => write!(f, "frame {at:#x} seen twice: the chain loops"),
+            Torn::Freed(at) => write!(f, "frame at {at:#x} was freed while being read"),
+            Torn::NoCodeObject(at) => write!(f, "frame at {at:#x} has no code object"),
+            Torn::Unreadable(at) => write!(f, "{}", ReadError::BadAddress(*at)),
+        }
+    }
 }
 
 impl From<ReadError> for WalkError {
     fn from(e: ReadError) -> WalkError {
         match e {
-            ReadError::BadAddress(_) => WalkError::Torn(e.to_string()),
+            ReadError::BadAddress(at) => WalkError::Torn(Torn::Unreadable(at)),
             other => WalkError::Process(other),
         }
     }
 }
 
-impl From<String> for WalkError {
-    fn from(s: String) -> WalkError {
-        WalkError::Torn(s)
+impl From<Torn> for WalkError {
+    fn from(t: Torn) -> WalkError {
+        WalkError::Torn(t)
     }
 }
 
@@ -88,17 +117,15 @@ impl LoopCheck {
 
     /// Takes the next pointer of the chain: an error when it is bad or the chain loops.
     /// The caller stops before [`MAX_FRAME_POINTERS`]; past it, the chain is garbage.
-    fn next(&mut self, frame: u64) -> Result<(), String> {
+    fn next(&mut self, frame: u64) -> Result<(), Torn> {
         if self.depth >= MAX_FRAME_POINTERS {
-            return Err(format!(
-                "frame chain longer than {MAX_FRAME_POINTERS} pointers"
-            ));
+            return Err(Torn::TooLong);
         }
         if frame % 8 != 0 {
-            return Err(format!("misaligned frame pointer {frame:#x}"));
+            return Err(Torn::Misaligned(frame));
         }
         if self.depth > 0 && frame == self.marker {
-            return Err(format!("frame {frame:#x} seen twice: the chain loops"));
+            return Err(Torn::Loops(frame));
         }
         self.depth += 1;
         self.since_marker += 1;
@@ -165,9 +192,7 @@ impl FrameWalk<'_> {
             // A frame object freed while we read (its function returned) has no references
             // left, and its `f_back` may already serve a free list.
             if f.u64_at(refcnt_at) == 0 {
-                return Err(WalkError::Torn(format!(
-                    "frame at {frame:#x} was freed while being read"
-                )));
+                return Err(WalkError::Torn(Torn::Freed(frame)));
             }
             let code = f.u64_at(layout.frame_code as usize);
             let lasti = f.i32_at(layout.frame_lasti as usize) as i64;
@@ -177,9 +202,7 @@ impl FrameWalk<'_> {
                 _ => lasti,
             };
             if code == 0 {
-                return Err(WalkError::Torn(format!(
-                    "frame at {frame:#x} has no code object"
-                )));
+                return Err(WalkError::Torn(Torn::NoCodeObject(frame)));
             }
             self.pending.push(PendingFrame {
                 frame,
@@ -242,9 +265,7 @@ impl FrameWalk<'_> {
                         frame = previous;
                         continue;
                     }
-                    return Err(WalkError::Torn(format!(
-                        "frame at {frame:#x} has no code object"
-                    )));
+                    return Err(WalkError::Torn(Torn::NoCodeObject(frame)));
                 }
                 let byte_offset = (instr as i64).wrapping_sub((code + adaptive) as i64);
                 // Entered from C (3.11's flag), or a generator's frame: `throw()` into a
@@ -363,7 +384,7 @@ impl FrameWalk<'_> {
 mod tests {
     use super::*;
 
-    fn first_error(chain: impl Iterator<Item = u64>) -> Option<(usize, String)> {
+    fn first_error(chain: impl Iterator<Item = u64>) -> Option<(usize, Torn)> {
         let mut check = LoopCheck::default();
         check.reset();
         chain
@@ -385,7 +406,8 @@ mod tests {
                 .chain((0..cycle as u64).map(|i| 10_000 + i).cycle())
                 .map(|i| i * 8);
             let (at, why) = first_error(chain.take(MAX_FRAME_POINTERS)).expect("a loop");
-            assert!(why.contains("loops"), "{why}");
+            assert!(matches!(why, Torn::Loops(_)), "{why}");
+            assert!(why.to_string().contains("the chain loops"), "{why}");
             assert!(
                 at <= 4 * (lead + cycle),
                 "lead {lead} cycle {cycle}: found at {at}"
@@ -401,10 +423,14 @@ mod tests {
         );
         let (at, why) = first_error((1..).map(|i| i * 16)).unwrap();
         assert_eq!(at, MAX_FRAME_POINTERS);
-        assert!(why.contains("longer"));
-        assert!(first_error([16, 24, 33].into_iter())
-            .unwrap()
-            .1
-            .contains("misaligned"));
+        assert_eq!(why, Torn::TooLong);
+        assert_eq!(
+            first_error([16, 24, 33].into_iter()),
+            Some((2, Torn::Misaligned(33)))
+        );
+        assert_eq!(
+            Torn::Misaligned(33).to_string(),
+            "misaligned frame pointer 0x21"
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::python::frames::Torn;
+
 /// One thread's stack could not be read as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ThreadError {
@@ -13,8 +15,8 @@ pub enum ThreadError {
     ThreadState { tstate: u64, at: u64 },
     /// 3.11/3.12: the `_PyCFrame` the thread state points to was unreadable.
     CFrame { paused: bool, at: u64 },
-    /// The walk met a frame freed, cleared or unreadable (`why` is the walk's words).
-    Frames { paused: bool, why: String },
+    /// The walk met a frame freed, cleared or unreadable, or a chain that loops.
+    Frames { paused: bool, why: Torn },
     /// The sample's code objects could not be validated (every thread gets this).
     CodeObjects { why: String },
     /// One of this thread's code objects could not be decoded.
@@ -64,7 +66,7 @@ impl std::error::Error for ThreadError {}
 
 #[cfg(test)]
 mod tests {
-    use super::ThreadError;
+    use super::{ThreadError, Torn};
 
     #[test]
     fn wording_is_what_dumps_have_always_printed() {
@@ -86,9 +88,9 @@ mod tests {
             (
                 ThreadError::Frames {
                     paused: true,
-                    why: "frame freed".into(),
+                    why: Torn::Freed(0x40),
                 },
-                "stack unreadable (process paused): frame freed",
+                "stack unreadable (process paused): frame at 0x40 was freed while being read",
             ),
             (
                 ThreadError::CodeObjects { why: "gone".into() },
