@@ -32,7 +32,7 @@ const INTERPRETER_LIST_EVERY: u64 = 64;
 /// protocol) puts it at another depth. They sit on the C stack a few hundred bytes apart,
 /// so reading several costs one iovec or two. With 4, a 3.11 asyncio service
 /// (tests/bench/aioserver.py) missed its `_PyCFrame` at 14% of samples, each read again
-/// whole; with 8 at 1.6%, with 16 at 0.3%.
+/// whole; with 8 at 1.6%, with 16 at 0.4%.
 const MAX_CFRAMES: usize = 16;
 
 /// What the last sample learned about one thread: what the next one reads for it.
