@@ -7,7 +7,7 @@ mod common;
 use std::io::BufRead;
 use std::path::Path;
 
-use common::{among_others, for_each_python, framescope, spawn, Python, Target};
+use common::{among_others, for_each_python, framescope, number_before, spawn, Python, Target};
 use serde_json::Value;
 
 /// Frames kept of one stack (README: "Reliability").
@@ -159,18 +159,6 @@ fn collapsed(rec: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The number just before `word` in a summary line.
-fn number_before(summary: &str, word: &str) -> u64 {
-    let at = summary
-        .find(word)
-        .unwrap_or_else(|| panic!("{word}: {summary}"));
-    summary[..at]
-        .split_whitespace()
-        .last()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{word}: {summary}"))
-}
-
 #[test]
 fn a_stack_deeper_than_the_limit_keeps_its_innermost_frames_in_a_recording() {
     let _cpu = among_others();
@@ -205,16 +193,16 @@ fn a_stack_deeper_than_the_limit_keeps_its_innermost_frames_in_a_recording() {
                 .lines()
                 .find(|l| l.starts_with("framescope: ") && l.contains(" samples, "))
                 .unwrap_or_else(|| panic!("{}: no summary: {stderr}", py.name));
-            let samples = number_before(summary, " samples,");
+            let samples = number_before(summary, " samples,") as u64;
             assert!(samples >= 10, "{} {mode}: {summary}", py.name);
             assert_eq!(
                 number_before(summary, " errors"),
-                0,
+                0.0,
                 "{} {mode}: {summary}",
                 py.name
             );
             assert_eq!(
-                number_before(summary, " truncated"),
+                number_before(summary, " truncated") as u64,
                 samples,
                 "{} {mode}: every sample's stack is truncated: {summary}",
                 py.name
@@ -312,15 +300,11 @@ fn names_longer_than_the_limit_are_shortened_with_a_marker() {
         let summary = record_a_second(py, target.pid, &rec, "--nonblocking");
         assert_eq!(
             number_before(&summary, " errors"),
-            0,
+            0.0,
             "{}: {summary}",
             py.name
         );
-        let reads: f64 = summary
-            .split(", ")
-            .find_map(|p| p.strip_suffix(" reads/sample"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{}: {summary}", py.name));
+        let reads = number_before(&summary, " reads/sample");
         assert!(reads < 3.0, "{}: {summary}", py.name);
     });
 }
