@@ -50,6 +50,8 @@ pub struct Gather {
     buf: Vec<u8>,
     locals: Vec<libc::iovec>,
     remotes: Vec<libc::iovec>,
+    /// The next region starts a new iovec ([`Gather::break_span`]).
+    break_next: bool,
 }
 
 /// Names one region of a [`Gather`]: what [`Gather::push`] returns.
@@ -67,6 +69,7 @@ impl Default for Gather {
             buf: Vec::new(),
             locals: Vec::new(),
             remotes: Vec::new(),
+            break_next: false,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Gather {
 
     /// Forgets every region (keeping the storage).
     pub fn clear(&mut self) {
+        self.break_next = false;
         self.regions.clear();
         self.spans.clear();
         self.filled.clear();
@@ -99,11 +103,23 @@ impl Gather {
         self.regions.is_empty()
     }
 
+    /// Makes the next region start an iovec of its own, whatever its address: regions of
+    /// another provenance (a guess that may have gone stale) cannot then cost the regions
+    /// before them their read.
+    pub fn break_span(&mut self) {
+        self.break_next = true;
+    }
+
     /// Asks for `len` bytes at `addr`; read by the next gather, after the regions pushed
     /// before it (or together with the last one, when it is that close).
     pub fn push(&mut self, addr: u64, len: usize) -> RegionId {
         let end = addr.saturating_add(len as u64);
-        let joins = self.merge_gap.and_then(|gap| {
+        let gap = if std::mem::take(&mut self.break_next) {
+            None
+        } else {
+            self.merge_gap
+        };
+        let joins = gap.and_then(|gap| {
             self.spans.last().filter(|s| {
                 let span_end = s.addr + s.len as u64;
                 addr >= s.addr && addr <= span_end + gap && end - s.addr <= u32::MAX as u64
@@ -260,5 +276,73 @@ mod tests {
         // Before the span: a new iovec.
         g.push(base, 4);
         assert_eq!(g.spans(), 2);
+    }
+
+    #[test]
+    fn a_break_keeps_the_next_region_out_of_the_last_iovec() {
+        let mem = RemoteMemory::new(std::process::id());
+        let data: Vec<u8> = (0..=255).collect();
+        let base = data.as_ptr() as u64;
+        let mut g = Gather::new();
+        let first = g.push(base, 8);
+        g.break_span();
+        let second = g.push(base + 16, 8);
+        let third = g.push(base + 32, 8);
+        // The break applies to one push: the third joins the second's iovec.
+        assert_eq!(g.spans(), 2);
+        mem.gather(&mut g).unwrap();
+        assert_eq!(g.get(first), Some(&data[0..8]));
+        assert_eq!(g.get(second), Some(&data[16..24]));
+        assert_eq!(g.get(third), Some(&data[32..40]));
+    }
+
+    #[test]
+    fn an_unreadable_region_after_a_break_leaves_the_one_before_it_read() {
+        // Two pages, the second unreadable: regions at the end of the first and the start
+        // of the second are close enough to share an iovec, which then fails whole.
+        // SAFETY: a fresh private anonymous mapping of two pages, made unreadable in its
+        // second half and unmapped at the end; nothing else uses it.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        // SAFETY: as above.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(map, libc::MAP_FAILED);
+        let base = map as u64;
+        // SAFETY: the second page of the mapping made above.
+        let protected = unsafe {
+            libc::mprotect(
+                (base + page as u64) as *mut libc::c_void,
+                page,
+                libc::PROT_NONE,
+            )
+        };
+        assert_eq!(protected, 0);
+        let mem = RemoteMemory::new(std::process::id());
+        let good_at = base + page as u64 - 8;
+        let bad_at = base + page as u64;
+        let mut joined = Gather::new();
+        let good = joined.push(good_at, 8);
+        joined.push(bad_at, 8);
+        assert_eq!(joined.spans(), 1);
+        let _ = mem.gather(&mut joined);
+        assert_eq!(joined.get(good), None, "joined: lost with the bad one");
+        let mut apart = Gather::new();
+        let good = apart.push(good_at, 8);
+        apart.break_span();
+        let bad = apart.push(bad_at, 8);
+        assert_eq!(apart.spans(), 2);
+        let _ = mem.gather(&mut apart);
+        assert_eq!(apart.get(good), Some(&[0u8; 8][..]));
+        assert_eq!(apart.get(bad), None);
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(map, 2 * page) };
     }
 }

@@ -257,8 +257,25 @@ impl TaskReader {
         reader: &mut StackReader,
     ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
         let result = self.read_from(interp, Some(reader));
+        self.forget_unreadable(reader);
         self.plan_riders(interp, reader.riders());
         result
+    }
+
+    /// Forgets the recent tasks and keys objects whose riders could not be read (freed
+    /// and unmapped since), so that they are not asked for again.
+    fn forget_unreadable(&mut self, reader: &StackReader) {
+        let Some(riding) = &self.riding else { return };
+        for (task, id) in &riding.heads {
+            if reader.rider(*id).is_none() {
+                self.recent_tasks.retain(|t| t != task);
+            }
+        }
+        for (keys, id) in riding.dict.iter().flat_map(|(_, keys)| keys) {
+            if reader.rider(*id).is_none() {
+                self.recent_keys.retain(|k| k != keys);
+            }
+        }
     }
 
     /// Asks for the next sample's riders: where the running tasks are listed, and the

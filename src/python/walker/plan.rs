@@ -229,8 +229,14 @@ impl ReadPlan {
             }
         }
         self.riders.ids.clear();
-        for &(addr, len) in &self.riders.wanted {
-            self.riders.ids.push(self.gather.push(addr, len));
+        if !self.riders.wanted.is_empty() {
+            // A stale rider (a task freed since) must not take a thread's trailer, or a
+            // code object's fingerprint, with it: its iovecs are its own.
+            self.gather.break_span();
+            for &(addr, len) in &self.riders.wanted {
+                self.riders.ids.push(self.gather.push(addr, len));
+            }
+            self.gather.break_span();
         }
         let header_len = codes.header_len();
         for &addr in codes.planned() {
