@@ -32,6 +32,7 @@ The package, one module a job: harness.py starts targets and tools (chroot, rusa
 tools.py runs each profiler, stacks.py checks the stacks they read, measure.py holds the
 sections and their dataclass results, report.py renders the markdown; gate.py and
 tree.py are sections of their own. This file parses the options and runs the sections.
+ab.py runs on its own: an interleaved A/B of two framescope builds' CPU per sample.
 
 Every number is measured here, in this run; nothing is compared to a stored baseline.
 """
