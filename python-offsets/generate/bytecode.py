@@ -14,6 +14,10 @@ opcode and what kind of instruction each opcode is:
   3  stands in for an instruction kept elsewhere (line/instruction events, executors), so
      its true length is unknown;
   0  anything else.
+
+It also lists the opcodes a `RESUME` can carry after a `yield`/`await` (the generic one,
+its specializations and its instrumented form): a suspended coroutine's next instruction
+is one of them when it is parked in an `await` (`dump --async`, 3.11/3.12).
 """
 import dis
 import opcode
@@ -87,5 +91,10 @@ print("caches = [%s]" % ", ".join(map(str, caches)))
 print("# Kind of each opcode: 1 pushes a Python frame, 2 may be specialized into one that")
 print("# does, 3 hides the true instruction, 0 neither.")
 print("kinds = [%s]" % ", ".join(map(str, kinds)))
+resumes = sorted(number for number, name in names.items()
+                 if number <= 255 and "RESUME" in (name, family_of.get(name),
+                                                   name[len("INSTRUMENTED_"):]))
+print("# Opcodes of a RESUME: generic, specialized and instrumented.")
+print("resumes = [%s]" % ", ".join(map(str, resumes)))
 print("cache_opcode = %d" % opmap["CACHE"])
 print("extended_arg = %d" % opmap["EXTENDED_ARG"])

@@ -27,6 +27,8 @@ pub enum OpcodeKind {
 pub struct BytecodeFacts {
     caches: [u8; 256],
     kinds: [OpcodeKind; 256],
+    /// Which opcodes are a `RESUME` (generic, specialized or instrumented).
+    resume: [bool; 256],
     cache_opcode: u8,
     extended_arg: u8,
 }
@@ -37,6 +39,7 @@ pub struct BytecodeFacts {
 pub struct BytecodeSection {
     caches: Vec<u8>,
     kinds: Vec<u8>,
+    resumes: Vec<u8>,
     cache_opcode: u8,
     extended_arg: u8,
 }
@@ -53,6 +56,7 @@ impl BytecodeFacts {
         let mut facts = BytecodeFacts {
             caches: [0; 256],
             kinds: [OpcodeKind::Other; 256],
+            resume: [false; 256],
             cache_opcode: s.cache_opcode,
             extended_arg: s.extended_arg,
         };
@@ -66,11 +70,19 @@ impl BytecodeFacts {
                 other => return Err(format!("[bytecode] has an unknown kind {other}")),
             };
         }
+        for &op in &s.resumes {
+            facts.resume[op as usize] = true;
+        }
         Ok(facts)
     }
 
     pub fn kind(&self, opcode: u8) -> OpcodeKind {
         self.kinds[opcode as usize]
+    }
+
+    /// The opcode is a `RESUME`: what a coroutine parked in an `await` stands before.
+    pub fn is_resume(&self, opcode: u8) -> bool {
+        self.resume[opcode as usize]
     }
 }
 
@@ -186,6 +198,7 @@ mod tests {
         BytecodeFacts::from_section(&BytecodeSection {
             caches,
             kinds,
+            resumes: vec![7, 8],
             cache_opcode: 0,
             extended_arg: 9,
         })
@@ -212,6 +225,13 @@ mod tests {
     }
 
     #[test]
+    fn resumes_are_the_listed_opcodes() {
+        let f = facts();
+        assert!(f.is_resume(7) && f.is_resume(8));
+        assert!(!f.is_resume(2) && !f.is_resume(255));
+    }
+
+    #[test]
     fn a_specialized_load_stops_being_rechecked() {
         let mut sites = CallSites::scan(&facts(), &code(&[3, 0, 1])).unwrap();
         assert_eq!(sites.standing(1), Standing::Recheck { opcode_unit: 0 });
@@ -228,6 +248,7 @@ mod tests {
         assert!(BytecodeFacts::from_section(&BytecodeSection {
             caches: vec![0; 255],
             kinds: vec![0; 256],
+            resumes: Vec::new(),
             cache_opcode: 0,
             extended_arg: 9,
         })

@@ -67,12 +67,13 @@ pub struct TaskSet {
 #[derive(Debug, Clone, Copy)]
 enum StackTop {
     /// 3.11-3.13: `localsplus[stacktop - 1]`; 3.11-3.12 check the next instruction is a
-    /// `RESUME` after `await` (`yield from`) (`resumes`: its opcodes, quickened and
-    /// instrumented ones too), 3.13 have a frame state saying so (`resumes` empty).
+    /// `RESUME` after `await` (`yield from`) (any of the version's `RESUME` opcodes,
+    /// quickened and instrumented ones too: `[bytecode] resumes`), 3.13 have a frame
+    /// state saying so.
     Index {
         stacktop: u64,
         localsplus: u64,
-        resumes: &'static [u8],
+        check_resume: bool,
     },
     /// 3.14+: `stackpointer[-below]`, a tagged stack reference. 3.14: the top (`below`
     /// 1); 3.15 pushes a NULL above the awaitable before its `SEND` (`below` 2, the slot
@@ -122,11 +123,6 @@ pub struct AllTasksReader {
     ring_nodes: Vec<u64>,
 }
 
-/// The opcodes a `RESUME` can have after a yield: 3.11 `RESUME` and `RESUME_QUICK` (once
-/// the code is quickened), 3.12 `RESUME` and `INSTRUMENTED_RESUME` (under `sys.monitoring`,
-/// a tracer or a profiler).
-const RESUMES_311: &[u8] = &[151, 150];
-const RESUMES_312: &[u8] = &[151, 240];
 /// `PyStackRef_NULL` of 3.15 (`Py_TAG_REFCNT` alone).
 const STACKREF_NULL: u64 = 1;
 
@@ -181,11 +177,7 @@ impl AllTasksReader {
                 top: StackTop::Index {
                     stacktop: alayout.frame.stacktop,
                     localsplus: alayout.frame.localsplus,
-                    resumes: match minor {
-                        11 => RESUMES_311,
-                        12 => RESUMES_312,
-                        _ => &[],
-                    },
+                    check_resume: minor < 13,
                 },
                 suspended,
                 yield_from,
@@ -632,11 +624,12 @@ impl AllTasksReader {
                 next.push((*t, slot_addr, instr));
             }
             // The awaited objects (and, 3.11-3.12, the instruction after the yield).
-            let (resumes, below) = match c.top {
-                StackTop::Index { resumes, .. } => (resumes, 1),
-                StackTop::Pointer { below, .. } => (&[][..], below),
+            let (check_resume, below) = match c.top {
+                StackTop::Index { check_resume, .. } => (check_resume, 1),
+                StackTop::Pointer { below, .. } => (false, below),
             };
-            let check_resume = !resumes.is_empty();
+            // Without the version's opcode facts no instruction passes as a RESUME.
+            let is_resume = |op: u8| layout.bytecode.as_ref().is_some_and(|b| b.is_resume(op));
             let mut tops = Batch::new();
             for (_, slot, instr) in &next {
                 tops.push(*slot, 8 * below as usize);
@@ -652,7 +645,7 @@ impl AllTasksReader {
                 .filter_map(|(i, (t, _, _))| {
                     if check_resume {
                         let unit = tops.get(per * i + 1)?;
-                        if !resumes.contains(&unit.u8_at(0)) || unit.u8_at(1) < 2 {
+                        if !is_resume(unit.u8_at(0)) || unit.u8_at(1) < 2 {
                             return None;
                         }
                     }
