@@ -116,7 +116,7 @@ pub struct TaskReader {
     /// The tasks that ran lately, the latest first (at most [`MAX_RIDING_TASKS`]).
     recent_tasks: Vec<u64>,
     /// What the stack reader was asked to read with the next sample.
-    riding: Option<Riding>,
+    riding: Riding,
 }
 
 /// How many recently running tasks' heads ride along with each sample: an event loop
@@ -130,22 +130,38 @@ enum Ridden {
     Pairs(Vec<(u64, u64)>),
     /// 3.11-3.13: `_current_tasks`'s keys object, which has moved since it was planned.
     Keys(u64),
-    Nothing,
 }
 
 /// How many of the addresses `_current_tasks`'s keys object had lately ride along.
 const MAX_RIDING_KEYS: usize = 4;
 
-/// The regions the last plan asked to be read with the sample, by rider index.
+/// The regions the last plan asked to be read with the sample, by rider index (kept and
+/// refilled from sample to sample, so planning allocates nothing once warmed up).
 #[derive(Debug, Clone, Default)]
 struct Riding {
-    /// 3.11-3.13: `_current_tasks`'s header, and its keys object at each address it
-    /// had lately, as (address, rider).
-    dict: Option<(usize, Vec<(u64, usize)>)>,
-    /// 3.14+: the interpreter's thread-list head, then each thread state of `tstates`.
-    thread_list: Option<(usize, Vec<usize>)>,
-    /// The heads of `recent_tasks`, as (task, rider).
+    /// Whether the plan holds (else nothing was asked for).
+    planned: bool,
+    /// 3.11-3.13: `_current_tasks`'s header.
+    dict_head: Option<usize>,
+    /// 3.11-3.13: its keys object at each address it had lately, as (address, rider).
+    keys: Vec<(u64, usize)>,
+    /// 3.14+: the interpreter's thread-list head.
+    thread_head: Option<usize>,
+    /// 3.14+: each thread state of `tstates`.
+    blocks: Vec<usize>,
+    /// The heads of `recent_tasks`, by address, as (task, rider).
     heads: Vec<(u64, usize)>,
+}
+
+impl Riding {
+    fn clear(&mut self) {
+        self.planned = false;
+        self.dict_head = None;
+        self.keys.clear();
+        self.thread_head = None;
+        self.blocks.clear();
+        self.heads.clear();
+    }
 }
 
 /// Where a task's coroutine's qualified name is.
@@ -228,7 +244,7 @@ impl TaskReader {
             tasks: Default::default(),
             tstates: Vec::new(),
             recent_tasks: Vec::new(),
-            riding: None,
+            riding: Riding::default(),
         })
     }
 
@@ -265,13 +281,16 @@ impl TaskReader {
     /// Forgets the recent tasks and keys objects whose riders could not be read (freed
     /// and unmapped since), so that they are not asked for again.
     fn forget_unreadable(&mut self, reader: &StackReader) {
-        let Some(riding) = &self.riding else { return };
+        let riding = &self.riding;
+        if !riding.planned {
+            return;
+        }
         for (task, id) in &riding.heads {
             if reader.rider(*id).is_none() {
                 self.recent_tasks.retain(|t| t != task);
             }
         }
-        for (keys, id) in riding.dict.iter().flat_map(|(_, keys)| keys) {
+        for (keys, id) in &riding.keys {
             if reader.rider(*id).is_none() {
                 self.recent_keys.retain(|k| k != keys);
             }
@@ -282,22 +301,19 @@ impl TaskReader {
     /// heads of the tasks that ran lately.
     fn plan_riders(&mut self, interp: &Interpreter, riders: &mut Riders) {
         riders.clear();
-        self.riding = None;
+        let riding = &mut self.riding;
+        riding.clear();
         let layout = &interp.layout;
-        let mut riding = Riding::default();
         match &self.source {
             Source::CurrentTasks => {
                 let Some(current) = self.current else { return };
                 if self.recent_keys.is_empty() {
                     return;
                 }
-                let head = riders.push(current, Self::dict_head_len(layout));
-                let keys = self
-                    .recent_keys
-                    .iter()
-                    .map(|k| (*k, riders.push(*k, self.keys_read)))
-                    .collect();
-                riding.dict = Some((head, keys));
+                riding.dict_head = Some(riders.push(current, Self::dict_head_len(layout)));
+                for k in &self.recent_keys {
+                    riding.keys.push((*k, riders.push(*k, self.keys_read)));
+                }
             }
             Source::ThreadStates {
                 offsets: Some(o), ..
@@ -305,10 +321,11 @@ impl TaskReader {
                 let (Some(interp_addr), false) = (self.interp_addr, self.tstates.is_empty()) else {
                     return;
                 };
-                let head = riders.push(interp_addr + layout.interp_threads_head, 8);
+                riding.thread_head = Some(riders.push(interp_addr + layout.interp_threads_head, 8));
                 let len = Self::thread_block_len(layout, o);
-                let blocks = self.tstates.iter().map(|t| riders.push(*t, len)).collect();
-                riding.thread_list = Some((head, blocks));
+                for t in &self.tstates {
+                    riding.blocks.push(riders.push(*t, len));
+                }
             }
             Source::ThreadStates { .. } => return,
         }
@@ -316,50 +333,50 @@ impl TaskReader {
             let task_end = fields.name.max(fields.coro) as usize + 8;
             // By address: tasks allocated together share pages, and neighbours in the
             // push order share an iovec.
-            let mut by_address = self.recent_tasks.clone();
-            by_address.sort_unstable();
-            riding.heads = by_address
-                .into_iter()
-                .map(|t| (t, riders.push(t, task_end)))
-                .collect();
+            riding
+                .heads
+                .extend(self.recent_tasks.iter().map(|t| (*t, 0)));
+            riding.heads.sort_unstable();
+            for (task, id) in riding.heads.iter_mut() {
+                *id = riders.push(*task, task_end);
+            }
         }
-        self.riding = Some(riding);
+        riding.planned = true;
     }
 
     /// The (loop, task) pairs from what rode along with the last sample, when the plan
     /// still holds (the same keys object, or the same thread list); or just the dict's
     /// keys when they moved (a dict whose entries come and go is resized now and then).
-    fn pairs_from_riders(&mut self, interp: &Interpreter, reader: &StackReader) -> Ridden {
-        self.riders_read(interp, reader).unwrap_or(Ridden::Nothing)
-    }
-
-    fn riders_read(&mut self, interp: &Interpreter, reader: &StackReader) -> Option<Ridden> {
+    fn pairs_from_riders(&mut self, interp: &Interpreter, reader: &StackReader) -> Option<Ridden> {
         let layout = &interp.layout;
-        let riding = self.riding.as_ref()?;
-        if let Some((head, keys)) = &riding.dict {
+        let riding = &self.riding;
+        if !riding.planned {
+            return None;
+        }
+        if let Some(head) = riding.dict_head {
             let t = layout.dict_table.as_ref()?;
-            let h = reader.rider(*head)?;
+            let h = reader.rider(head)?;
             let now = h.u64_at(layout.dict_keys as usize);
             if h.u64_at(layout.dict_values as usize) != 0 || now == 0 {
                 return None;
             }
-            let Some((_, entries)) = keys.iter().find(|(k, _)| *k == now) else {
+            let Some((_, entries)) = riding.keys.iter().find(|(k, _)| *k == now) else {
                 return Some(Ridden::Keys(now));
             };
             let pairs = pairs_in_keys(t, reader.rider(*entries)?).ok()?;
             self.note_keys(now);
             return Some(Ridden::Pairs(pairs));
         }
-        let (head, blocks) = riding.thread_list.as_ref()?;
+        let head = riding.thread_head?;
         let Source::ThreadStates {
             offsets: Some(o), ..
         } = &self.source
         else {
             return None;
         };
-        let mut expected = reader.rider(*head)?.u64_at(0);
+        let mut expected = reader.rider(head)?.u64_at(0);
         let mut pairs = Vec::new();
-        for (tstate, id) in self.tstates.iter().zip(blocks) {
+        for (tstate, id) in self.tstates.iter().zip(&riding.blocks) {
             let block = reader.rider(*id)?;
             if expected != *tstate {
                 return None;
@@ -378,12 +395,10 @@ impl TaskReader {
     /// The head of `task` as it rode along with the last sample, if it did.
     fn riding_head<'r>(&self, reader: Option<&'r StackReader>, task: u64) -> Option<&'r [u8]> {
         let reader = reader?;
-        let (_, id) = self
-            .riding
-            .as_ref()?
-            .heads
-            .iter()
-            .find(|(t, _)| *t == task)?;
+        if !self.riding.planned {
+            return None;
+        }
+        let (_, id) = self.riding.heads.iter().find(|(t, _)| *t == task)?;
         reader.rider(*id)
     }
 
@@ -555,26 +570,32 @@ impl TaskReader {
         interp: &Interpreter,
         reader: Option<&StackReader>,
     ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
-        let layout = &interp.layout;
-        let mem = &*interp.mem;
-        let ridden = match reader {
-            Some(r) => self.pairs_from_riders(interp, r),
-            None => Ridden::Nothing,
+        let ridden = reader.and_then(|r| self.pairs_from_riders(interp, r));
+        let moved_keys = match ridden {
+            Some(Ridden::Pairs(pairs)) => return self.name_tasks(interp, Some(pairs), reader),
+            Some(Ridden::Keys(keys)) => Some(keys),
+            None => None,
         };
-        let pairs = match (ridden, &self.source) {
-            (Ridden::Pairs(pairs), _) => Some(pairs),
-            (_, Source::ThreadStates { .. }) => self.thread_tasks(interp)?,
-            (ridden, Source::CurrentTasks) => match self.current_tasks(interp)? {
-                Some(current) => {
-                    let moved = match ridden {
-                        Ridden::Keys(keys) => Some(keys),
-                        _ => None,
-                    };
-                    self.current_items(interp, current, moved)?
-                }
+        let pairs = match &self.source {
+            Source::ThreadStates { .. } => self.thread_tasks(interp)?,
+            Source::CurrentTasks => match self.current_tasks(interp)? {
+                Some(current) => self.current_items(interp, current, moved_keys)?,
                 None => None,
             },
         };
+        self.name_tasks(interp, pairs, reader)
+    }
+
+    /// The running tasks of `pairs` (None: asyncio's tables not there), named through the
+    /// heads that rode along with `reader`'s sample or read now.
+    fn name_tasks(
+        &mut self,
+        interp: &Interpreter,
+        pairs: Option<Vec<(u64, u64)>>,
+        reader: Option<&StackReader>,
+    ) -> Result<Result<Vec<RunningTask>, NoTasks>, ReadError> {
+        let layout = &interp.layout;
+        let mem = &*interp.mem;
         if let Source::ThreadStates {
             failed: Some(why), ..
         } = &self.source
